@@ -1,0 +1,75 @@
+# kube-ecrlogin. Every recipe runs with the project's own Node.js 24 (from the npm `node` package),
+# never the machine's Node.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+NODE_BIN := $(CURDIR)/node_modules/.bin
+export PATH := $(NODE_BIN):$(PATH)
+NODE := $(NODE_BIN)/node
+TS := $(NODE) --enable-source-maps --disable-warning=ExperimentalWarning
+TEST_FILES ?= 'test/**/*.test.ts'
+TEST_CONCURRENCY ?= 2
+
+##@ General
+
+.PHONY: help
+help: ## Show this help.
+	@awk 'BEGIN {FS = ":.*##"; printf "Usage: make \033[36m<target>\033[0m\n"} \
+	  /^[a-zA-Z_0-9-]+:.*?##/ { printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2 } \
+	  /^##@/ { printf "\n\033[1m%s\033[0m\n", substr($$0, 5) }' $(MAKEFILE_LIST)
+
+##@ Development
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@test "$$($(NODE) -p 'process.versions.node.split(".")[0]')" = 24 || { echo "node_modules/.bin/node is not Node 24" >&2; exit 1; }
+	@touch $@
+
+.PHONY: deps
+deps: node_modules/.installed ## Install dependencies (npm ci), including Node.js 24.
+
+.PHONY: build
+build: deps ## Compile TypeScript into dist/.
+	rm -rf dist
+	tsc -p tsconfig.build.json
+	chmod +x dist/cli.js
+
+.PHONY: lint
+lint: deps ## Lint with ESLint.
+	eslint .
+
+.PHONY: typecheck
+typecheck: deps ## Type-check sources and tests.
+	tsc -p tsconfig.json --noEmit
+
+.PHONY: cluster-bin
+cluster-bin: ## Build etcd, kube-apiserver, kube-controller-manager (cached by version).
+	test/cluster/build.sh >/dev/null
+
+.PHONY: moto
+moto: ## Install moto into .cache/moto-venv.
+	test/aws/install-moto.sh
+
+.PHONY: dev-up
+dev-up: deps cluster-bin moto ## Start a local control plane and the AWS test server in the background.
+	$(TS) test/dev.ts up
+
+.PHONY: dev-down
+dev-down: deps ## Stop what dev-up started.
+	$(TS) test/dev.ts down
+
+##@ Test
+
+.PHONY: test
+test: lint typecheck cluster-bin moto ## Lint, type-check and run every test against a real control plane.
+	$(TS) --test --test-concurrency=$(TEST_CONCURRENCY) --test-timeout=600000 \
+	  --test-global-setup=test/setup.ts $(TEST_FILES)
+
+.PHONY: demo
+demo: deps cluster-bin ## Run the main job end to end on a local control plane.
+	$(TS) test/demo.ts
+
+.PHONY: clean
+clean: ## Remove build output and local caches (keeps the Kubernetes binary cache in ~/.cache).
+	rm -rf dist .cache

@@ -1,0 +1,481 @@
+// A real local Kubernetes control plane for tests, demos and benchmarks: etcd, kube-apiserver and
+// kube-controller-manager, built from the Go module proxy by build.sh, on free loopback ports.
+//
+// State lives in one directory (binaries' data, keys, logs, audit log, kubeconfigs, state.json), so that
+// another process (a test file, `make dev-down`) can attach to a running control plane or stop it.
+
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { createServer } from 'node:net';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import * as k8s from '@kubernetes/client-node';
+
+const here = dirname(fileURLToPath(import.meta.url));
+export const repoRoot = resolve(here, '..', '..');
+
+/** A user known to the apiserver's static token file. */
+export interface StaticUser {
+  readonly name: string;
+  readonly groups: readonly string[];
+}
+
+/** Users every control plane knows, besides `admin` (system:masters). */
+export const defaultUsers: readonly StaticUser[] = [
+  { name: 'kube-ecrlogin', groups: [] },
+  { name: 'tenant-a', groups: ['tenants'] },
+  { name: 'tenant-b', groups: ['tenants'] },
+  { name: 'gitops', groups: [] },
+  { name: 'nobody', groups: [] },
+];
+
+/** What state.json records: enough for another process to use or stop the control plane. */
+export interface ControlPlaneState {
+  readonly dir: string;
+  readonly server: string;
+  readonly etcdUrl: string;
+  readonly caFile: string;
+  readonly issuer: string;
+  readonly adminKubeconfig: string;
+  readonly auditLog: string;
+  readonly tokens: Readonly<Record<string, string>>;
+  readonly pids: Readonly<Record<string, number>>;
+  readonly ports: Readonly<Record<string, number>>;
+}
+
+/** One line of the apiserver's audit log, the fields we read. */
+export interface AuditEvent {
+  readonly verb: string;
+  readonly user: { readonly username: string; readonly groups?: string[] };
+  readonly impersonatedUser?: { readonly username: string };
+  readonly objectRef?: {
+    readonly resource?: string;
+    readonly subresource?: string;
+    readonly namespace?: string;
+    readonly name?: string;
+    readonly apiGroup?: string;
+  };
+  readonly responseStatus?: { readonly code?: number };
+  readonly requestReceivedTimestamp: string;
+  readonly stageTimestamp: string;
+  readonly userAgent?: string;
+}
+
+export interface AuditQuery {
+  readonly user?: string;
+  readonly namespace?: string;
+  readonly namespacePrefix?: string;
+  readonly resource?: string;
+  readonly verbs?: readonly string[];
+  readonly since?: Date;
+  /** Only requests that succeeded (2xx). Default true. */
+  readonly succeeded?: boolean;
+}
+
+export const writeVerbs: readonly string[] = ['create', 'update', 'patch', 'delete', 'deletecollection', 'apply'];
+
+export interface StartOptions {
+  /** Directory for all state; created, and wiped first. */
+  readonly dir: string;
+  readonly users?: readonly StaticUser[];
+  /** Leave the processes running when this process exits (make dev-up). */
+  readonly detached?: boolean;
+  /** Echo progress to stderr. */
+  readonly verbose?: boolean;
+}
+
+export class ControlPlane {
+  readonly state: ControlPlaneState;
+
+  constructor(state: ControlPlaneState) {
+    this.state = state;
+  }
+
+  get server(): string {
+    return this.state.server;
+  }
+
+  get issuer(): string {
+    return this.state.issuer;
+  }
+
+  get caPem(): string {
+    return readFileSync(this.state.caFile, 'utf8');
+  }
+
+  /** An admin (system:masters) KubeConfig. */
+  adminConfig(): k8s.KubeConfig {
+    return this.configForToken('admin', this.tokenOf('admin'));
+  }
+
+  /** A KubeConfig for a user of the static token file. */
+  userConfig(name: string): k8s.KubeConfig {
+    return this.configForToken(name, this.tokenOf(name));
+  }
+
+  /** A KubeConfig authenticating as a ServiceAccount, with a fresh TokenRequest token. */
+  async serviceAccountConfig(namespace: string, name: string, expirationSeconds = 3600): Promise<k8s.KubeConfig> {
+    const token = await this.requestToken(namespace, name, { expirationSeconds });
+    return this.configForToken(`system:serviceaccount:${namespace}:${name}`, token);
+  }
+
+  /** Mints a ServiceAccount token with the TokenRequest API. */
+  async requestToken(
+    namespace: string,
+    name: string,
+    options: { audiences?: string[]; expirationSeconds?: number } = {},
+  ): Promise<string> {
+    const core = this.adminConfig().makeApiClient(k8s.CoreV1Api);
+    const spec: k8s.AuthenticationV1TokenRequest['spec'] = { audiences: options.audiences ?? [] };
+    if (options.expirationSeconds !== undefined) spec.expirationSeconds = options.expirationSeconds;
+    const response = await core.createNamespacedServiceAccountToken({
+      namespace,
+      name,
+      body: { spec },
+    });
+    const token = response.status?.token;
+    if (!token) throw new Error(`TokenRequest for ${namespace}/${name} returned no token`);
+    return token;
+  }
+
+  /** Writes a kubeconfig file for a KubeConfig made here, and returns its path. */
+  writeKubeconfig(config: k8s.KubeConfig, file: string): string {
+    mkdirSync(dirname(file), { recursive: true });
+    writeFileSync(file, config.exportConfig(), { mode: 0o600 });
+    return file;
+  }
+
+  tokenOf(user: string): string {
+    const token = this.state.tokens[user];
+    if (token === undefined) throw new Error(`user ${user} is not in the control plane's token file`);
+    return token;
+  }
+
+  configForToken(user: string, token: string): k8s.KubeConfig {
+    const config = new k8s.KubeConfig();
+    config.loadFromOptions({
+      clusters: [{ name: 'local', server: this.state.server, caData: Buffer.from(this.caPem).toString('base64') }],
+      users: [{ name: user, token }],
+      contexts: [{ name: 'local', cluster: 'local', user }],
+      currentContext: 'local',
+    });
+    return config;
+  }
+
+  /** Audit log events matching a query, in log order. */
+  auditEvents(query: AuditQuery = {}): AuditEvent[] {
+    const text = existsSync(this.state.auditLog) ? readFileSync(this.state.auditLog, 'utf8') : '';
+    const events: AuditEvent[] = [];
+    for (const line of text.split('\n')) {
+      if (line === '') continue;
+      let event: AuditEvent;
+      try {
+        event = JSON.parse(line) as AuditEvent;
+      } catch {
+        continue; // a line being written right now
+      }
+      if (matches(event, query)) events.push(event);
+    }
+    return events;
+  }
+
+  /** Write requests (create/update/patch/delete) matching a query. */
+  writes(query: Omit<AuditQuery, 'verbs'> = {}): AuditEvent[] {
+    return this.auditEvents({ ...query, verbs: writeVerbs });
+  }
+
+  /** Process ids by component, for tests that restart one. */
+  get pids(): Readonly<Record<string, number>> {
+    return this.state.pids;
+  }
+
+  async stop(): Promise<void> {
+    await stopProcesses(this.state.pids);
+  }
+}
+
+function matches(event: AuditEvent, query: AuditQuery): boolean {
+  const user = event.impersonatedUser?.username ?? event.user.username;
+  if (query.user !== undefined && user !== query.user) return false;
+  if (query.verbs !== undefined && !query.verbs.includes(event.verb)) return false;
+  if (query.resource !== undefined && event.objectRef?.resource !== query.resource) return false;
+  if (query.namespace !== undefined && event.objectRef?.namespace !== query.namespace) return false;
+  if (query.namespacePrefix !== undefined && !(event.objectRef?.namespace ?? '').startsWith(query.namespacePrefix)) {
+    return false;
+  }
+  if (query.since !== undefined && new Date(event.requestReceivedTimestamp) < query.since) return false;
+  const code = event.responseStatus?.code ?? 0;
+  if ((query.succeeded ?? true) && (code < 200 || code >= 300)) return false;
+  return true;
+}
+
+/** Builds (or finds in the cache) the binaries and returns their directory. */
+export function ensureBinaries(): string {
+  const out = execFileSync(join(here, 'build.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  return out.trim().split('\n').at(-1) ?? '';
+}
+
+/** Starts a control plane in options.dir and waits until it serves and its controllers work. */
+export async function startControlPlane(options: StartOptions): Promise<ControlPlane> {
+  const bin = ensureBinaries();
+  const dir = resolve(options.dir);
+  rmSync(dir, { recursive: true, force: true });
+  for (const sub of ['etcd', 'pki', 'logs']) mkdirSync(join(dir, sub), { recursive: true });
+  const log = (message: string): void => {
+    if (options.verbose) process.stderr.write(`control plane: ${message}\n`);
+  };
+
+  const [etcdPort = 0, peerPort = 0, apiPort = 0] = await freePorts(3);
+  const etcdUrl = `http://127.0.0.1:${etcdPort}`;
+  const server = `https://127.0.0.1:${apiPort}`;
+
+  const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+  writeFileSync(join(dir, 'pki', 'sa.key'), privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  writeFileSync(join(dir, 'pki', 'sa.pub'), publicKey.export({ type: 'spki', format: 'pem' }));
+
+  const users = [{ name: 'admin', groups: ['system:masters'] }, ...(options.users ?? defaultUsers)];
+  const tokens: Record<string, string> = {};
+  const tokenLines = users.map((user) => {
+    const token = randomBytes(24).toString('hex');
+    tokens[user.name] = token;
+    return `${token},${user.name},${user.name}-uid,"${user.groups.join(',')}"`;
+  });
+  writeFileSync(join(dir, 'pki', 'tokens.csv'), tokenLines.join('\n') + '\n', { mode: 0o600 });
+  writeFileSync(join(dir, 'audit-policy.yaml'), auditPolicy);
+  const auditLog = join(dir, 'audit.log');
+
+  const children: ChildProcess[] = [];
+  const pids: Record<string, number> = {};
+  const launch = (name: string, args: string[]): ChildProcess => {
+    const out = openSync(join(dir, 'logs', `${name}.log`), 'a');
+    const child = spawn(join(bin, name), args, {
+      stdio: ['ignore', out, out],
+      detached: options.detached ?? false,
+    });
+    closeSync(out);
+    if (child.pid === undefined) throw new Error(`could not start ${name}`);
+    pids[name] = child.pid;
+    children.push(child);
+    if (options.detached) child.unref();
+    return child;
+  };
+  const killAll = (): void => {
+    for (const child of children) child.kill('SIGKILL');
+  };
+  if (!options.detached) process.once('exit', killAll);
+
+  try {
+    log(`etcd on ${etcdUrl}`);
+    launch('etcd', [
+      '--name=test',
+      `--data-dir=${join(dir, 'etcd')}`,
+      `--listen-client-urls=${etcdUrl}`,
+      `--advertise-client-urls=${etcdUrl}`,
+      `--listen-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-advertise-peer-urls=http://127.0.0.1:${peerPort}`,
+      `--initial-cluster=test=http://127.0.0.1:${peerPort}`,
+      '--unsafe-no-fsync',
+      '--log-level=warn',
+    ]);
+    await waitFor('etcd', async () => (await fetch(`${etcdUrl}/health`)).ok, 30_000);
+
+    log(`kube-apiserver on ${server}`);
+    launch('kube-apiserver', apiserverArgs({ dir, etcdUrl, apiPort, server, auditLog }));
+    const caFile = join(dir, 'pki', 'apiserver.crt');
+    const adminToken = tokens['admin'] ?? '';
+    await waitFor('kube-apiserver /readyz', async () => {
+      if (!existsSync(caFile)) return false;
+      return (await httpsGet(`${server}/readyz`, readFileSync(caFile, 'utf8'), adminToken)).status === 200;
+    }, 90_000);
+
+    const state: ControlPlaneState = {
+      dir,
+      server,
+      etcdUrl,
+      caFile,
+      issuer: server,
+      adminKubeconfig: join(dir, 'admin.kubeconfig'),
+      auditLog,
+      tokens,
+      pids,
+      ports: { etcd: etcdPort, etcdPeer: peerPort, apiserver: apiPort },
+    };
+    const plane = new ControlPlane(state);
+    plane.writeKubeconfig(plane.adminConfig(), state.adminKubeconfig);
+
+    log('kube-controller-manager');
+    launch('kube-controller-manager', [
+      `--kubeconfig=${state.adminKubeconfig}`,
+      '--controllers=namespace-controller,serviceaccount-controller,garbage-collector-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller',
+      `--root-ca-file=${caFile}`,
+      '--leader-elect=false',
+      '--secure-port=0',
+      '--concurrent-namespace-syncs=10',
+      '--concurrent-gc-syncs=20',
+      '--v=1',
+    ]);
+    await allowAnonymousIssuerDiscovery(plane);
+    await waitFor('the default ServiceAccount', async () => {
+      const core = plane.adminConfig().makeApiClient(k8s.CoreV1Api);
+      try {
+        await core.readNamespacedServiceAccount({ namespace: 'default', name: 'default' });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 60_000);
+
+    writeFileSync(join(dir, 'state.json'), JSON.stringify(state, null, 2) + '\n');
+    log('ready');
+    if (!options.detached) process.removeListener('exit', killAll);
+    return plane;
+  } catch (error) {
+    killAll();
+    throw new Error(`control plane failed to start (logs in ${join(dir, 'logs')}): ${String(error)}`, {
+      cause: error,
+    });
+  }
+}
+
+/** Attaches to a control plane that another process started in dir. */
+export function attachControlPlane(dir: string): ControlPlane {
+  const file = join(resolve(dir), 'state.json');
+  if (!existsSync(file)) throw new Error(`no control plane state in ${file}: is it running?`);
+  return new ControlPlane(JSON.parse(readFileSync(file, 'utf8')) as ControlPlaneState);
+}
+
+/** Stops the control plane recorded in dir, if any. */
+export async function stopControlPlaneIn(dir: string): Promise<void> {
+  const file = join(resolve(dir), 'state.json');
+  if (!existsSync(file)) return;
+  await attachControlPlane(dir).stop();
+  rmSync(file);
+}
+
+interface ApiserverPaths {
+  readonly dir: string;
+  readonly etcdUrl: string;
+  readonly apiPort: number;
+  readonly server: string;
+  readonly auditLog: string;
+}
+
+function apiserverArgs(p: ApiserverPaths): string[] {
+  return [
+    `--etcd-servers=${p.etcdUrl}`,
+    `--secure-port=${p.apiPort}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    `--cert-dir=${join(p.dir, 'pki')}`,
+    '--service-cluster-ip-range=10.0.0.0/24',
+    `--service-account-issuer=${p.server}`,
+    `--service-account-key-file=${join(p.dir, 'pki', 'sa.pub')}`,
+    `--service-account-signing-key-file=${join(p.dir, 'pki', 'sa.key')}`,
+    '--authorization-mode=RBAC',
+    `--token-auth-file=${join(p.dir, 'pki', 'tokens.csv')}`,
+    `--audit-policy-file=${join(p.dir, 'audit-policy.yaml')}`,
+    `--audit-log-path=${p.auditLog}`,
+    '--audit-log-format=json',
+    '--audit-log-mode=blocking',
+    '--audit-log-maxsize=0',
+    '--profiling=false',
+    '--shutdown-delay-duration=0s',
+    '--event-ttl=1h',
+    '--v=1',
+  ];
+}
+
+// Every write at Metadata level (who, what, when, result); reads are not logged.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived, ResponseStarted]
+rules:
+  - level: Metadata
+    verbs: [create, update, patch, delete, deletecollection]
+  - level: None
+`;
+
+async function allowAnonymousIssuerDiscovery(plane: ControlPlane): Promise<void> {
+  // As on EKS, the issuer's discovery document and keys are public, so that STS can fetch them.
+  const rbac = plane.adminConfig().makeApiClient(k8s.RbacAuthorizationV1Api);
+  await rbac.createClusterRoleBinding({
+    body: {
+      metadata: { name: 'service-account-issuer-discovery-public' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:service-account-issuer-discovery' },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'Group', name: 'system:unauthenticated' }],
+    },
+  });
+}
+
+async function stopProcesses(pids: Readonly<Record<string, number>>): Promise<void> {
+  // Reverse start order: controller-manager, apiserver, then etcd.
+  const order = ['kube-controller-manager', 'kube-apiserver', 'etcd'];
+  for (const name of order) {
+    const pid = pids[name];
+    if (pid === undefined || !alive(pid)) continue;
+    process.kill(pid, 'SIGTERM');
+    const deadline = Date.now() + 10_000;
+    while (alive(pid) && Date.now() < deadline) await sleep(50);
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Free TCP ports on 127.0.0.1 (held open together so that they differ). */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = Array.from({ length: count }, () => createServer());
+  const ports: number[] = [];
+  for (const server of servers) {
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const address = server.address();
+    if (address === null || typeof address === 'string') throw new Error('no port');
+    ports.push(address.port);
+  }
+  await Promise.all(servers.map((server) => new Promise((done) => server.close(done))));
+  return ports;
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (error) {
+      last = error;
+    }
+    await sleep(100);
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last instanceof Error ? `: ${last.message}` : ''}`);
+}
+
+/** A GET over https with a custom CA; fetch() has no per-request CA option. */
+export function httpsGet(url: string, ca: string, token?: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolvePromise, reject) => {
+    const headers: Record<string, string> = token ? { authorization: `Bearer ${token}` } : {};
+    const req = httpsRequest(url, { ca, headers, agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => {
+        body += chunk;
+      });
+      res.on('end', () => resolvePromise({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.setTimeout(5_000, () => req.destroy(new Error('timeout')));
+    req.end();
+  });
+}
