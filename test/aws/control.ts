@@ -32,9 +32,11 @@ export function handleControl(server: AwsTestServer, req: IncomingMessage, body:
   try {
     switch (route) {
       case 'GET /_test/calls': {
-        const limit = url.searchParams.get('limit');
-        const calls = limit === null ? server.calls : server.calls.slice(-Number(limit) || server.calls.length);
-        sendJson(res, 200, { counters: server.counters(), calls: limit === '0' ? [] : calls });
+        const raw = url.searchParams.get('limit');
+        const limit = raw === null ? Infinity : Number(raw);
+        if (!(limit >= 0)) throw new TypeError(`limit must be a number >= 0, got ${String(raw)}`);
+        const calls = limit >= server.calls.length ? server.calls : server.calls.slice(server.calls.length - limit);
+        sendJson(res, 200, { counters: server.counters(), calls });
         return;
       }
       case 'POST /_test/reset': {

@@ -1,6 +1,7 @@
 // Shared test fixtures: a controllable clock, well-known users and SDK client factories
 // that always pass credentials explicitly (never from the environment).
 
+import { request } from 'node:http';
 import { ECRClient } from '@aws-sdk/client-ecr';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { UserSpec } from './identity.ts';
@@ -119,11 +120,10 @@ export function captureSigned(client: ECRClient | STSClient): () => SignedReques
 }
 
 /** Sends a request as-is and returns the raw response: to check wire shapes the SDK would hide. */
-export async function sendRaw(
+export function sendRaw(
   endpoint: string,
   req: { method?: string; path?: string; headers: Record<string, string>; body: string },
 ): Promise<{ status: number; headers: Headers; text: string }> {
-  const { request } = await import('node:http');
   const url = new URL(req.path ?? '/', endpoint);
   return new Promise((resolve, reject) => {
     const r = request(url, { method: req.method ?? 'POST', headers: req.headers, agent: false }, (res) => {
