@@ -9,9 +9,12 @@ export class AwsError extends Error {
   readonly status: number;
   /** awsQuery <Type>: Sender for 4xx, Receiver for 5xx. */
   readonly fault: 'Sender' | 'Receiver';
+  /** Why, beyond what AWS would say (e.g. the IdP fetch that failed); recorded in the call log, never sent. */
+  readonly detail: string | undefined;
 
-  constructor(code: string, message: string, status = 400) {
+  constructor(code: string, message: string, status = 400, detail?: string) {
     super(message);
+    this.detail = detail;
     this.name = code;
     this.code = code;
     this.status = status;

@@ -43,10 +43,12 @@ interface KeySet {
 }
 
 const invalid = (message: string): AwsError => new AwsError('InvalidIdentityToken', message);
-const communication = (): AwsError =>
+const communication = (detail: string): AwsError =>
   new AwsError(
     'IDPCommunicationError',
     "Couldn't retrieve verification key from your identity provider,  please reference AssumeRoleWithWebIdentity documentation for requirements",
+    400,
+    detail,
   );
 
 const algorithms: Record<string, { hash: string; keyType: 'rsa' | 'ec' }> = {
@@ -180,13 +182,18 @@ export class WebIdentityVerifier {
   }
 
   async #fetchKeySet(spec: IssuerSpec): Promise<KeySet> {
-    const discovery = await this.#getJson(spec, `${stripSlash(spec.issuer)}/.well-known/openid-configuration`);
-    if (!isRecord(discovery) || typeof discovery['jwks_uri'] !== 'string') throw communication();
+    const discoveryUrl = `${stripSlash(spec.issuer)}/.well-known/openid-configuration`;
+    const discovery = await this.#getJson(spec, discoveryUrl, 'application/json');
+    if (!isRecord(discovery) || typeof discovery['jwks_uri'] !== 'string') {
+      throw communication(`${discoveryUrl}: no jwks_uri`);
+    }
     if (typeof discovery['issuer'] === 'string' && stripSlash(discovery['issuer']) !== stripSlash(spec.issuer)) {
       throw invalid('The issuer in the OpenID configuration does not match the token issuer');
     }
-    const jwks = await this.#getJson(spec, discovery['jwks_uri']);
-    if (!isRecord(jwks) || !Array.isArray(jwks['keys'])) throw communication();
+    // kube-apiserver answers 406 unless the JWK Set media type is acceptable.
+    const jwksUrl = discovery['jwks_uri'];
+    const jwks = await this.#getJson(spec, jwksUrl, 'application/jwk-set+json, application/json');
+    if (!isRecord(jwks) || !Array.isArray(jwks['keys'])) throw communication(`${jwksUrl}: no keys`);
     const set: KeySet = { byKid: new Map(), all: [], fetchedAt: performance.now() };
     for (const jwk of jwks['keys'] as unknown[]) {
       if (!isRecord(jwk) || (jwk['use'] !== undefined && jwk['use'] !== 'sig')) continue;
@@ -202,15 +209,20 @@ export class WebIdentityVerifier {
     return set;
   }
 
-  #getJson(spec: IssuerSpec, url: string): Promise<unknown> {
-    const target = new URL(url);
+  #getJson(spec: IssuerSpec, url: string, accept: string): Promise<unknown> {
+    let target: URL;
+    try {
+      target = new URL(url);
+    } catch {
+      return Promise.reject(communication(`not a URL: ${url}`));
+    }
     const sameOrigin = target.origin === new URL(spec.issuer).origin;
-    const headers: Record<string, string> = { accept: 'application/json' };
+    const headers: Record<string, string> = { accept };
     if (spec.bearerToken !== undefined && sameOrigin) headers['authorization'] = `Bearer ${spec.bearerToken}`;
     const options: https.RequestOptions = { headers, timeout: this.#timeoutMs };
     if (spec.ca !== undefined) options.ca = spec.ca;
     const get = target.protocol === 'https:' ? https.get : target.protocol === 'http:' ? http.get : undefined;
-    if (get === undefined) return Promise.reject(communication());
+    if (get === undefined) return Promise.reject(communication(`unsupported scheme: ${url}`));
     return new Promise((resolve, reject) => {
       const req = get(target, options, (res) => {
         const chunks: Buffer[] = [];
@@ -222,22 +234,22 @@ export class WebIdentityVerifier {
         });
         res.on('end', () => {
           if (res.statusCode !== 200) {
-            reject(communication());
+            reject(communication(`GET ${url}: HTTP ${String(res.statusCode)}`));
             return;
           }
           try {
             resolve(JSON.parse(Buffer.concat(chunks).toString('utf8')));
           } catch {
-            reject(communication());
+            reject(communication(`GET ${url}: not JSON`));
           }
         });
-        res.on('error', () => {
-          reject(communication());
+        res.on('error', (err) => {
+          reject(communication(`GET ${url}: ${err.message}`));
         });
       });
       req.on('timeout', () => req.destroy(new Error('timeout')));
-      req.on('error', () => {
-        reject(communication());
+      req.on('error', (err) => {
+        reject(communication(`GET ${url}: ${err.message}`));
       });
     });
   }

@@ -1,7 +1,8 @@
 // A tiny OIDC issuer for tests: serves /.well-known/openid-configuration and a JWKS over
 // http (or https with a given key and certificate) on 127.0.0.1, and signs RS256 JWTs
 // with its current key. `rotate()` switches to a new key and kid; `requireBearer` makes
-// it answer 401 without that token, like a kube-apiserver.
+// it answer 401 without that token, like a kube-apiserver. Like kube-apiserver, the JWKS is
+// served as application/jwk-set+json, with 406 when the Accept header does not allow it.
 
 import { execFileSync } from 'node:child_process';
 import { generateKeyPairSync, sign as cryptoSign } from 'node:crypto';
@@ -98,8 +99,14 @@ export async function startOidcIssuer(options: OidcIssuerOptions = {}): Promise<
         id_token_signing_alg_values_supported: ['RS256'],
       });
     } else if (req.url === '/openid/v1/jwks') {
+      const accept = req.headers.accept ?? '*/*';
+      if (!/application\/jwk-set\+json|application\/\*|\*\/\*/.test(accept)) {
+        json(406, { kind: 'Status', status: 'Failure', reason: 'NotAcceptable', code: 406 });
+        return;
+      }
       const jwk = key.export({ format: 'jwk' });
-      json(200, { keys: [{ kty: jwk.kty, n: jwk.n, e: jwk.e, use: 'sig', alg: 'RS256', kid: kid() }] });
+      const body = { keys: [{ kty: jwk.kty, n: jwk.n, e: jwk.e, use: 'sig', alg: 'RS256', kid: kid() }] };
+      res.writeHead(200, { 'content-type': 'application/jwk-set+json' }).end(JSON.stringify(body));
     } else {
       json(404, {});
     }

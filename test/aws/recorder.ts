@@ -14,6 +14,8 @@ export interface Call {
   subject?: string | undefined;
   /** "ok", the AWS error code returned, or "dropped". */
   outcome: string;
+  /** For some errors, why (e.g. the failed IdP fetch); AWS would not say. */
+  detail?: string | undefined;
   /** Injected-clock time (ms) when the request arrived. */
   at: number;
 }

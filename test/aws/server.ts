@@ -208,6 +208,7 @@ export async function start(options: StartOptions = {}): Promise<AwsTestServer> 
       const err = e instanceof AwsError ? e : serviceErrors.internal(r.service);
       if (!(e instanceof AwsError)) console.error('aws test server: unexpected error', e);
       call.outcome = err.code;
+      if (err.detail !== undefined) call.detail = err.detail;
       recorder.record(call);
       sendError(err);
     }

@@ -132,6 +132,7 @@ describe('STS AssumeRoleWithWebIdentity', () => {
     const err = await rejection(assume(token));
     assert.equal(err.name, 'IDPCommunicationErrorException');
     assert.equal(err.$metadata?.httpStatusCode, 400);
+    assert.match(aws.calls.at(-1)?.detail ?? '', /openid-configuration: .*ECONNREFUSED/);
   });
 });
 
