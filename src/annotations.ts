@@ -1,0 +1,203 @@
+// The annotation API: what a Namespace or ServiceAccount asks of kube-ecrlogin, parsed once into a
+// typed request or a clear error. Pure: no I/O, no clock.
+
+import { parseRegistryHost, quote, type RegistryHost } from './registry.ts';
+
+export const annotations = {
+  /** One or more ECR registry hosts, comma-separated. Marks the object as wanting credentials. */
+  server: 'ecr-login/server',
+  /** Namespace only: ServiceAccounts to patch (comma-separated, or `*`); default `default`. */
+  serviceAccounts: 'ecr-login/service-accounts',
+  /** IAM role to use for the registries. */
+  roleArn: 'ecr-login/role-arn',
+  /** Overrides the Secret name. */
+  secretName: 'ecr-login/secret-name',
+  /** `controller` (default) or `service-account` (per-tenant web identity). */
+  identity: 'ecr-login/identity',
+  /** Namespace only, with `identity: service-account`: whose token to exchange; default `default`. */
+  identityServiceAccount: 'ecr-login/identity-service-account',
+} as const;
+
+/** The role annotation IRSA uses; the fallback role in service-account identity mode. */
+export const eksRoleArnAnnotation = 'eks.amazonaws.com/role-arn';
+
+/** Annotations that only make sense on a Namespace. */
+const namespaceOnly: readonly string[] = [annotations.serviceAccounts, annotations.identityServiceAccount];
+
+/** Target: the static target of the command line (the original kube-ecrlogin's AWS_ECR_SERVER). */
+export type SourceKind = 'Namespace' | 'ServiceAccount' | 'Target';
+
+/** The annotated object a request comes from. */
+export interface Source {
+  readonly kind: SourceKind;
+  readonly namespace: string;
+  /** The namespace name for a Namespace or Target, the ServiceAccount name for a ServiceAccount. */
+  readonly name: string;
+}
+
+export type IdentityKind = 'controller' | 'service-account';
+
+/** Which ServiceAccounts get the Secret in imagePullSecrets. */
+export type Targets = { readonly all: true } | { readonly all: false; readonly names: readonly string[] };
+
+/** What one annotated object asks for, before policy and defaults apply. */
+export interface Request {
+  readonly source: Source;
+  readonly registries: readonly RegistryHost[];
+  readonly identity: IdentityKind;
+  /** The ServiceAccount whose token is exchanged in service-account identity mode. */
+  readonly identityServiceAccount: string;
+  readonly roleArn?: string;
+  readonly secretName?: string;
+  readonly targets: Targets;
+}
+
+export interface AnnotationError {
+  readonly source: Source;
+  readonly annotation: string;
+  readonly message: string;
+}
+
+export type ParseResult =
+  | { readonly kind: 'none' }
+  | { readonly kind: 'request'; readonly request: Request }
+  | { readonly kind: 'invalid'; readonly error: AnnotationError };
+
+/** Longest annotation value read; Kubernetes allows 256 KiB for all of them together. */
+export const maxValueLength = 4096;
+const maxRegistries = 32;
+
+/** Parses the ecr-login annotations of an object. Objects without `ecr-login/server` ask for nothing. */
+export function parseAnnotations(source: Source, values: Readonly<Record<string, string>> | undefined): ParseResult {
+  const get = (key: string): string | undefined => values?.[key];
+  const server = get(annotations.server);
+  if (server === undefined) return { kind: 'none' };
+  const fail = (annotation: string, message: string): ParseResult => ({
+    kind: 'invalid',
+    error: { source, annotation, message: `annotation ${annotation}: ${message}` },
+  });
+
+  for (const key of Object.values(annotations)) {
+    const value = get(key);
+    if (value !== undefined && value.length > maxValueLength) {
+      return fail(key, `value is ${value.length} characters long, more than the ${maxValueLength} allowed`);
+    }
+  }
+  if (source.kind === 'ServiceAccount') {
+    const misplaced = namespaceOnly.find((key) => get(key) !== undefined);
+    if (misplaced !== undefined) return fail(misplaced, 'only applies to a Namespace, not a ServiceAccount');
+  }
+
+  const registries = parseList(server);
+  if (registries.length === 0) return fail(annotations.server, 'names no registry host');
+  if (registries.length > maxRegistries) {
+    return fail(annotations.server, `names ${registries.length} hosts, more than the ${maxRegistries} allowed`);
+  }
+  const hosts: RegistryHost[] = [];
+  for (const entry of registries) {
+    const parsed = parseRegistryHost(entry);
+    if (!parsed.ok) return fail(annotations.server, parsed.error);
+    if (hosts.some((host) => host.host === parsed.value.host)) {
+      return fail(annotations.server, `lists ${quote(parsed.value.host)} twice`);
+    }
+    hosts.push(parsed.value);
+  }
+
+  const identityValue = get(annotations.identity)?.trim() ?? 'controller';
+  if (identityValue !== 'controller' && identityValue !== 'service-account') {
+    return fail(annotations.identity, `${quote(identityValue)} is not one of controller, service-account`);
+  }
+
+  const roleArn = get(annotations.roleArn)?.trim();
+  if (roleArn !== undefined) {
+    const problem = roleArnProblem(roleArn);
+    if (problem !== undefined) return fail(annotations.roleArn, problem);
+  }
+
+  const secretName = get(annotations.secretName)?.trim();
+  if (secretName !== undefined) {
+    const problem = dnsSubdomainProblem(secretName);
+    if (problem !== undefined) return fail(annotations.secretName, `Secret name ${problem}`);
+  }
+
+  let identityServiceAccount = source.kind === 'ServiceAccount' ? source.name : 'default';
+  const identitySa = get(annotations.identityServiceAccount)?.trim();
+  if (identitySa !== undefined) {
+    const problem = dnsSubdomainProblem(identitySa);
+    if (problem !== undefined) return fail(annotations.identityServiceAccount, `ServiceAccount name ${problem}`);
+    identityServiceAccount = identitySa;
+  }
+
+  let targets: Targets = source.kind === 'ServiceAccount' ? { all: false, names: [source.name] } : { all: false, names: ['default'] };
+  const targetValue = get(annotations.serviceAccounts);
+  if (targetValue !== undefined) {
+    const parsed = parseTargets(targetValue);
+    if (typeof parsed === 'string') return fail(annotations.serviceAccounts, parsed);
+    targets = parsed;
+  }
+
+  const request: Request = {
+    source,
+    registries: hosts,
+    identity: identityValue,
+    identityServiceAccount,
+    targets,
+    ...(roleArn !== undefined ? { roleArn } : {}),
+    ...(secretName !== undefined ? { secretName } : {}),
+  };
+  return { kind: 'request', request };
+}
+
+function parseList(value: string): string[] {
+  return value
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== '');
+}
+
+function parseTargets(value: string): Targets | string {
+  const names = parseList(value);
+  if (names.length === 0) return 'names no ServiceAccount (use `*` for all of them)';
+  if (names.includes('*')) {
+    return names.length === 1 ? { all: true } : '`*` cannot be combined with names';
+  }
+  const seen = new Set<string>();
+  for (const name of names) {
+    const problem = dnsSubdomainProblem(name);
+    if (problem !== undefined) return `ServiceAccount name ${problem}`;
+    if (seen.has(name)) return `lists ${quote(name)} twice`;
+    seen.add(name);
+  }
+  return { all: false, names };
+}
+
+const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+
+/** Why a value is not a valid object name (RFC 1123 subdomain), or undefined when it is. */
+export function dnsSubdomainProblem(name: string): string | undefined {
+  if (name === '') return 'is empty';
+  if (name.length > 253) return `${quote(name)} is longer than 253 characters`;
+  if (!dnsSubdomain.test(name)) {
+    return `${quote(name)} is not a valid name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit)`;
+  }
+  return undefined;
+}
+
+const roleArnPattern =
+  /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b|aws-iso-e|aws-iso-f|aws-eusc):iam::(\d{12}):role\/([\w+=,.@/-]{1,512})$/;
+
+/** Why a value is not an IAM role ARN, or undefined when it is. */
+export function roleArnProblem(arn: string): string | undefined {
+  if (roleArnPattern.test(arn)) return undefined;
+  return `${quote(arn)} is not an IAM role ARN (expected arn:<partition>:iam::<12-digit account>:role/<name>)`;
+}
+
+/** The account of a role ARN (validated by roleArnProblem). */
+export function roleAccount(arn: string): string | undefined {
+  return roleArnPattern.exec(arn)?.[2];
+}
+
+/** A short label for a source, used in logs, Events and the Secret's annotations. */
+export function describeSource(source: Source): string {
+  return source.kind === 'ServiceAccount' ? `ServiceAccount/${source.namespace}/${source.name}` : `${source.kind}/${source.name}`;
+}

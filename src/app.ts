@@ -1,0 +1,247 @@
+// Wiring: builds the controller from Options and the real adapters (or ones a test passes in).
+// No decisions live here.
+
+import { KubeConfig } from '@kubernetes/client-node';
+import type { Server } from 'node:http';
+import type { AwsApi } from './aws/api.ts';
+import { sdkAwsApi } from './aws/sdk.ts';
+import { describeAwsError } from './aws/errors.ts';
+import { TokenBroker } from './broker.ts';
+import { systemClock, type Clock } from './clock.ts';
+import type { Options } from './config/options.ts';
+import { SettingsSource } from './config/source.ts';
+import type { Settings } from './config/settings.ts';
+import { Controller } from './controller/controller.ts';
+import { Reconciler, type ReconcileResult } from './controller/reconciler.ts';
+import { kubeApi, type KubeApi } from './kube/api.ts';
+import { EventRecorder } from './kube/events.ts';
+import { LeaderElector, leaseApi } from './leader.ts';
+import { createLogger, errorMessage, type Logger } from './log.ts';
+import { Metrics } from './metrics.ts';
+import { closeServer, eventLoopWatchdog, serve } from './server.ts';
+
+/** Adapters a test may replace; production leaves them undefined. */
+export interface Dependencies {
+  readonly kubeConfig?: KubeConfig;
+  readonly aws?: AwsApi;
+  readonly clock?: Clock;
+  readonly log?: Logger;
+  readonly metrics?: Metrics;
+  /** Base delays of p-retry for AWS calls, ms (tests shorten them). */
+  readonly awsRetryMinDelayMs?: number;
+}
+
+/** Everything a running controller is made of, for the CLI, tests and the doctor. */
+export interface Parts {
+  readonly options: Options;
+  readonly config: KubeConfig;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly aws: AwsApi;
+  readonly api: KubeApi;
+  readonly settings: SettingsSource;
+  readonly broker: TokenBroker;
+  readonly controller: Controller;
+  readonly events: EventRecorder;
+  readonly clock: Clock;
+}
+
+export function loadKubeConfig(options: Options): KubeConfig {
+  const config = new KubeConfig();
+  if (options.kubeconfig !== undefined) config.loadFromFile(options.kubeconfig);
+  else config.loadFromDefault();
+  return config;
+}
+
+/** Builds the parts and loads the config; throws InvalidConfigError on an invalid ConfigMap. */
+export async function assemble(options: Options, deps: Dependencies = {}): Promise<Parts> {
+  const clock = deps.clock ?? systemClock;
+  const log = deps.log ?? createLogger({ level: options.logLevel ?? 'info' });
+  const metrics = deps.metrics ?? new Metrics();
+  const config = deps.kubeConfig ?? loadKubeConfig(options);
+  const api = kubeApi(config, metrics);
+  const events = new EventRecorder({ api, clock, log, instance: options.instance });
+  // The settings source needs the controller to requeue on change; the controller is built after it.
+  const controllerRef: { current?: Controller } = {};
+  const settings = new SettingsSource({
+    config,
+    namespace: options.namespace,
+    name: options.configMap,
+    log,
+    metrics,
+    events,
+    onChange: (next: Settings) => {
+      if (options.logLevel === undefined) log.level = next.logLevel;
+      controllerRef.current?.enqueueAll();
+    },
+  });
+  const initial = await settings.start();
+  if (options.logLevel === undefined) log.level = initial.logLevel;
+
+  const aws = deps.aws ?? sdkAwsApi({ requestTimeoutMs: options.awsTimeoutMs });
+  const broker = new TokenBroker({
+    aws,
+    clock,
+    settings: () => settings.current,
+    serviceAccountTokens: { mint: (ns, sa, audience, seconds) => api.requestToken(ns, sa, audience, seconds) },
+    retries: options.awsRetries,
+    ...(deps.awsRetryMinDelayMs !== undefined ? { retryMinDelayMs: deps.awsRetryMinDelayMs, retryMaxDelayMs: deps.awsRetryMinDelayMs * 8 } : {}),
+    onAwsCall: (apiName, outcome) => metrics.awsCalls.inc({ api: apiName, result: outcome }),
+  });
+  const controller = new Controller({
+    config,
+    clock,
+    log,
+    metrics,
+    workers: options.workers,
+    resyncMs: options.resyncMs,
+    backoffBaseMs: options.backoffBaseMs,
+    backoffMaxMs: options.backoffMaxMs,
+    ...(options.namespaceSelector !== undefined ? { namespaceSelector: options.namespaceSelector } : {}),
+  });
+  controllerRef.current = controller;
+  controller.reconciler = new Reconciler({
+    cache: controller,
+    settings: () => settings.current,
+    broker,
+    api,
+    events,
+    clock,
+    log,
+    metrics,
+    maxRequeueMs: options.resyncMs,
+    ...(options.target !== undefined ? { target: options.target } : {}),
+  });
+  return { options, config, log, metrics, aws, api, settings, broker, controller, events, clock };
+}
+
+/** Logs the controller's own AWS identity once (never a credential). */
+export async function logCallerIdentity(parts: Parts): Promise<void> {
+  const region = process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? 'us-east-1';
+  try {
+    const identity = await parts.aws.getCallerIdentity(region);
+    parts.log.info('AWS identity', { arn: identity.arn, account: identity.account });
+  } catch (error) {
+    parts.log.warn('Could not determine the AWS identity (sts:GetCallerIdentity)', { error: describeAwsError(error) });
+  }
+}
+
+export interface Running {
+  readonly parts: Parts;
+  /** Resolves when the controller stopped (after stop(), or after losing leadership). */
+  readonly done: Promise<void>;
+  /** Graceful shutdown: stop taking work, finish in-flight reconciles, release the Lease. */
+  stop(): Promise<boolean>;
+  readonly elector?: LeaderElector;
+}
+
+/** `kube-ecrlogin run`: the controller until stopped. */
+export async function run(options: Options, deps: Dependencies = {}): Promise<Running> {
+  const parts = await assemble(options, deps);
+  const { controller, log, metrics, clock } = parts;
+  await logCallerIdentity(parts);
+
+  const elector = options.leaderElect
+    ? new LeaderElector({
+        api: leaseApi(parts.config, metrics),
+        namespace: options.namespace,
+        name: options.leaseName,
+        identity: options.instance,
+        leaseDurationMs: options.leaseDurationMs,
+        renewDeadlineMs: options.renewDeadlineMs,
+        retryPeriodMs: options.retryPeriodMs,
+        clock,
+        log,
+        metrics,
+      })
+    : undefined;
+
+  const watchdog = eventLoopWatchdog();
+  const servers: Server[] = [];
+  if (options.metricsAddress !== undefined) servers.push(await serve(options.metricsAddress, { metrics }));
+  if (options.healthAddress !== undefined) {
+    servers.push(
+      await serve(options.healthAddress, {
+        healthz: watchdog.probe,
+        readyz: () => (controller.synced ? undefined : 'caches not synced'),
+      }),
+    );
+  }
+
+  let finish: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => {
+    finish = resolve;
+  });
+  let stopping: Promise<boolean> | undefined;
+  const stop = (): Promise<boolean> =>
+    (stopping ??= (async () => {
+      log.info('Shutting down', { timeoutMs: options.shutdownTimeoutMs });
+      const drained = await controller.stop(options.shutdownTimeoutMs);
+      if (!drained) log.warn('Shutdown timeout: some reconciles did not finish', { timeoutMs: options.shutdownTimeoutMs });
+      await elector?.release();
+      await parts.settings.stop();
+      watchdog.stop();
+      await Promise.all(servers.map((server) => closeServer(server)));
+      log.info('Stopped');
+      finish();
+      return drained;
+    })());
+
+  await controller.sync();
+  if (elector === undefined) {
+    metrics.leader.set(1);
+    controller.startWorkers();
+  } else {
+    void elector
+      .acquire(() => {
+        // client-go's choice: a controller that lost its Lease stops, and its restart rejoins as a standby.
+        void stop();
+      })
+      .then((acquired) => {
+        if (acquired && !controller.queue.shuttingDown) controller.startWorkers();
+      });
+  }
+  return { parts, done, stop, ...(elector !== undefined ? { elector } : {}) };
+}
+
+export interface OnceSummary {
+  readonly namespaces: number;
+  readonly failed: readonly { readonly namespace: string; readonly error: string }[];
+  readonly writes: number;
+}
+
+/** `kube-ecrlogin once`: one pass over every namespace, then stop. */
+export async function once(options: Options, deps: Dependencies = {}): Promise<OnceSummary> {
+  const parts = await assemble(options, deps);
+  const { controller, log } = parts;
+  try {
+    await logCallerIdentity(parts);
+    await controller.sync();
+    const names = new Set<string>(controller.namespaces.list().map((ns) => ns.metadata?.name ?? ''));
+    for (const secret of controller.secretsInformer.list()) names.add(secret.metadata?.namespace ?? '');
+    if (options.target !== undefined) names.add(options.target.namespace);
+    names.delete('');
+    const failed: { namespace: string; error: string }[] = [];
+    let writes = 0;
+    const queue = [...names].sort();
+    const work = async (): Promise<void> => {
+      for (let namespace = queue.shift(); namespace !== undefined; namespace = queue.shift()) {
+        let result: ReconcileResult;
+        try {
+          result = await controller.reconcileOnce(namespace);
+        } catch (error) {
+          result = { writes: 0, healthy: false, error: { message: errorMessage(error), transient: true } };
+        }
+        writes += result.writes;
+        if (result.error !== undefined) failed.push({ namespace, error: result.error.message });
+        else if (!result.healthy) failed.push({ namespace, error: 'an annotated object could not be served (see its Events)' });
+      }
+    };
+    await Promise.all(Array.from({ length: options.workers }, () => work()));
+    log.info('Pass complete', { namespaces: names.size, writes, failed: failed.length });
+    return { namespaces: names.size, failed, writes };
+  } finally {
+    await controller.stop(options.shutdownTimeoutMs);
+    await parts.settings.stop();
+  }
+}

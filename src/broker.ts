@@ -1,0 +1,311 @@
+// The token broker: one ECR GetAuthorizationToken per distinct (identity, region), shared by every
+// Secret that needs it. Concurrent requests for the same key collapse into one call; a token is
+// reused until it is due; failures are remembered briefly so that many namespaces sharing a broken
+// identity do not each call AWS.
+
+import pRetry from 'p-retry';
+import type { AwsApi, AwsCredentials } from './aws/api.ts';
+import { classifyAwsError, describeAwsError, type AwsErrorClass } from './aws/errors.ts';
+import type { Clock } from './clock.ts';
+import type { Settings } from './config/settings.ts';
+import type { Identity } from './policy.ts';
+import { refreshTime } from './refresh.ts';
+
+/** A token as the broker hands it out. */
+export interface IssuedToken {
+  readonly username: string;
+  readonly password: string;
+  readonly issuedAt: number;
+  readonly expiresAt: number | undefined;
+}
+
+/** The identity to get a token for, with what its STS session is called. */
+export type TokenIdentity =
+  | { readonly mode: 'controller' }
+  | { readonly mode: 'assume-role'; readonly roleArn: string; readonly sessionName: string }
+  | {
+      readonly mode: 'service-account';
+      readonly roleArn: string;
+      readonly namespace: string;
+      readonly serviceAccount: string;
+      readonly sessionName: string;
+    };
+
+/** Mints ServiceAccount tokens (TokenRequest) for per-tenant web identity. */
+export interface ServiceAccountTokens {
+  mint(namespace: string, serviceAccount: string, audience: string, expirationSeconds: number): Promise<string>;
+}
+
+export type AwsApiName = 'GetAuthorizationToken' | 'AssumeRole' | 'AssumeRoleWithWebIdentity' | 'TokenRequest';
+
+/** A failure to get a token, classified, with a message safe for logs and Events. */
+export class TokenError extends Error {
+  override readonly name = 'TokenError';
+  readonly kind: AwsErrorClass;
+  readonly api: AwsApiName;
+
+  constructor(api: AwsApiName, kind: AwsErrorClass, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.api = api;
+    this.kind = kind;
+  }
+}
+
+export interface BrokerOptions {
+  readonly aws: AwsApi;
+  readonly serviceAccountTokens: ServiceAccountTokens;
+  readonly clock: Clock;
+  readonly settings: () => Settings;
+  /** Retries of one AWS call on transient errors (p-retry), and their first delay, ms. */
+  readonly retries?: number;
+  readonly retryMinDelayMs?: number;
+  readonly retryMaxDelayMs?: number;
+  /** How long a transient failure is remembered before the next caller tries again, ms. */
+  readonly transientFailureTtlMs?: number;
+  readonly onAwsCall?: (api: AwsApiName, outcome: 'success' | AwsErrorClass) => void;
+}
+
+export const webIdentityAudience = 'sts.amazonaws.com';
+/** TokenRequest's minimum lifetime; the token is only used once, right away. */
+const webIdentityTokenSeconds = 600;
+/** Entries unused this long are dropped, so that removed namespaces do not pin memory. */
+const idleEntryMs = 26 * 3_600_000;
+
+interface Entry {
+  readonly token: IssuedToken;
+  /** After this, the entry is not handed out to callers that need a fresh token. */
+  readonly staleAt: number;
+  lastUsed: number;
+}
+
+interface Failure {
+  readonly error: TokenError;
+  readonly until: number;
+}
+
+export class TokenBroker {
+  readonly #options: BrokerOptions;
+  readonly #entries = new Map<string, Entry>();
+  readonly #failures = new Map<string, Failure>();
+  readonly #inflight = new Map<string, Promise<IssuedToken>>();
+  readonly #credentials = new Map<string, Promise<AwsCredentials>>();
+
+  constructor(options: BrokerOptions) {
+    this.#options = options;
+  }
+
+  /**
+   * A token for identity in region. `newerThan` (epoch ms) asks for a token issued after the one the
+   * caller holds; the broker fetches one unless it already has it, and never fetches the same key
+   * more often than the settings' minInterval.
+   */
+  async token(identity: TokenIdentity, region: string, newerThan = Number.NEGATIVE_INFINITY): Promise<IssuedToken> {
+    const key = tokenKey(identity, region);
+    const now = this.#options.clock.now();
+    const entry = this.#entries.get(key);
+    if (entry !== undefined) {
+      const fresh = now < entry.staleAt && entry.token.issuedAt > newerThan;
+      const tooSoon = now < entry.token.issuedAt + this.#options.settings().refresh.minInterval;
+      if (fresh || tooSoon) {
+        entry.lastUsed = now;
+        return entry.token;
+      }
+    }
+    const failure = this.#failures.get(key);
+    if (failure !== undefined && now < failure.until) throw failure.error;
+
+    let pending = this.#inflight.get(key);
+    if (pending === undefined) {
+      pending = this.#fetch(key, identity, region).finally(() => this.#inflight.delete(key));
+      this.#inflight.set(key, pending);
+    }
+    return pending;
+  }
+
+  /** Number of cached tokens (for metrics and tests). */
+  get size(): number {
+    return this.#entries.size;
+  }
+
+  /** Drops entries and failures nobody asked for in a day. */
+  prune(): void {
+    const now = this.#options.clock.now();
+    for (const [key, entry] of this.#entries) if (now - entry.lastUsed > idleEntryMs) this.#entries.delete(key);
+    for (const [key, failure] of this.#failures) if (now >= failure.until) this.#failures.delete(key);
+  }
+
+  async #fetch(key: string, identity: TokenIdentity, region: string): Promise<IssuedToken> {
+    const { clock, settings } = this.#options;
+    try {
+      const credentials = await this.#credentialsFor(identity, region);
+      const token = await this.#call('GetAuthorizationToken', () =>
+        this.#options.aws.getAuthorizationToken(region, credentials),
+      );
+      const issued: IssuedToken = {
+        username: token.username,
+        password: token.password,
+        issuedAt: clock.now(),
+        expiresAt: token.expiresAt,
+      };
+      const refresh = settings().refresh;
+      const staleAt = refreshTime(issued, refresh, 0);
+      this.#entries.set(key, { token: issued, staleAt, lastUsed: issued.issuedAt });
+      this.#failures.delete(key);
+      return issued;
+    } catch (error) {
+      const failed = error instanceof TokenError ? error : new TokenError('GetAuthorizationToken', 'transient', String(error));
+      const ttl =
+        failed.kind === 'transient' ? (this.#options.transientFailureTtlMs ?? 2_000) : settings().refresh.minInterval;
+      this.#failures.set(key, { error: failed, until: clock.now() + ttl });
+      throw failed;
+    }
+  }
+
+  async #credentialsFor(identity: TokenIdentity, region: string): Promise<AwsCredentials | undefined> {
+    if (identity.mode === 'controller') return undefined;
+    const key = `${identityKey(identity)}|${region}`;
+    const now = this.#options.clock.now();
+    const cached = this.#credentials.get(key);
+    if (cached !== undefined) {
+      const credentials = await cached.catch(() => undefined);
+      // Keep five minutes of headroom; an STS session lasts at least fifteen.
+      if (credentials?.expiration !== undefined && credentials.expiration.getTime() - 300_000 > now) return credentials;
+      this.#credentials.delete(key);
+    }
+    const pending = this.#assume(identity, region);
+    this.#credentials.set(key, pending);
+    pending.catch(() => this.#credentials.delete(key));
+    return pending;
+  }
+
+  async #assume(
+    identity: Exclude<TokenIdentity, { mode: 'controller' }>,
+    region: string,
+  ): Promise<AwsCredentials> {
+    const { aws, settings } = this.#options;
+    const durationSeconds = settings().aws.sessionDurationSeconds;
+    if (identity.mode === 'assume-role') {
+      const externalId = settings().aws.externalId;
+      return this.#call('AssumeRole', () =>
+        aws.assumeRole({
+          region,
+          roleArn: identity.roleArn,
+          sessionName: identity.sessionName,
+          durationSeconds,
+          ...(externalId !== undefined ? { externalId } : {}),
+        }),
+      );
+    }
+    let webIdentityToken: string;
+    try {
+      webIdentityToken = await this.#options.serviceAccountTokens.mint(
+        identity.namespace,
+        identity.serviceAccount,
+        webIdentityAudience,
+        webIdentityTokenSeconds,
+      );
+      this.#options.onAwsCall?.('TokenRequest', 'success');
+    } catch (error) {
+      const kind = tokenRequestErrorKind(error);
+      this.#options.onAwsCall?.('TokenRequest', kind);
+      throw new TokenError(
+        'TokenRequest',
+        kind,
+        `could not request a token for ServiceAccount ${identity.namespace}/${identity.serviceAccount}: ${describeKubeError(error)}`,
+        { cause: error },
+      );
+    }
+    return this.#call('AssumeRoleWithWebIdentity', () =>
+      aws.assumeRoleWithWebIdentity({
+        region,
+        roleArn: identity.roleArn,
+        sessionName: identity.sessionName,
+        durationSeconds,
+        webIdentityToken,
+      }),
+    );
+  }
+
+  /** One AWS call with p-retry on transient errors; the result is counted per attempt. */
+  async #call<T>(api: AwsApiName, call: () => Promise<T>): Promise<T> {
+    const onAwsCall = this.#options.onAwsCall;
+    try {
+      return await pRetry(
+        async () => {
+          try {
+            const result = await call();
+            onAwsCall?.(api, 'success');
+            return result;
+          } catch (error) {
+            onAwsCall?.(api, classifyAwsError(error));
+            throw error instanceof Error ? error : new Error(String(error));
+          }
+        },
+        {
+          retries: this.#options.retries ?? 3,
+          minTimeout: this.#options.retryMinDelayMs ?? 500,
+          maxTimeout: this.#options.retryMaxDelayMs ?? 8_000,
+          factor: 2,
+          randomize: true,
+          shouldRetry: ({ error }) => classifyAwsError(error) === 'transient',
+        },
+      );
+    } catch (error) {
+      throw new TokenError(api, classifyAwsError(error), `${api} failed: ${describeAwsError(error)}`, { cause: error });
+    }
+  }
+}
+
+/** The cache key of an identity: who the token is for, without the region. */
+export function identityKey(identity: TokenIdentity): string {
+  switch (identity.mode) {
+    case 'controller':
+      return 'controller';
+    case 'assume-role':
+      return `assume-role|${identity.roleArn}|${identity.sessionName}`;
+    case 'service-account':
+      return `service-account|${identity.namespace}/${identity.serviceAccount}|${identity.roleArn}`;
+  }
+}
+
+export function tokenKey(identity: TokenIdentity, region: string): string {
+  return `${identityKey(identity)}|${region}`;
+}
+
+/** Describes an Identity without secrets, for logs and Events. */
+export function describeIdentity(identity: Identity | TokenIdentity): string {
+  switch (identity.mode) {
+    case 'controller':
+      return "the controller's own identity";
+    case 'assume-role':
+      return `role ${identity.roleArn}`;
+    case 'service-account':
+      return `role ${identity.roleArn} via ServiceAccount web identity`;
+  }
+}
+
+
+function tokenRequestErrorKind(error: unknown): AwsErrorClass {
+  const code = (error as { code?: unknown } | undefined)?.code;
+  if (typeof code === 'number') {
+    if (code === 403 || code === 401) return 'denied';
+    if (code === 404 || code === 422 || code === 400) return 'invalid';
+  }
+  return 'transient';
+}
+
+function describeKubeError(error: unknown): string {
+  const e = error as { code?: unknown; body?: unknown } | undefined;
+  if (typeof e?.code === 'number') {
+    let message = '';
+    if (typeof e.body === 'string') {
+      try {
+        message = (JSON.parse(e.body) as { message?: string }).message ?? '';
+      } catch {
+        message = '';
+      }
+    }
+    return `HTTP ${e.code}${message ? `: ${message}` : ''}`;
+  }
+  return error instanceof Error ? error.message.split('\n')[0] ?? error.name : String(error);
+}

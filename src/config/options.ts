@@ -1,0 +1,267 @@
+// Command-line flags and environment, parsed once into a validated, frozen Options, or a usage error
+// (exit code 2). Pure: argv and env are passed in.
+
+import { parseArgs } from 'node:util';
+import { dnsSubdomainProblem } from '../annotations.ts';
+import { parseRegistryHost, type RegistryHost } from '../registry.ts';
+import { parseDuration } from './duration.ts';
+import type { LogLevel } from './settings.ts';
+
+export type Command = 'run' | 'once' | 'doctor' | 'help' | 'version';
+
+/** A fixed target, no annotation needed: the original kube-ecrlogin's CronJob (AWS_ECR_SERVER -> regcred). */
+export interface StaticTarget {
+  readonly namespace: string;
+  readonly registries: readonly RegistryHost[];
+  readonly secretName: string;
+  readonly serviceAccounts: readonly string[];
+}
+
+export interface Options {
+  readonly command: Command;
+  readonly kubeconfig?: string;
+  /** The controller's own namespace: its ConfigMap, Lease and Events live here. */
+  readonly namespace: string;
+  readonly configMap: string;
+  readonly namespaceSelector?: string;
+  readonly workers: number;
+  readonly leaderElect: boolean;
+  readonly leaseName: string;
+  readonly leaseDurationMs: number;
+  readonly renewDeadlineMs: number;
+  readonly retryPeriodMs: number;
+  readonly metricsAddress?: HostPort;
+  readonly healthAddress?: HostPort;
+  readonly resyncMs: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+  readonly awsTimeoutMs: number;
+  readonly awsRetries: number;
+  readonly shutdownTimeoutMs: number;
+  readonly logLevel?: LogLevel;
+  readonly instance: string;
+  readonly target?: StaticTarget;
+  /** doctor: print JSON instead of a table. */
+  readonly json: boolean;
+}
+
+export interface HostPort {
+  readonly host: string;
+  readonly port: number;
+}
+
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+export const usage = `Usage: kube-ecrlogin <command> [flags]
+
+Keeps AWS ECR pull Secrets fresh for annotated Namespaces and ServiceAccounts.
+
+Commands:
+  run       run the controller (default)
+  once      one pass over every annotated object, then exit; non-zero if any failed (CronJob mode)
+  doctor    check AWS identity, ECR reachability, RBAC and config; list annotated objects
+  version   print the version
+
+Flags (environment variable in brackets):
+  --kubeconfig PATH                 kubeconfig file; default in-cluster [KUBECONFIG]
+  --namespace NAME                  the controller's namespace [POD_NAMESPACE] (default: in-cluster namespace, else kube-ecrlogin)
+  --config-map NAME                 policy ConfigMap in that namespace (default kube-ecrlogin-config)
+  --namespace-selector SELECTOR     only serve namespaces with these labels, e.g. env=prod
+  --workers N                       concurrent reconciles (default 4)
+  --leader-elect                    elect a leader on a Lease; only the leader writes
+  --lease-name NAME                 (default kube-ecrlogin)
+  --lease-duration DURATION         (default 15s)
+  --renew-deadline DURATION         (default 10s)
+  --retry-period DURATION           (default 2s)
+  --metrics-bind-address ADDR       Prometheus metrics on ADDR/metrics; 0 disables (default :8080)
+  --health-probe-bind-address ADDR  /healthz and /readyz on ADDR; 0 disables (default :8081)
+  --resync-period DURATION          reconcile every namespace at least this often (default 10m)
+  --backoff-base DURATION           first retry delay after a failure (default 1s)
+  --backoff-max DURATION            longest retry delay (default 5m)
+  --aws-timeout DURATION            timeout of one AWS request (default 10s)
+  --aws-retries N                   retries of a throttled or failed AWS request (default 3)
+  --shutdown-timeout DURATION       wait this long for in-flight work on SIGTERM (default 30s)
+  --log-level LEVEL                 error, warn, info, debug; overrides the ConfigMap's logLevel
+  --json                            doctor: print JSON
+
+Static target (the original kube-ecrlogin's mode, no annotation needed):
+  --target-registries HOSTS         ECR hosts, comma-separated [AWS_ECR_SERVER]
+  --target-namespace NAME           where the Secret goes (default: the controller's namespace)
+  --target-secret-name NAME         (default regcred)
+  --target-service-accounts NAMES   ServiceAccounts to patch, comma-separated (default none)
+
+  -h, --help                        show this help
+  -v, --version                     print the version
+`;
+
+const flags = {
+  kubeconfig: { type: 'string' },
+  namespace: { type: 'string' },
+  'config-map': { type: 'string' },
+  'namespace-selector': { type: 'string' },
+  workers: { type: 'string' },
+  'leader-elect': { type: 'boolean' },
+  'lease-name': { type: 'string' },
+  'lease-duration': { type: 'string' },
+  'renew-deadline': { type: 'string' },
+  'retry-period': { type: 'string' },
+  'metrics-bind-address': { type: 'string' },
+  'health-probe-bind-address': { type: 'string' },
+  'resync-period': { type: 'string' },
+  'backoff-base': { type: 'string' },
+  'backoff-max': { type: 'string' },
+  'aws-timeout': { type: 'string' },
+  'aws-retries': { type: 'string' },
+  'shutdown-timeout': { type: 'string' },
+  'log-level': { type: 'string' },
+  'target-registries': { type: 'string' },
+  'target-namespace': { type: 'string' },
+  'target-secret-name': { type: 'string' },
+  'target-service-accounts': { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  version: { type: 'boolean', short: 'v' },
+} as const;
+
+export interface Environment {
+  readonly env: Readonly<Record<string, string | undefined>>;
+  /** The namespace of an in-cluster pod, if known. */
+  readonly inClusterNamespace?: string;
+  readonly hostname: string;
+}
+
+export function parseOptions(argv: readonly string[], environment: Environment): Options {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: [...argv], options: flags, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const { values, positionals } = parsed;
+  const env = environment.env;
+  if (positionals.length > 1) throw new UsageError(`unexpected arguments: ${positionals.slice(1).join(' ')}`);
+  let command: Command = 'run';
+  const positional = positionals[0];
+  if (positional !== undefined) {
+    if (!['run', 'once', 'doctor', 'version', 'help'].includes(positional)) {
+      throw new UsageError(`unknown command ${JSON.stringify(positional)} (commands: run, once, doctor, version)`);
+    }
+    command = positional as Command;
+  }
+  if (values.help) command = 'help';
+  else if (values.version) command = 'version';
+
+  const namespace = values.namespace ?? env['POD_NAMESPACE'] ?? environment.inClusterNamespace ?? 'kube-ecrlogin';
+  name('--namespace', namespace);
+  const configMap = values['config-map'] ?? 'kube-ecrlogin-config';
+  name('--config-map', configMap);
+
+  const leaseDurationMs = duration('--lease-duration', values['lease-duration'] ?? '15s', 1_000);
+  const renewDeadlineMs = duration('--renew-deadline', values['renew-deadline'] ?? '10s', 500);
+  const retryPeriodMs = duration('--retry-period', values['retry-period'] ?? '2s', 100);
+  if (!(retryPeriodMs < renewDeadlineMs && renewDeadlineMs < leaseDurationMs)) {
+    throw new UsageError('need --retry-period < --renew-deadline < --lease-duration');
+  }
+  const backoffBaseMs = duration('--backoff-base', values['backoff-base'] ?? '1s', 1);
+  const backoffMaxMs = duration('--backoff-max', values['backoff-max'] ?? '5m', 1);
+  if (backoffMaxMs < backoffBaseMs) throw new UsageError('--backoff-max is shorter than --backoff-base');
+
+  const logLevelValue = values['log-level'] ?? env['LOG_LEVEL'];
+  let logLevel: LogLevel | undefined;
+  if (logLevelValue !== undefined) {
+    if (!['error', 'warn', 'info', 'debug'].includes(logLevelValue)) {
+      throw new UsageError(`--log-level ${JSON.stringify(logLevelValue)} is not one of error, warn, info, debug`);
+    }
+    logLevel = logLevelValue as LogLevel;
+  }
+
+  const metricsAddress = address('--metrics-bind-address', values['metrics-bind-address'] ?? ':8080');
+  const healthAddress = address('--health-probe-bind-address', values['health-probe-bind-address'] ?? ':8081');
+  const kubeconfig = values.kubeconfig ?? env['KUBECONFIG'];
+  const namespaceSelector = values['namespace-selector'];
+  if (namespaceSelector !== undefined && !/^[\w./!=,() -]+$/.test(namespaceSelector)) {
+    throw new UsageError(`--namespace-selector ${JSON.stringify(namespaceSelector)} is not a label selector`);
+  }
+  const target = staticTarget(values, env, namespace);
+
+  return Object.freeze({
+    command,
+    namespace,
+    configMap,
+    workers: integer('--workers', values.workers ?? '4', 1, 64),
+    leaderElect: values['leader-elect'] ?? false,
+    leaseName: values['lease-name'] ?? 'kube-ecrlogin',
+    leaseDurationMs,
+    renewDeadlineMs,
+    retryPeriodMs,
+    resyncMs: duration('--resync-period', values['resync-period'] ?? '10m', 1_000),
+    backoffBaseMs,
+    backoffMaxMs,
+    awsTimeoutMs: duration('--aws-timeout', values['aws-timeout'] ?? '10s', 100),
+    awsRetries: integer('--aws-retries', values['aws-retries'] ?? '3', 0, 10),
+    shutdownTimeoutMs: duration('--shutdown-timeout', values['shutdown-timeout'] ?? '30s', 0),
+    instance: env['POD_NAME'] ?? environment.hostname,
+    json: values.json ?? false,
+    ...(kubeconfig !== undefined && kubeconfig !== '' ? { kubeconfig } : {}),
+    ...(namespaceSelector !== undefined ? { namespaceSelector } : {}),
+    ...(metricsAddress !== undefined ? { metricsAddress } : {}),
+    ...(healthAddress !== undefined ? { healthAddress } : {}),
+    ...(logLevel !== undefined ? { logLevel } : {}),
+    ...(target !== undefined ? { target } : {}),
+  });
+}
+
+function staticTarget(
+  values: { 'target-registries'?: string | undefined; 'target-namespace'?: string | undefined; 'target-secret-name'?: string | undefined; 'target-service-accounts'?: string | undefined },
+  env: Readonly<Record<string, string | undefined>>,
+  ownNamespace: string,
+): StaticTarget | undefined {
+  const hostsText = values['target-registries'] ?? env['AWS_ECR_SERVER'];
+  if (hostsText === undefined || hostsText.trim() === '') {
+    for (const flag of ['target-namespace', 'target-secret-name', 'target-service-accounts'] as const) {
+      if (values[flag] !== undefined) throw new UsageError(`--${flag} needs --target-registries (or AWS_ECR_SERVER)`);
+    }
+    return undefined;
+  }
+  const registries = hostsText.split(',').map((host) => host.trim()).filter((host) => host !== '').map((host) => {
+    const parsed = parseRegistryHost(host);
+    if (!parsed.ok) throw new UsageError(`--target-registries / AWS_ECR_SERVER: ${parsed.error}`);
+    return parsed.value;
+  });
+  const namespace = values['target-namespace'] ?? ownNamespace;
+  name('--target-namespace', namespace);
+  const secretName = values['target-secret-name'] ?? 'regcred';
+  name('--target-secret-name', secretName);
+  const serviceAccounts = (values['target-service-accounts'] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  for (const sa of serviceAccounts) name('--target-service-accounts', sa);
+  return { namespace, registries, secretName, serviceAccounts };
+}
+
+function name(flag: string, value: string): void {
+  const problem = dnsSubdomainProblem(value);
+  if (problem !== undefined) throw new UsageError(`${flag}: ${problem}`);
+}
+
+function duration(flag: string, text: string, minimumMs: number): number {
+  const ms = parseDuration(text);
+  if (ms === undefined) throw new UsageError(`${flag} ${JSON.stringify(text)} is not a duration (e.g. 500ms, 30s, 5m, 1h)`);
+  if (ms < minimumMs) throw new UsageError(`${flag} must be at least ${minimumMs} ms`);
+  return ms;
+}
+
+function integer(flag: string, text: string, min: number, max: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text) || n < min || n > max) throw new UsageError(`${flag} ${JSON.stringify(text)} is not a whole number from ${min} to ${max}`);
+  return n;
+}
+
+/** ":8080", "127.0.0.1:8080", "[::1]:8080", or "0" (disabled). */
+function address(flag: string, text: string): HostPort | undefined {
+  if (text === '0') return undefined;
+  const match = /^(?:\[([0-9a-fA-F:]+)\]|([\w.-]*)):(\d{1,5})$/.exec(text);
+  const port = Number(match?.[3]);
+  if (match === null || port > 65_535) throw new UsageError(`${flag} ${JSON.stringify(text)} is not [host]:port or 0`);
+  return { host: match[1] ?? (match[2] || '0.0.0.0'), port };
+}

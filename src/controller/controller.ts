@@ -1,0 +1,196 @@
+// The controller loop: informers turn changes into namespace keys, workers reconcile keys from the
+// work queue. Handlers only enqueue; all decisions are in the reconciler.
+
+import {
+  CoreV1Api,
+  type KubeConfig,
+  type V1Namespace,
+  type V1Secret,
+  type V1ServiceAccount,
+} from '@kubernetes/client-node';
+import type { Clock } from '../clock.ts';
+import { Informer } from '../kube/informer.ts';
+import { errorMessage, type Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import { WorkQueue } from './queue.ts';
+import type { CacheReader, ReconcileResult, Reconciler } from './reconciler.ts';
+import { managedSelector } from './secrets.ts';
+
+export interface ControllerOptions {
+  readonly config: KubeConfig;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  readonly workers: number;
+  /** Only namespaces with these labels are served (a label selector), e.g. for sharding. */
+  readonly namespaceSelector?: string;
+  /** Every namespace is reconciled at least this often, ms: the safety net for a missed event. */
+  readonly resyncMs: number;
+  readonly backoffBaseMs: number;
+  readonly backoffMaxMs: number;
+}
+
+export class Controller implements CacheReader {
+  readonly #o: ControllerOptions;
+  readonly queue: WorkQueue<string>;
+  readonly namespaces: Informer<V1Namespace>;
+  readonly serviceAccounts: Informer<V1ServiceAccount>;
+  readonly secretsInformer: Informer<V1Secret>;
+  #reconciler: Reconciler | undefined;
+  #workers: Promise<void>[] = [];
+  #resync: NodeJS.Timeout | undefined;
+  /** Reconciles completed, by result (for tests, the doctor and metrics). */
+  readonly lastResults = new Map<string, ReconcileResult & { at: number }>();
+
+  constructor(options: ControllerOptions) {
+    this.#o = options;
+    this.queue = new WorkQueue<string>({ clock: options.clock, baseDelayMs: options.backoffBaseMs, maxDelayMs: options.backoffMaxMs });
+    const core = options.config.makeApiClient(CoreV1Api);
+    const log = options.log;
+    const nsSelector = options.namespaceSelector;
+    this.namespaces = new Informer<V1Namespace>({
+      name: 'namespaces',
+      config: options.config,
+      path: '/api/v1/namespaces',
+      list: () => core.listNamespace(nsSelector !== undefined ? { labelSelector: nsSelector } : {}),
+      ...(nsSelector !== undefined ? { labelSelector: nsSelector } : {}),
+      log,
+    });
+    this.serviceAccounts = new Informer<V1ServiceAccount>({
+      name: 'serviceaccounts',
+      config: options.config,
+      path: '/api/v1/serviceaccounts',
+      list: () => core.listServiceAccountForAllNamespaces(),
+      log,
+    });
+    this.secretsInformer = new Informer<V1Secret>({
+      name: 'secrets',
+      config: options.config,
+      path: '/api/v1/secrets',
+      list: () => core.listSecretForAllNamespaces({ labelSelector: managedSelector }),
+      labelSelector: managedSelector,
+      log,
+    });
+    this.namespaces.on((ns) => this.enqueue(ns.metadata?.name));
+    this.serviceAccounts.on((sa) => this.enqueue(sa.metadata?.namespace));
+    this.secretsInformer.on((secret) => this.enqueue(secret.metadata?.namespace));
+  }
+
+  set reconciler(reconciler: Reconciler) {
+    this.#reconciler = reconciler;
+  }
+
+  // CacheReader, for the reconciler.
+  namespace(name: string): V1Namespace | undefined {
+    return this.namespaces.get(name);
+  }
+
+  serviceAccountsIn(namespace: string): readonly V1ServiceAccount[] {
+    return this.serviceAccounts.list(namespace);
+  }
+
+  secrets(namespace: string): readonly V1Secret[] {
+    return this.secretsInformer.list(namespace);
+  }
+
+  enqueue(namespace: string | undefined): void {
+    if (namespace === undefined || namespace === '') return;
+    // With a namespace selector, objects in other namespaces are none of our business.
+    if (this.#o.namespaceSelector !== undefined && this.namespaces.synced && this.namespaces.get(namespace) === undefined) {
+      if (this.secretsInformer.list(namespace).length === 0) return;
+    }
+    this.queue.add(namespace);
+    this.#o.metrics.queueDepth.set(this.queue.length);
+  }
+
+  /** Every namespace we know, and every one holding a managed Secret. */
+  enqueueAll(): void {
+    for (const ns of this.namespaces.list()) this.enqueue(ns.metadata?.name);
+    for (const secret of this.secretsInformer.list()) this.enqueue(secret.metadata?.namespace);
+  }
+
+  /** Starts the informers and waits for their first lists. */
+  async sync(): Promise<void> {
+    await Promise.all([this.namespaces.start(), this.serviceAccounts.start(), this.secretsInformer.start()]);
+    this.#o.log.info('Caches synced', {
+      namespaces: this.namespaces.list().length,
+      serviceAccounts: this.serviceAccounts.list().length,
+      secrets: this.secretsInformer.list().length,
+    });
+  }
+
+  get synced(): boolean {
+    return this.namespaces.synced && this.serviceAccounts.synced && this.secretsInformer.synced;
+  }
+
+  /** Starts the workers and the periodic resync (after sync()). */
+  startWorkers(): void {
+    this.enqueueAll();
+    for (let i = 0; i < this.#o.workers; i++) this.#workers.push(this.#work());
+    this.#resync = setInterval(() => this.enqueueAll(), this.#o.resyncMs);
+    this.#resync.unref();
+  }
+
+  get working(): boolean {
+    return this.#workers.length > 0;
+  }
+
+  /** Stops taking work, waits for in-flight reconciles (up to timeoutMs), stops the informers. */
+  async stop(timeoutMs: number): Promise<boolean> {
+    if (this.#resync !== undefined) clearInterval(this.#resync);
+    const drained = await this.queue.shutDown(timeoutMs);
+    await Promise.all([this.namespaces.stop(), this.serviceAccounts.stop(), this.secretsInformer.stop()]);
+    return drained;
+  }
+
+  /** Reconciles one key now, outside the queue (the `once` command). */
+  async reconcileOnce(namespace: string): Promise<ReconcileResult> {
+    if (this.#reconciler === undefined) throw new Error('no reconciler');
+    return this.#reconciler.reconcile(namespace);
+  }
+
+  async #work(): Promise<void> {
+    for (;;) {
+      const key = await this.queue.get();
+      if (key === undefined) return;
+      this.#o.metrics.queueDepth.set(this.queue.length);
+      try {
+        await this.#process(key);
+      } finally {
+        this.queue.done(key);
+        this.#o.metrics.queueScheduled.set(this.queue.delayedCount);
+      }
+    }
+  }
+
+  async #process(key: string): Promise<void> {
+    const { clock, log, metrics } = this.#o;
+    if (this.#reconciler === undefined) throw new Error('no reconciler');
+    const started = clock.now();
+    const end = metrics.reconcileDuration.startTimer();
+    let result: ReconcileResult;
+    try {
+      result = await this.#reconciler.reconcile(key);
+    } catch (error) {
+      // A bug or an unexpected API failure: retry with backoff, never crash the loop.
+      result = { writes: 0, healthy: false, error: { message: errorMessage(error), transient: true } };
+      log.error('Reconcile failed unexpectedly', { namespace: key, error: errorMessage(error) });
+    }
+    this.lastResults.set(key, { ...result, at: clock.now() });
+    if (result.error !== undefined) {
+      end({ result: 'error' });
+      const delay = this.queue.addRateLimited(key);
+      log.warn('Reconcile failed, retrying', {
+        namespace: key,
+        retryInMs: delay,
+        transient: result.error.transient,
+        error: result.error.message,
+      });
+    } else {
+      end({ result: 'success' });
+      this.queue.forget(key);
+    }
+    if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
+    log.debug('Reconciled namespace', { namespace: key, writes: result.writes, ms: clock.now() - started, requeueAfterMs: result.requeueAfterMs });
+  }
+}

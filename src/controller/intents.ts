@@ -1,0 +1,233 @@
+// From a namespace snapshot to what should exist: one grant per annotated object that may have
+// credentials, and a problem (for a Warning Event) per object that may not. Pure.
+
+import { createHash } from 'node:crypto';
+import type { V1Namespace, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
+import {
+  describeSource,
+  eksRoleArnAnnotation,
+  parseAnnotations,
+  roleArnProblem,
+  type Request,
+  type Source,
+  type Targets,
+} from '../annotations.ts';
+import { identityKey, type TokenIdentity } from '../broker.ts';
+import type { StaticTarget } from '../config/options.ts';
+import type { Settings } from '../config/settings.ts';
+import { sessionNameFor, secretNameFor } from '../naming.ts';
+import { evaluatePolicy, type Identity } from '../policy.ts';
+import type { RegistryHost } from '../registry.ts';
+import { secretAnnotations } from './secrets.ts';
+
+/** What the reconciler reads for one namespace: cache objects, never mutated. */
+export interface Snapshot {
+  readonly namespace: V1Namespace;
+  readonly serviceAccounts: readonly V1ServiceAccount[];
+  /** Secrets in the namespace that carry our managed-by label. */
+  readonly secrets: readonly V1Secret[];
+  readonly settings: Settings;
+  readonly now: number;
+  /** The command line's static target, when it is this namespace. */
+  readonly target?: StaticTarget;
+}
+
+/** The object an Event is about. */
+export interface ObjectRef {
+  readonly kind: 'Namespace' | 'ServiceAccount';
+  readonly name: string;
+  readonly namespace?: string;
+  readonly uid?: string;
+}
+
+export interface Grant {
+  readonly source: Source;
+  readonly ref: ObjectRef;
+  readonly registries: readonly RegistryHost[];
+  readonly identity: TokenIdentity;
+  readonly secretName: string;
+  readonly targets: Targets;
+  /** Changes when what the Secret should hold changes (registries, identity). */
+  readonly specHash: string;
+}
+
+export type ProblemReason = 'InvalidAnnotation' | 'PolicyDenied' | 'SecretConflict' | 'ServiceAccountMissing';
+
+export interface Problem {
+  readonly ref: ObjectRef;
+  readonly reason: ProblemReason;
+  readonly message: string;
+  readonly rule?: string;
+}
+
+export interface Intents {
+  readonly grants: readonly Grant[];
+  readonly problems: readonly Problem[];
+  /** Secrets left as they are although no grant claims them: their object's annotation is broken. */
+  readonly keep: ReadonlySet<string>;
+  /** Every object with an ecr-login/server annotation, valid or not. */
+  readonly annotated: readonly ObjectRef[];
+}
+
+export function resolveIntents(snapshot: Snapshot): Intents {
+  const { namespace, settings } = snapshot;
+  const nsName = namespace.metadata?.name ?? '';
+  const serviceAccounts = [...snapshot.serviceAccounts].sort((a, b) => nameOf(a).localeCompare(nameOf(b)));
+  const byName = new Map(serviceAccounts.map((sa) => [nameOf(sa), sa]));
+
+  const objects: { source: Source; ref: ObjectRef; annotations: Record<string, string> | undefined }[] = [
+    {
+      source: { kind: 'Namespace', namespace: nsName, name: nsName },
+      ref: refOf('Namespace', nsName, undefined, namespace.metadata?.uid),
+      annotations: namespace.metadata?.annotations,
+    },
+    ...serviceAccounts.map((sa) => ({
+      source: { kind: 'ServiceAccount', namespace: nsName, name: nameOf(sa) } as const,
+      ref: refOf('ServiceAccount', nameOf(sa), nsName, sa.metadata?.uid),
+      annotations: sa.metadata?.annotations,
+    })),
+  ];
+
+  const grants: Grant[] = [];
+  const problems: Problem[] = [];
+  const keep = new Set<string>();
+  const annotated: ObjectRef[] = [];
+  const claimed = new Map<string, Source>();
+
+  if (snapshot.target !== undefined) {
+    // Configured by the operator on the command line: no annotation, no tenant policy.
+    const source: Source = { kind: 'Target', namespace: nsName, name: nsName };
+    const identity: TokenIdentity =
+      settings.defaults.roleArn === undefined
+        ? { mode: 'controller' }
+        : { mode: 'assume-role', roleArn: settings.defaults.roleArn, sessionName: sessionNameFor(source) };
+    claimed.set(snapshot.target.secretName, source);
+    grants.push({
+      source,
+      ref: refOf('Namespace', nsName, undefined, namespace.metadata?.uid),
+      registries: snapshot.target.registries,
+      identity,
+      secretName: snapshot.target.secretName,
+      targets: { all: false, names: snapshot.target.serviceAccounts },
+      specHash: specHash(snapshot.target.registries, identity),
+    });
+  }
+
+  for (const { source, ref, annotations } of objects) {
+    const parsed = parseAnnotations(source, annotations);
+    if (parsed.kind === 'none') continue;
+    annotated.push(ref);
+    const keepOwned = (): void => {
+      for (const secret of snapshot.secrets) {
+        if (secret.metadata?.annotations?.[secretAnnotations.owner] === describeSource(source)) keep.add(nameOf(secret));
+      }
+    };
+    if (parsed.kind === 'invalid') {
+      problems.push({ ref, reason: 'InvalidAnnotation', message: parsed.error.message });
+      keepOwned();
+      continue;
+    }
+    const request = parsed.request;
+    const resolved = resolveIdentity(request, settings, byName);
+    if ('problem' in resolved) {
+      problems.push({ ref, reason: resolved.reason, message: resolved.problem });
+      keepOwned();
+      continue;
+    }
+    const decision = evaluatePolicy(settings, { name: nsName, labels: namespace.metadata?.labels ?? {} }, resolved.identity, request.registries);
+    if (!decision.allowed) {
+      problems.push({
+        ref,
+        reason: 'PolicyDenied',
+        message: `denied by policy: ${decision.reason}`,
+        ...(decision.rule !== undefined ? { rule: decision.rule } : {}),
+      });
+      continue;
+    }
+    const secretName = secretNameFor(source, request.secretName, settings.defaults.secretName);
+    const holder = claimed.get(secretName);
+    if (holder !== undefined) {
+      problems.push({
+        ref,
+        reason: 'SecretConflict',
+        message: `Secret name ${secretName} is already used by ${describeSource(holder)}; set ecr-login/secret-name to another name`,
+      });
+      continue;
+    }
+    claimed.set(secretName, source);
+    const identity = tokenIdentity(resolved.identity, source);
+    grants.push({
+      source,
+      ref,
+      registries: request.registries,
+      identity,
+      secretName,
+      targets: request.targets,
+      specHash: specHash(request.registries, identity),
+    });
+  }
+  return { grants, problems, keep, annotated };
+}
+
+type Resolved = { identity: Identity } | { problem: string; reason: ProblemReason };
+
+/** The identity a request uses: its role annotation, else (web identity) the ServiceAccount's IRSA role, else the default role. */
+function resolveIdentity(request: Request, settings: Settings, serviceAccounts: ReadonlyMap<string, V1ServiceAccount>): Resolved {
+  if (request.identity === 'controller') {
+    const roleArn = request.roleArn ?? settings.defaults.roleArn;
+    return { identity: roleArn === undefined ? { mode: 'controller' } : { mode: 'assume-role', roleArn } };
+  }
+  const account = serviceAccounts.get(request.identityServiceAccount);
+  if (account === undefined) {
+    return {
+      reason: 'ServiceAccountMissing',
+      problem: `identity ServiceAccount ${request.identityServiceAccount} does not exist in namespace ${request.source.namespace}`,
+    };
+  }
+  const irsaRole = account.metadata?.annotations?.[eksRoleArnAnnotation]?.trim();
+  const roleArn = request.roleArn ?? (irsaRole !== undefined && irsaRole !== '' ? irsaRole : undefined) ?? settings.defaults.roleArn;
+  if (roleArn === undefined) {
+    return {
+      reason: 'InvalidAnnotation',
+      problem: `identity service-account needs a role: set ecr-login/role-arn, or ${eksRoleArnAnnotation} on ServiceAccount ${request.identityServiceAccount}`,
+    };
+  }
+  const problem = roleArnProblem(roleArn);
+  if (problem !== undefined) {
+    return { reason: 'InvalidAnnotation', problem: `annotation ${eksRoleArnAnnotation} on ServiceAccount ${request.identityServiceAccount}: ${problem}` };
+  }
+  return { identity: { mode: 'service-account', roleArn, serviceAccount: request.identityServiceAccount } };
+}
+
+function tokenIdentity(identity: Identity, source: Source): TokenIdentity {
+  switch (identity.mode) {
+    case 'controller':
+      return identity;
+    case 'assume-role':
+      return { mode: 'assume-role', roleArn: identity.roleArn, sessionName: sessionNameFor(source) };
+    case 'service-account':
+      return {
+        mode: 'service-account',
+        roleArn: identity.roleArn,
+        namespace: source.namespace,
+        serviceAccount: identity.serviceAccount,
+        sessionName: sessionNameFor({ kind: 'ServiceAccount', namespace: source.namespace, name: identity.serviceAccount }),
+      };
+  }
+}
+
+function specHash(registries: readonly RegistryHost[], identity: TokenIdentity): string {
+  const hosts = registries.map((r) => r.host).sort();
+  return createHash('sha256')
+    .update(JSON.stringify({ v: 1, hosts, identity: identityKey(identity) }))
+    .digest('hex')
+    .slice(0, 16);
+}
+
+function refOf(kind: ObjectRef['kind'], name: string, namespace: string | undefined, uid: string | undefined): ObjectRef {
+  return { kind, name, ...(namespace !== undefined ? { namespace } : {}), ...(uid !== undefined ? { uid } : {}) };
+}
+
+export function nameOf(object: { metadata?: { name?: string } }): string {
+  return object.metadata?.name ?? '';
+}

@@ -1,0 +1,178 @@
+// Planning, pure: from the snapshot, the intents and the tokens obtained, the Secrets to write or
+// delete, the ServiceAccount patches and when to look again. Only apply() writes.
+
+import type { V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
+import type { IssuedToken, TokenError } from '../broker.ts';
+import type { Grant, Intents, Snapshot } from './intents.ts';
+import { nameOf } from './intents.ts';
+import { buildSecret, readSecretState, secretDiffers, secretRefreshAt } from './secrets.ts';
+
+/** Whether a grant can keep its Secret as it is, or needs tokens (and newer than which). */
+export type TokenNeed =
+  | { readonly reuse: true; readonly refreshAt: number }
+  | { readonly reuse: false; readonly newerThan: number; readonly reason: string };
+
+export function tokenNeed(snapshot: Snapshot, grant: Grant): TokenNeed {
+  const existing = snapshot.secrets.find((secret) => nameOf(secret) === grant.secretName);
+  if (existing === undefined) return { reuse: false, newerThan: Number.NEGATIVE_INFINITY, reason: 'no Secret yet' };
+  const state = readSecretState(existing);
+  if (state instanceof Error) return { reuse: false, newerThan: Number.NEGATIVE_INFINITY, reason: `Secret unreadable: ${state.message}` };
+  if (state.specHash !== grant.specHash) {
+    return { reuse: false, newerThan: Number.NEGATIVE_INFINITY, reason: 'registries or identity changed' };
+  }
+  const refreshAt = secretRefreshAt(grant.source.namespace, grant.secretName, state, snapshot.settings.refresh);
+  if (snapshot.now < refreshAt) return { reuse: true, refreshAt };
+  return { reuse: false, newerThan: state.issuedAt, reason: 'token due for refresh' };
+}
+
+export type TokenOutcome =
+  | { readonly ok: true; readonly tokens: ReadonlyMap<string, IssuedToken> }
+  | { readonly ok: false; readonly error: TokenError };
+
+export interface SecretWrite {
+  readonly grant: Grant;
+  readonly secret: V1Secret;
+  /** The Secret as it is now; undefined when it is to be created. */
+  readonly existing?: V1Secret;
+}
+
+export interface SecretPlan {
+  readonly writes: readonly SecretWrite[];
+  /** Grants whose Secret is right as it is. */
+  readonly unchanged: readonly Grant[];
+  readonly failed: readonly { readonly grant: Grant; readonly error: TokenError }[];
+  /** Managed Secrets nothing asks for any more. */
+  readonly deletes: readonly V1Secret[];
+  /** The earliest time a Secret here is due, epoch ms. */
+  readonly nextRefreshAt: number | undefined;
+}
+
+export function planSecrets(
+  snapshot: Snapshot,
+  intents: Intents,
+  needs: ReadonlyMap<Grant, TokenNeed>,
+  outcomes: ReadonlyMap<Grant, TokenOutcome>,
+): SecretPlan {
+  const writes: SecretWrite[] = [];
+  const unchanged: Grant[] = [];
+  const failed: { grant: Grant; error: TokenError }[] = [];
+  let nextRefreshAt: number | undefined;
+  const due = (at: number): void => {
+    nextRefreshAt = nextRefreshAt === undefined ? at : Math.min(nextRefreshAt, at);
+  };
+
+  for (const grant of intents.grants) {
+    const existing = snapshot.secrets.find((secret) => nameOf(secret) === grant.secretName);
+    const need = needs.get(grant);
+    if (need?.reuse) {
+      unchanged.push(grant);
+      due(need.refreshAt);
+      continue;
+    }
+    const outcome = outcomes.get(grant);
+    if (outcome === undefined) continue;
+    if (!outcome.ok) {
+      failed.push({ grant, error: outcome.error });
+      continue;
+    }
+    const secret = buildSecret(grant, outcome.tokens);
+    const times = [...outcome.tokens.values()];
+    const issuedAt = Math.min(...times.map((t) => t.issuedAt));
+    const expiries = times.map((t) => t.expiresAt).filter((t): t is number => t !== undefined);
+    due(
+      secretRefreshAt(grant.source.namespace, grant.secretName, {
+        issuedAt,
+        expiresAt: expiries.length > 0 ? Math.min(...expiries) : undefined,
+      }, snapshot.settings.refresh),
+    );
+    if (existing !== undefined && !secretDiffers(existing, secret)) unchanged.push(grant);
+    else writes.push({ grant, secret, ...(existing !== undefined ? { existing } : {}) });
+  }
+
+  const wanted = new Set([...intents.grants.map((g) => g.secretName), ...intents.keep]);
+  const deletes = snapshot.secrets.filter((secret) => !wanted.has(nameOf(secret)));
+  return { writes, unchanged, failed, deletes, nextRefreshAt };
+}
+
+/** An RFC 6902 JSON Patch operation. */
+export type JsonPatchOp =
+  | { readonly op: 'test'; readonly path: string; readonly value: unknown }
+  | { readonly op: 'add'; readonly path: string; readonly value: unknown }
+  | { readonly op: 'remove'; readonly path: string }
+  | { readonly op: 'replace'; readonly path: string; readonly value: unknown };
+
+/** Records, on each ServiceAccount, which imagePullSecrets entries kube-ecrlogin added. */
+export const pullSecretsAnnotation = 'ecr-login/pull-secrets';
+
+export interface ServiceAccountPatch {
+  readonly serviceAccount: string;
+  readonly ops: readonly JsonPatchOp[];
+  readonly added: readonly string[];
+  readonly removed: readonly string[];
+}
+
+/**
+ * The imagePullSecrets edits. `available` names the Secrets that exist (or were just written):
+ * an entry is only added for a Secret that is there. Entries are only removed if we added them
+ * (recorded in the ecr-login/pull-secrets annotation); every other entry is kept as it is.
+ */
+export function planServiceAccounts(
+  serviceAccounts: readonly V1ServiceAccount[],
+  grants: readonly Grant[],
+  available: ReadonlySet<string>,
+  keep: ReadonlySet<string>,
+): ServiceAccountPatch[] {
+  const patches: ServiceAccountPatch[] = [];
+  for (const sa of serviceAccounts) {
+    const name = nameOf(sa);
+    if (sa.metadata?.deletionTimestamp !== undefined) continue;
+    const desired = new Set(
+      grants
+        .filter((grant) => grant.targets.all || grant.targets.names.includes(name))
+        .map((grant) => grant.secretName)
+        .filter((secret) => available.has(secret)),
+    );
+    const listed = (sa.imagePullSecrets ?? []).map((ref) => ref.name ?? '');
+    const recordedText = sa.metadata?.annotations?.[pullSecretsAnnotation];
+    const recorded = parseRecorded(recordedText);
+
+    const add = [...desired].filter((secret) => !listed.includes(secret)).sort();
+    // Ours, no longer wanted, and not kept because its object's annotation is merely broken.
+    const removeNames = recorded.filter((secret) => !desired.has(secret) && !keep.has(secret) && listed.includes(secret));
+    const nextRecorded = [
+      ...recorded.filter((secret) => listed.includes(secret) && !removeNames.includes(secret)),
+      ...add,
+    ].sort();
+
+    const nextText = nextRecorded.join(',');
+    if (add.length === 0 && removeNames.length === 0 && nextText === (recordedText ?? '')) continue;
+
+    const ops: JsonPatchOp[] = [{ op: 'test', path: '/metadata/resourceVersion', value: sa.metadata?.resourceVersion ?? '' }];
+    const removeIndexes = listed
+      .map((secret, index) => (removeNames.includes(secret) ? index : -1))
+      .filter((index) => index >= 0)
+      .reverse();
+    for (const index of removeIndexes) ops.push({ op: 'remove', path: `/imagePullSecrets/${index}` });
+    if (add.length > 0) {
+      if (sa.imagePullSecrets === undefined) ops.push({ op: 'add', path: '/imagePullSecrets', value: add.map((n) => ({ name: n })) });
+      else for (const secret of add) ops.push({ op: 'add', path: '/imagePullSecrets/-', value: { name: secret } });
+    }
+    const annotationPath = `/metadata/annotations/${escapePointer(pullSecretsAnnotation)}`;
+    if (nextText !== (recordedText ?? '')) {
+      if (nextRecorded.length === 0) ops.push({ op: 'remove', path: annotationPath });
+      else if (sa.metadata?.annotations === undefined) ops.push({ op: 'add', path: '/metadata/annotations', value: { [pullSecretsAnnotation]: nextText } });
+      else ops.push({ op: 'add', path: annotationPath, value: nextText });
+    }
+    patches.push({ serviceAccount: name, ops, added: add, removed: removeNames });
+  }
+  return patches;
+}
+
+function parseRecorded(text: string | undefined): string[] {
+  if (text === undefined) return [];
+  return [...new Set(text.split(',').map((s) => s.trim()).filter((s) => s !== ''))];
+}
+
+function escapePointer(segment: string): string {
+  return segment.replace(/~/g, '~0').replace(/\//g, '~1');
+}

@@ -1,0 +1,329 @@
+// Reconcile one namespace: observe (a snapshot from the caches), plan (pure), apply (the only writes).
+// Level-triggered: it reads the current state every time, whatever event brought the key here.
+
+import type { V1Namespace, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
+import { describeSource } from '../annotations.ts';
+import { TokenError, type IssuedToken, type TokenBroker } from '../broker.ts';
+import type { Clock } from '../clock.ts';
+import type { StaticTarget } from '../config/options.ts';
+import type { Settings } from '../config/settings.ts';
+import { describeKubeError, statusOf, type KubeApi } from '../kube/api.ts';
+import { reasons, type EventRecorder, type Reason } from '../kube/events.ts';
+import { errorMessage, type Logger } from '../log.ts';
+import type { Metrics } from '../metrics.ts';
+import { nameOf, resolveIntents, type Grant, type ObjectRef, type Problem, type Snapshot } from './intents.ts';
+import { planSecrets, planServiceAccounts, tokenNeed, type SecretWrite, type TokenNeed, type TokenOutcome } from './plan.ts';
+import { isManaged, readSecretState, secretAnnotations } from './secrets.ts';
+
+/** Read access to the informer caches. */
+export interface CacheReader {
+  namespace(name: string): V1Namespace | undefined;
+  serviceAccountsIn(namespace: string): readonly V1ServiceAccount[];
+  /** Managed Secrets (our label) in a namespace. */
+  secrets(namespace: string): readonly V1Secret[];
+}
+
+export interface ReconcilerOptions {
+  readonly cache: CacheReader;
+  readonly settings: () => Settings;
+  readonly broker: TokenBroker;
+  readonly api: KubeApi;
+  readonly events: EventRecorder;
+  readonly clock: Clock;
+  readonly log: Logger;
+  readonly metrics: Metrics;
+  /** Longest wait before looking at a namespace again, ms. */
+  readonly maxRequeueMs: number;
+  readonly target?: StaticTarget;
+}
+
+export interface ReconcileResult {
+  /** Look again after this long (a scheduled refresh). */
+  readonly requeueAfterMs?: number;
+  /** Something failed; the queue retries with backoff. */
+  readonly error?: { readonly message: string; readonly transient: boolean };
+  /** Secrets written, and whether every annotated object here got what it asked for. */
+  readonly writes: number;
+  readonly healthy: boolean;
+}
+
+const problemReasons: readonly Reason[] = [
+  reasons.InvalidAnnotation,
+  reasons.PolicyDenied,
+  reasons.SecretConflict,
+  reasons.ServiceAccountMissing,
+];
+
+export class Reconciler {
+  readonly #o: ReconcilerOptions;
+
+  constructor(options: ReconcilerOptions) {
+    this.#o = options;
+  }
+
+  async reconcile(namespaceName: string): Promise<ReconcileResult> {
+    const { cache, clock, events } = this.#o;
+    const namespace = cache.namespace(namespaceName);
+    if (namespace === undefined || namespace.metadata?.deletionTimestamp !== undefined) {
+      // Gone or going: the namespace controller deletes what is in it; nothing for us to do.
+      events.forgetNamespace(namespaceName);
+      for (const secret of cache.secrets(namespaceName)) this.#o.metrics.forgetSecret(namespaceName, nameOf(secret));
+      return { writes: 0, healthy: true };
+    }
+    const snapshot: Snapshot = {
+      namespace,
+      serviceAccounts: cache.serviceAccountsIn(namespaceName),
+      secrets: cache.secrets(namespaceName),
+      settings: this.#o.settings(),
+      now: clock.now(),
+      ...(this.#o.target?.namespace === namespaceName ? { target: this.#o.target } : {}),
+    };
+    const intents = resolveIntents(snapshot);
+    await this.#reportProblems(intents.annotated, intents.problems);
+    const run = new Run(namespaceName);
+    if (intents.problems.length > 0) run.unhealthy();
+
+    const needs = new Map<Grant, TokenNeed>(intents.grants.map((grant) => [grant, tokenNeed(snapshot, grant)]));
+    const outcomes = new Map<Grant, TokenOutcome>();
+    await Promise.all(
+      intents.grants.map(async (grant) => {
+        const need = needs.get(grant);
+        if (need === undefined || need.reuse) return;
+        outcomes.set(grant, await this.#obtain(grant, need.newerThan));
+      }),
+    );
+    const plan = planSecrets(snapshot, intents, needs, outcomes);
+    const available = new Set(
+      snapshot.secrets.map((secret) => nameOf(secret)).filter((name) => !plan.deletes.some((d) => nameOf(d) === name)),
+    );
+    for (const write of plan.writes) {
+      if (await this.#write(write, run)) available.add(write.grant.secretName);
+      else if (write.existing === undefined) available.delete(write.grant.secretName);
+    }
+    for (const grant of plan.unchanged) {
+      this.#o.metrics.refreshes.inc({ outcome: 'unchanged' });
+      await this.#recovered(grant);
+    }
+    for (const { grant, error } of plan.failed) await this.#failed(grant, error, run);
+
+    for (const patch of planServiceAccounts(snapshot.serviceAccounts, intents.grants, available, intents.keep)) {
+      try {
+        await this.#o.api.patchServiceAccount(namespaceName, patch.serviceAccount, patch.ops);
+        run.writes++;
+        this.#o.log.info('Patched ServiceAccount', {
+          namespace: namespaceName,
+          name: patch.serviceAccount,
+          added: patch.added,
+          removed: patch.removed,
+        });
+      } catch (error) {
+        // 422 (our test op failed) or 409: the ServiceAccount changed since we read it; look again.
+        run.fail(`patching ServiceAccount ${namespaceName}/${patch.serviceAccount}: ${describeKubeError(error)}`, true);
+      }
+    }
+
+    for (const secret of plan.deletes) await this.#delete(secret, run);
+
+    this.#recordExpiries(namespaceName, intents.grants, plan.writes);
+    return run.result(plan.nextRefreshAt, clock.now(), this.#o.maxRequeueMs);
+  }
+
+  async #obtain(grant: Grant, newerThan: number): Promise<TokenOutcome> {
+    const regions = [...new Set(grant.registries.map((registry) => registry.region))];
+    try {
+      const tokens = new Map<string, IssuedToken>();
+      await Promise.all(
+        regions.map(async (region) => {
+          tokens.set(region, await this.#o.broker.token(grant.identity, region, newerThan));
+        }),
+      );
+      return { ok: true, tokens };
+    } catch (error) {
+      const tokenError = error instanceof TokenError ? error : new TokenError('GetAuthorizationToken', 'transient', errorMessage(error));
+      return { ok: false, error: tokenError };
+    }
+  }
+
+  /** Writes one Secret; returns whether it now holds what we wrote. */
+  async #write(write: SecretWrite, run: Run): Promise<boolean> {
+    const { api, log, metrics, events } = this.#o;
+    const { grant, secret } = write;
+    const namespace = grant.source.namespace;
+    let existing = write.existing;
+    try {
+      if (existing === undefined) {
+        // Our cache only holds labelled Secrets: look for a same-named one that is not ours.
+        const live = await api.readSecret(namespace, grant.secretName);
+        if (live !== undefined && !isManaged(live)) {
+          const message = `Secret ${grant.secretName} exists and is not managed by kube-ecrlogin; it is left untouched`;
+          await events.warnOnce(grant.ref, reasons.SecretConflict, message);
+          log.warn('Secret name taken by an unmanaged Secret', { namespace, name: grant.secretName, source: describeSource(grant.source) });
+          run.unhealthy();
+          return false;
+        }
+        existing = live;
+      }
+      if (existing === undefined) {
+        await api.createSecret(secret);
+        metrics.refreshes.inc({ outcome: 'issued' });
+        log.info('Created Secret', { namespace, name: grant.secretName, source: describeSource(grant.source), registries: grant.registries.length });
+        await events.emit(grant.ref, 'Normal', reasons.CredentialsIssued, `Created Secret ${grant.secretName} with credentials for ${registriesOf(grant)}`);
+      } else {
+        await api.applySecret(secret, existing.metadata?.resourceVersion ?? '');
+        metrics.refreshes.inc({ outcome: 'refreshed' });
+        log.info('Applied Secret', {
+          namespace,
+          name: grant.secretName,
+          source: describeSource(grant.source),
+          expiresAt: secret.metadata?.annotations?.[secretAnnotations.expiresAt],
+        });
+      }
+      run.writes++;
+      events.resolve(grant.ref, reasons.SecretConflict);
+      await this.#recovered(grant);
+      return true;
+    } catch (error) {
+      const status = statusOf(error);
+      // 409: created or changed by someone else since we looked. Look again.
+      run.fail(`writing Secret ${namespace}/${grant.secretName}: ${describeKubeError(error)}`, status === 409 || status === undefined || status >= 500 || status === 429);
+      metrics.refreshes.inc({ outcome: 'failed' });
+      return false;
+    }
+  }
+
+  async #failed(grant: Grant, error: TokenError, run: Run): Promise<void> {
+    const { events, log, metrics } = this.#o;
+    const message = `Could not get registry credentials for ${registriesOf(grant)}: ${error.message}. The current Secret, if any, is kept.`;
+    await events.warnOnce(grant.ref, reasons.RefreshFailed, message);
+    log.warn('Refresh failed', {
+      namespace: grant.source.namespace,
+      name: grant.secretName,
+      source: describeSource(grant.source),
+      api: error.api,
+      errorClass: error.kind,
+      error: error.message,
+    });
+    metrics.refreshes.inc({ outcome: 'failed' });
+    metrics.lastRefreshFailure.set({ namespace: grant.source.namespace, secret: grant.secretName }, 1);
+    run.fail(error.message, error.kind === 'transient');
+  }
+
+  async #recovered(grant: Grant): Promise<void> {
+    this.#o.metrics.lastRefreshFailure.set({ namespace: grant.source.namespace, secret: grant.secretName }, 0);
+    if (this.#o.events.resolve(grant.ref, reasons.RefreshFailed)) {
+      await this.#o.events.emit(grant.ref, 'Normal', reasons.RefreshRecovered, `Secret ${grant.secretName} has fresh credentials again`);
+    }
+  }
+
+  async #delete(secret: V1Secret, run: Run): Promise<void> {
+    const { api, log, metrics, events } = this.#o;
+    const namespace = secret.metadata?.namespace ?? '';
+    const name = nameOf(secret);
+    try {
+      await api.deleteSecret(namespace, name, secret.metadata?.uid ?? '', secret.metadata?.resourceVersion ?? '');
+      run.writes++;
+      log.info('Deleted Secret', { namespace, name, source: secret.metadata?.annotations?.[secretAnnotations.owner] });
+      metrics.forgetSecret(namespace, name);
+      const owner = ownerRef(secret);
+      if (owner !== undefined) {
+        await events.emit(owner, 'Normal', reasons.CredentialsRemoved, `Deleted Secret ${name}: nothing asks for it any more`);
+      }
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 404) return; // already gone: done
+      run.fail(`deleting Secret ${namespace}/${name}: ${describeKubeError(error)}`, true);
+    }
+  }
+
+  async #reportProblems(annotated: readonly ObjectRef[], problems: readonly Problem[]): Promise<void> {
+    const { events, log, metrics } = this.#o;
+    for (const problem of problems) {
+      const fresh = !events.active(problem.ref, problem.reason);
+      await events.warnOnce(problem.ref, problem.reason, problem.message);
+      if (fresh) {
+        log.warn(problemLogMessage[problem.reason], {
+          kind: problem.ref.kind,
+          namespace: problem.ref.namespace ?? problem.ref.name,
+          name: problem.ref.name,
+          reason: problem.reason,
+          error: problem.message,
+        });
+        if (problem.reason === 'PolicyDenied') metrics.policyDenials.inc({ rule: problem.rule ?? '' });
+      }
+    }
+    // A problem no longer present is resolved, so that its return is reported again.
+    for (const ref of annotated) {
+      for (const reason of problemReasons) {
+        if (!problems.some((p) => p.ref === ref && p.reason === reason)) events.resolve(ref, reason);
+      }
+    }
+  }
+
+  #recordExpiries(namespace: string, grants: readonly Grant[], writes: readonly SecretWrite[]): void {
+    for (const grant of grants) {
+      const written = writes.find((w) => w.grant === grant)?.secret;
+      const secret = written ?? this.#o.cache.secrets(namespace).find((s) => nameOf(s) === grant.secretName);
+      if (secret === undefined) continue;
+      const state = readSecretState(secret);
+      if (state instanceof Error || state.expiresAt === undefined) continue;
+      this.#o.metrics.secretExpiry.set({ namespace, secret: grant.secretName }, state.expiresAt / 1000);
+    }
+  }
+}
+
+const problemLogMessage: Record<Problem['reason'], string> = {
+  InvalidAnnotation: 'Invalid annotation',
+  PolicyDenied: 'Denied by policy',
+  SecretConflict: 'Secret name conflict',
+  ServiceAccountMissing: 'Identity ServiceAccount missing',
+};
+
+/** Collects what one reconcile did and how it ended. */
+class Run {
+  writes = 0;
+  #errors: string[] = [];
+  #transient = false;
+  #healthy = true;
+  readonly namespace: string;
+
+  constructor(namespace: string) {
+    this.namespace = namespace;
+  }
+
+  fail(message: string, transient: boolean): void {
+    this.#errors.push(message);
+    this.#transient ||= transient;
+    this.#healthy = false;
+  }
+
+  unhealthy(): void {
+    this.#healthy = false;
+  }
+
+  result(nextRefreshAt: number | undefined, now: number, maxRequeueMs: number): ReconcileResult {
+    const base = { writes: this.writes, healthy: this.#healthy };
+    const requeue = nextRefreshAt === undefined ? undefined : Math.min(Math.max(nextRefreshAt - now, 1_000), maxRequeueMs);
+    if (this.#errors.length > 0) {
+      return {
+        ...base,
+        error: { message: this.#errors.join('; '), transient: this.#transient },
+        ...(requeue !== undefined ? { requeueAfterMs: requeue } : {}),
+      };
+    }
+    return { ...base, ...(requeue !== undefined ? { requeueAfterMs: requeue } : {}) };
+  }
+}
+
+function registriesOf(grant: Grant): string {
+  return grant.registries.map((r) => r.host).join(', ');
+}
+
+/** The object a managed Secret served, from its owner annotation. */
+function ownerRef(secret: V1Secret): ObjectRef | undefined {
+  const owner = secret.metadata?.annotations?.[secretAnnotations.owner] ?? '';
+  const [kind, first, second] = owner.split('/');
+  if ((kind === 'Namespace' || kind === 'Target') && first) return { kind: 'Namespace', name: first };
+  if (kind === 'ServiceAccount' && first && second) return { kind: 'ServiceAccount', namespace: first, name: second };
+  return undefined;
+}
+

@@ -1,0 +1,134 @@
+// The managed pull Secret: how we mark it, build it and read it back. Pure.
+
+import type { V1Secret } from '@kubernetes/client-node';
+import { describeSource } from '../annotations.ts';
+import { describeIdentity, type IssuedToken } from '../broker.ts';
+import type { RefreshSettings } from '../config/settings.ts';
+import { buildDockerConfig, parseDockerConfig, type RegistryLogin } from '../dockerconfig.ts';
+import { effectiveExpiry, refreshTime, seedOf } from '../refresh.ts';
+import type { Grant } from './intents.ts';
+
+export const fieldManager = 'kube-ecrlogin';
+export const managedBy = { key: 'app.kubernetes.io/managed-by', value: 'kube-ecrlogin' } as const;
+export const managedSelector = `${managedBy.key}=${managedBy.value}`;
+export const dockerConfigKey = '.dockerconfigjson';
+export const dockerConfigType = 'kubernetes.io/dockerconfigjson';
+
+export const secretAnnotations = {
+  /** The object the Secret serves: Namespace/<ns> or ServiceAccount/<ns>/<name>. */
+  owner: 'ecr-login/owner',
+  registries: 'ecr-login/registries',
+  identity: 'ecr-login/identity',
+  issuedAt: 'ecr-login/issued-at',
+  expiresAt: 'ecr-login/expires-at',
+  specHash: 'ecr-login/spec-hash',
+} as const;
+
+export function isManaged(secret: V1Secret): boolean {
+  return secret.metadata?.labels?.[managedBy.key] === managedBy.value;
+}
+
+/** What an existing managed Secret holds, read back from its annotations and data. */
+export interface SecretState {
+  readonly owner: string;
+  readonly specHash: string;
+  readonly issuedAt: number;
+  readonly expiresAt: number | undefined;
+  readonly logins: readonly RegistryLogin[];
+}
+
+/** Reads a managed Secret; an Error says why it cannot be trusted (it is then rewritten). */
+export function readSecretState(secret: V1Secret): SecretState | Error {
+  const annotations = secret.metadata?.annotations ?? {};
+  if (secret.type !== dockerConfigType) return new Error(`type is ${secret.type ?? 'unset'}`);
+  const encoded = secret.data?.[dockerConfigKey];
+  if (encoded === undefined) return new Error(`no ${dockerConfigKey} key`);
+  const logins = parseDockerConfig(Buffer.from(encoded, 'base64').toString('utf8'));
+  if (logins instanceof Error) return logins;
+  const issuedAt = Date.parse(annotations[secretAnnotations.issuedAt] ?? '');
+  if (Number.isNaN(issuedAt)) return new Error(`annotation ${secretAnnotations.issuedAt} is missing or not a time`);
+  const expiresText = annotations[secretAnnotations.expiresAt];
+  const expiresAt = expiresText === undefined ? undefined : Date.parse(expiresText);
+  if (expiresAt !== undefined && Number.isNaN(expiresAt)) return new Error(`annotation ${secretAnnotations.expiresAt} is not a time`);
+  return {
+    owner: annotations[secretAnnotations.owner] ?? '',
+    specHash: annotations[secretAnnotations.specHash] ?? '',
+    issuedAt,
+    expiresAt,
+    logins,
+  };
+}
+
+/** When a Secret with these token times is due, with a jitter stable for this Secret and token. */
+export function secretRefreshAt(
+  namespace: string,
+  name: string,
+  times: { issuedAt: number; expiresAt: number | undefined },
+  settings: RefreshSettings,
+): number {
+  return refreshTime(times, settings, seedOf(`${namespace}/${name}/${effectiveExpiry(times)}`));
+}
+
+/** The token times of a Secret made of several tokens: the oldest issue and the earliest expiry. */
+export function combinedTimes(tokens: readonly IssuedToken[]): { issuedAt: number; expiresAt: number | undefined } {
+  const issuedAt = Math.min(...tokens.map((t) => t.issuedAt));
+  const expiries = tokens.map((t) => effectiveExpiry(t));
+  const anyKnown = tokens.some((t) => t.expiresAt !== undefined);
+  return { issuedAt, expiresAt: anyKnown ? Math.min(...expiries) : undefined };
+}
+
+/** The Secret a grant should have, given a token per region. */
+export function buildSecret(grant: Grant, tokens: ReadonlyMap<string, IssuedToken>): V1Secret {
+  const used: IssuedToken[] = [];
+  const logins = grant.registries.map((registry) => {
+    const token = tokens.get(registry.region);
+    if (token === undefined) throw new Error(`no token for region ${registry.region}`);
+    used.push(token);
+    return { host: registry.host, username: token.username, password: token.password };
+  });
+  const times = combinedTimes(used);
+  const annotations: Record<string, string> = {
+    [secretAnnotations.owner]: describeSource(grant.source),
+    [secretAnnotations.registries]: grant.registries.map((r) => r.host).join(','),
+    [secretAnnotations.identity]: describeIdentity(grant.identity),
+    [secretAnnotations.issuedAt]: new Date(times.issuedAt).toISOString(),
+    [secretAnnotations.specHash]: grant.specHash,
+  };
+  if (times.expiresAt !== undefined) annotations[secretAnnotations.expiresAt] = new Date(times.expiresAt).toISOString();
+  const secret: V1Secret = {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: grant.secretName,
+      namespace: grant.source.namespace,
+      labels: { [managedBy.key]: managedBy.value },
+      annotations,
+    },
+    type: dockerConfigType,
+    data: { [dockerConfigKey]: Buffer.from(buildDockerConfig(logins)).toString('base64') },
+  };
+  if (grant.ref.kind === 'ServiceAccount' && grant.ref.uid !== undefined) {
+    // The Secret goes with its ServiceAccount, also when the controller is not running.
+    secret.metadata = { ...secret.metadata, ownerReferences: [{ apiVersion: 'v1', kind: 'ServiceAccount', name: grant.ref.name, uid: grant.ref.uid }] };
+  }
+  return secret;
+}
+
+/**
+ * Whether writing desired would change existing. The issue time alone is not a change: an identical
+ * token re-issued (or re-read) is not worth a write.
+ */
+export function secretDiffers(existing: V1Secret, desired: V1Secret): boolean {
+  const have = existing.metadata?.annotations ?? {};
+  const want = desired.metadata?.annotations ?? {};
+  if (existing.type !== desired.type) return true;
+  if (existing.data?.[dockerConfigKey] !== desired.data?.[dockerConfigKey]) return true;
+  if (Object.keys(existing.data ?? {}).length !== 1) return true;
+  if (existing.metadata?.labels?.[managedBy.key] !== managedBy.value) return true;
+  for (const key of Object.values(secretAnnotations)) {
+    if (key === secretAnnotations.issuedAt) continue;
+    if (have[key] !== want[key]) return true;
+  }
+  const ownerOf = (s: V1Secret): string => JSON.stringify((s.metadata?.ownerReferences ?? []).map((o) => [o.kind, o.name, o.uid]));
+  return ownerOf(existing) !== ownerOf(desired);
+}

@@ -1,0 +1,57 @@
+// The `.dockerconfigjson` of a pull Secret: one `auths` entry per registry host (the bare host as the
+// key, as the kubelet matches it), with username, password and `auth` = base64(username:password). Pure.
+
+export interface RegistryLogin {
+  readonly host: string;
+  readonly username: string;
+  readonly password: string;
+}
+
+interface AuthEntry {
+  readonly username: string;
+  readonly password: string;
+  readonly auth: string;
+}
+
+/** Serializes logins, sorted by host so that equal inputs give equal bytes. */
+export function buildDockerConfig(logins: readonly RegistryLogin[]): string {
+  const auths: Record<string, AuthEntry> = {};
+  for (const login of [...logins].sort((a, b) => a.host.localeCompare(b.host))) {
+    if (login.host === '' || login.username === '' || login.password === '') {
+      throw new Error(`refusing to write an empty credential for ${login.host || 'an unnamed registry'}`);
+    }
+    if (login.username.includes(':')) throw new Error(`username for ${login.host} contains ':'`);
+    auths[login.host] = {
+      username: login.username,
+      password: login.password,
+      auth: Buffer.from(`${login.username}:${login.password}`).toString('base64'),
+    };
+  }
+  return JSON.stringify({ auths });
+}
+
+/** Reads the logins back from a Secret's `.dockerconfigjson`; an error when it is not well-formed. */
+export function parseDockerConfig(json: string): RegistryLogin[] | Error {
+  let doc: unknown;
+  try {
+    doc = JSON.parse(json);
+  } catch {
+    return new Error('.dockerconfigjson is not JSON');
+  }
+  const auths = (doc as { auths?: unknown } | null)?.auths;
+  if (typeof auths !== 'object' || auths === null || Array.isArray(auths)) {
+    return new Error('.dockerconfigjson has no auths object');
+  }
+  const logins: RegistryLogin[] = [];
+  for (const [host, entry] of Object.entries(auths as Record<string, unknown>)) {
+    const { username, password, auth } = (entry ?? {}) as Partial<Record<string, unknown>>;
+    if (typeof username !== 'string' || typeof password !== 'string' || username === '' || password === '') {
+      return new Error(`auths entry for ${host} has no username or password`);
+    }
+    if (auth !== undefined && auth !== Buffer.from(`${username}:${password}`).toString('base64')) {
+      return new Error(`auths entry for ${host} has an auth value that does not match its username and password`);
+    }
+    logins.push({ host, username, password });
+  }
+  return logins;
+}

@@ -1,0 +1,126 @@
+// The Kubernetes writes (and the few live reads) the controller makes, behind a narrow interface.
+// Every write names the kube-ecrlogin field manager and is counted in metrics.
+
+import {
+  ApiException,
+  CoreV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type CoreV1Event,
+  type KubeConfig,
+  type V1Secret,
+  type V1ServiceAccount,
+} from '@kubernetes/client-node';
+import type { Metrics, WriteResource, WriteVerb } from '../metrics.ts';
+import type { JsonPatchOp } from '../controller/plan.ts';
+import { fieldManager } from '../controller/secrets.ts';
+
+export interface KubeApi {
+  /** Creates a Secret; fails with 409 when one of that name exists (ours or not). */
+  createSecret(secret: V1Secret): Promise<V1Secret>;
+  /** Server-Side Apply of a Secret we own, guarded by the resourceVersion we read. */
+  applySecret(secret: V1Secret, resourceVersion: string): Promise<V1Secret>;
+  /** Deletes a Secret only if it is still the one we read (uid and resourceVersion). */
+  deleteSecret(namespace: string, name: string, uid: string, resourceVersion: string): Promise<void>;
+  /** A live read, for names our label-filtered cache cannot see. Undefined when absent. */
+  readSecret(namespace: string, name: string): Promise<V1Secret | undefined>;
+  patchServiceAccount(namespace: string, name: string, ops: readonly JsonPatchOp[]): Promise<V1ServiceAccount>;
+  createEvent(event: CoreV1Event): Promise<void>;
+  /** TokenRequest for a ServiceAccount. */
+  requestToken(namespace: string, name: string, audience: string, expirationSeconds: number): Promise<string>;
+}
+
+export function kubeApi(config: KubeConfig, metrics?: Metrics): KubeApi {
+  const core = config.makeApiClient(CoreV1Api);
+  const counted = async <T>(verb: WriteVerb, resource: WriteResource, write: () => Promise<T>): Promise<T> => {
+    try {
+      const result = await write();
+      metrics?.recordWrite(verb, resource, true);
+      return result;
+    } catch (error) {
+      metrics?.recordWrite(verb, resource, false);
+      throw error;
+    }
+  };
+  return {
+    createSecret: (secret) =>
+      counted('create', 'secrets', () =>
+        core.createNamespacedSecret({ namespace: secret.metadata?.namespace ?? '', body: secret, fieldManager }),
+      ),
+
+    applySecret: (secret, resourceVersion) =>
+      counted('apply', 'secrets', () =>
+        core.patchNamespacedSecret(
+          {
+            name: secret.metadata?.name ?? '',
+            namespace: secret.metadata?.namespace ?? '',
+            body: { ...secret, metadata: { ...secret.metadata, resourceVersion } },
+            fieldManager,
+            force: true,
+          },
+          setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+        ),
+      ),
+
+    deleteSecret: (namespace, name, uid, resourceVersion) =>
+      counted('delete', 'secrets', async () => {
+        await core.deleteNamespacedSecret({ namespace, name, body: { preconditions: { uid, resourceVersion } } });
+      }),
+
+    async readSecret(namespace, name) {
+      try {
+        return await core.readNamespacedSecret({ namespace, name });
+      } catch (error) {
+        if (error instanceof ApiException && error.code === 404) return undefined;
+        throw error;
+      }
+    },
+
+    patchServiceAccount: (namespace, name, ops) =>
+      counted('patch', 'serviceaccounts', () =>
+        core.patchNamespacedServiceAccount(
+          { namespace, name, body: ops, fieldManager },
+          setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+        ),
+      ),
+
+    createEvent: (event) =>
+      counted('create', 'events', async () => {
+        await core.createNamespacedEvent({ namespace: event.metadata.namespace ?? 'default', body: event });
+      }),
+
+    requestToken: (namespace, name, audience, expirationSeconds) =>
+      counted('create', 'serviceaccounts/token', async () => {
+        const response = await core.createNamespacedServiceAccountToken({
+          namespace,
+          name,
+          body: { spec: { audiences: [audience], expirationSeconds } },
+        });
+        const token = response.status?.token;
+        if (!token) throw new Error(`TokenRequest for ${namespace}/${name} returned no token`);
+        return token;
+      }),
+  };
+}
+
+/** The HTTP status of a Kubernetes API error, if it is one. */
+export function statusOf(error: unknown): number | undefined {
+  return error instanceof ApiException ? error.code : undefined;
+}
+
+/** A short, safe description of a Kubernetes API error: status and the Status message. */
+export function describeKubeError(error: unknown): string {
+  if (error instanceof ApiException) {
+    let message = '';
+    if (typeof error.body === 'string') {
+      try {
+        message = (JSON.parse(error.body) as { message?: string }).message ?? '';
+      } catch {
+        message = error.body.slice(0, 200);
+      }
+    }
+    return `HTTP ${error.code}${message ? `: ${message}` : ''}`;
+  }
+  if (error instanceof Error) return error.message.split('\n')[0] ?? error.name;
+  return String(error);
+}

@@ -1,0 +1,115 @@
+// Prometheus metrics. Labels are bounded: namespace and Secret names at most, never a token or an
+// ARN; AWS APIs, verbs, resources and outcomes come from small fixed sets.
+
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export type RefreshOutcome = 'issued' | 'refreshed' | 'unchanged' | 'failed';
+export type WriteVerb = 'create' | 'apply' | 'patch' | 'delete';
+export type WriteResource = 'secrets' | 'serviceaccounts' | 'events' | 'leases' | 'serviceaccounts/token';
+
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly secretExpiry = new Gauge({
+    name: 'kube_ecrlogin_secret_expiry_timestamp_seconds',
+    help: 'When the registry token in a managed Secret expires (Unix time).',
+    labelNames: ['namespace', 'secret'] as const,
+    registers: [this.registry],
+  });
+
+  readonly refreshes = new Counter({
+    name: 'kube_ecrlogin_refresh_total',
+    help: 'Secret refresh outcomes: issued (created), refreshed (new token written), unchanged, failed.',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly lastRefreshFailure = new Gauge({
+    name: 'kube_ecrlogin_secret_refresh_failing',
+    help: '1 while the last attempt to refresh a managed Secret failed, 0 once it succeeds.',
+    labelNames: ['namespace', 'secret'] as const,
+    registers: [this.registry],
+  });
+
+  readonly awsCalls = new Counter({
+    name: 'kube_ecrlogin_aws_requests_total',
+    help: 'AWS and token requests by API and result (success, transient, denied, invalid).',
+    labelNames: ['api', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly kubeWrites = new Counter({
+    name: 'kube_ecrlogin_kubernetes_writes_total',
+    help: 'Writes to the Kubernetes API by verb, resource and result.',
+    labelNames: ['verb', 'resource', 'result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly reconcileDuration = new Histogram({
+    name: 'kube_ecrlogin_reconcile_duration_seconds',
+    help: 'Time to reconcile one namespace.',
+    labelNames: ['result'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly queueDepth = new Gauge({
+    name: 'kube_ecrlogin_workqueue_depth',
+    help: 'Namespaces waiting to be reconciled (not counting scheduled refreshes).',
+    registers: [this.registry],
+  });
+
+  readonly queueScheduled = new Gauge({
+    name: 'kube_ecrlogin_workqueue_scheduled',
+    help: 'Namespaces with a scheduled refresh or retry.',
+    registers: [this.registry],
+  });
+
+  readonly leader = new Gauge({
+    name: 'kube_ecrlogin_leader',
+    help: '1 when this replica is the leader (or leader election is off), 0 on a standby.',
+    registers: [this.registry],
+  });
+
+  readonly policyDenials = new Counter({
+    name: 'kube_ecrlogin_policy_denials_total',
+    help: 'Requests denied by the tenant policy, by rule (empty when no rule matched).',
+    labelNames: ['rule'] as const,
+    registers: [this.registry],
+  });
+
+  readonly configReloads = new Counter({
+    name: 'kube_ecrlogin_config_reloads_total',
+    help: 'Policy ConfigMap reloads by result (success, failure).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly configValid = new Gauge({
+    name: 'kube_ecrlogin_config_last_reload_successful',
+    help: '1 when the last ConfigMap read was valid, 0 when the last good config is kept in force.',
+    registers: [this.registry],
+  });
+
+  readonly managedSecrets = new Gauge({
+    name: 'kube_ecrlogin_managed_secrets',
+    help: 'Secrets this controller manages.',
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+    this.leader.set(0);
+    this.configValid.set(1);
+  }
+
+  recordWrite(verb: WriteVerb, resource: WriteResource, ok: boolean): void {
+    this.kubeWrites.inc({ verb, resource, result: ok ? 'success' : 'error' });
+  }
+
+  /** Removes a Secret's series once it is no longer managed. */
+  forgetSecret(namespace: string, secret: string): void {
+    this.secretExpiry.remove({ namespace, secret });
+    this.lastRefreshFailure.remove({ namespace, secret });
+  }
+}

@@ -1,0 +1,48 @@
+// When to refresh a token: from its own expiry, minus a margin, minus a jitter; clamped so that a
+// token that is already expired, has no expiry, or claims an absurd one never makes anything spin. Pure.
+
+import type { RefreshSettings } from './config/settings.ts';
+
+/** ECR documents a 12-hour token; used when AWS gives no expiry, and as the longest we wait. */
+export const documentedLifetimeMs = 12 * 3_600_000;
+
+export interface TokenTimes {
+  /** When we received the token, epoch ms. */
+  readonly issuedAt: number;
+  /** When AWS says it expires, epoch ms (undefined when AWS did not say). */
+  readonly expiresAt: number | undefined;
+}
+
+/** The expiry to act on: AWS's, or the documented lifetime when AWS gave none. */
+export function effectiveExpiry(times: TokenTimes): number {
+  return times.expiresAt ?? times.issuedAt + documentedLifetimeMs;
+}
+
+/**
+ * The refresh time of a token. `jitterSeed` in [0, 1) picks how much of the jitter window to take;
+ * callers derive it from a stable hash so that the same Secret gets the same time on every pass.
+ */
+export function refreshTime(times: TokenTimes, settings: RefreshSettings, jitterSeed = 0): number {
+  const expiresAt = effectiveExpiry(times);
+  const lifetime = expiresAt - times.issuedAt;
+  const earliest = times.issuedAt + settings.minInterval;
+  if (!(lifetime > 0)) return earliest;
+  const margin = Math.min('fraction' in settings.margin ? lifetime * settings.margin.fraction : settings.margin.ms, lifetime);
+  const jitter = margin * settings.jitter * clampSeed(jitterSeed);
+  const at = expiresAt - margin - jitter;
+  return Math.min(Math.max(at, earliest), times.issuedAt + documentedLifetimeMs);
+}
+
+/** A stable seed in [0, 1) from a string (FNV-1a). */
+export function seedOf(text: string): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash / 0x1_0000_0000;
+}
+
+function clampSeed(seed: number): number {
+  return Number.isFinite(seed) ? Math.min(Math.max(seed, 0), 0.999_999) : 0;
+}

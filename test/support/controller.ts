@@ -1,0 +1,129 @@
+// Runs the real controller in this test process against the shared control plane and an AWS test
+// endpoint. Each harness serves only namespaces carrying its own label, so test files running at
+// the same time never reconcile each other's namespaces.
+
+import * as k8s from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { run, type Running } from '../../src/app.ts';
+import { parseOptions, type Options } from '../../src/config/options.ts';
+import { createLogger } from '../../src/log.ts';
+import { Metrics } from '../../src/metrics.ts';
+import { cluster } from './cluster.ts';
+
+/** The controller's own AWS identity in tests: static keys, as the original kube-ecrlogin used. */
+export const controllerKeys = {
+  accessKeyId: 'AKIACONTROLLER000001',
+  secretAccessKey: 'controller-secret-key-for-tests-only',
+  arn: 'arn:aws:iam::111122223333:user/kube-ecrlogin',
+};
+
+/** Points the AWS SDK in this process at a test endpoint, with the controller's static keys. */
+export function useAwsEndpoint(endpoint: string): void {
+  process.env['AWS_ENDPOINT_URL'] = endpoint;
+  process.env['AWS_ACCESS_KEY_ID'] = controllerKeys.accessKeyId;
+  process.env['AWS_SECRET_ACCESS_KEY'] = controllerKeys.secretAccessKey;
+  process.env['AWS_REGION'] = 'us-east-1';
+  delete process.env['AWS_SESSION_TOKEN'];
+  delete process.env['AWS_PROFILE'];
+  process.env['AWS_EC2_METADATA_DISABLED'] = 'true';
+}
+
+export interface TestController {
+  readonly running: Running;
+  readonly options: Options;
+  /** The controller's own namespace (ConfigMap, Lease, Events). */
+  readonly namespace: string;
+  /** The label every namespace it serves must carry. */
+  readonly label: { readonly key: string; readonly value: string };
+  readonly logs: string[];
+  readonly metrics: Metrics;
+  stop(): Promise<void>;
+}
+
+export interface StartTestController {
+  /** Extra flags, e.g. ['--backoff-base', '100ms']. */
+  readonly args?: readonly string[];
+  /** config.yaml for the policy ConfigMap (none: no ConfigMap). */
+  readonly config?: string;
+  /** The identity the controller talks to Kubernetes as (default: admin). */
+  readonly kubeConfig?: k8s.KubeConfig;
+  /** Reuse a namespace and label (to restart a controller over the same objects). */
+  readonly reuse?: { namespace: string; label: { key: string; value: string } };
+}
+
+export async function startTestController(options: StartTestController = {}): Promise<TestController> {
+  const plane = cluster();
+  const admin = plane.adminConfig();
+  const core = admin.makeApiClient(k8s.CoreV1Api);
+  const id = randomBytes(3).toString('hex');
+  const label = options.reuse?.label ?? { key: 'kube-ecrlogin.test/run', value: id };
+  const namespace = options.reuse?.namespace ?? `ecrlogin-system-${id}`;
+  if (options.reuse === undefined) await core.createNamespace({ body: { metadata: { name: namespace } } });
+  if (options.config !== undefined) {
+    await core
+      .createNamespacedConfigMap({ namespace, body: { metadata: { name: 'kube-ecrlogin-config' }, data: { 'config.yaml': options.config } } })
+      .catch(async (error: unknown) => {
+        if (!(error instanceof k8s.ApiException) || error.code !== 409) throw error;
+        await core.replaceNamespacedConfigMap({
+          namespace,
+          name: 'kube-ecrlogin-config',
+          body: { metadata: { name: 'kube-ecrlogin-config' }, data: { 'config.yaml': options.config ?? '' } },
+        });
+      });
+  }
+  const parsed = parseOptions(
+    [
+      'run',
+      '--namespace', namespace,
+      '--namespace-selector', `${label.key}=${label.value}`,
+      '--metrics-bind-address', '0',
+      '--health-probe-bind-address', '0',
+      '--backoff-base', '200ms',
+      '--backoff-max', '5s',
+      '--aws-retries', '1',
+      '--shutdown-timeout', '10s',
+      '--log-level', 'debug',
+      ...(options.args ?? []),
+    ],
+    { env: {}, hostname: `test-${id}` },
+  );
+  const logs: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      logs.push(chunk.toString());
+      done();
+    },
+  });
+  const metrics = new Metrics({ defaultMetrics: false });
+  const running = await run(parsed, {
+    kubeConfig: options.kubeConfig ?? admin,
+    log: createLogger({ level: 'debug', stream }),
+    metrics,
+    awsRetryMinDelayMs: 20,
+  });
+  return {
+    running,
+    options: parsed,
+    namespace,
+    label,
+    logs,
+    metrics,
+    stop: async () => {
+      await running.stop();
+    },
+  };
+}
+
+/** Creates a namespace served by the controller, with annotations and labels. */
+export async function createServedNamespace(
+  controller: TestController,
+  name: string,
+  annotations: Record<string, string> = {},
+  labels: Record<string, string> = {},
+): Promise<k8s.V1Namespace> {
+  const core = cluster().adminConfig().makeApiClient(k8s.CoreV1Api);
+  return core.createNamespace({
+    body: { metadata: { name, annotations, labels: { ...labels, [controller.label.key]: controller.label.value } } },
+  });
+}
