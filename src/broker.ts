@@ -73,8 +73,6 @@ const idleEntryMs = 26 * 3_600_000;
 
 interface Entry {
   readonly token: IssuedToken;
-  /** After this, the entry is not handed out to callers that need a fresh token. */
-  readonly staleAt: number;
   lastUsed: number;
 }
 
@@ -95,17 +93,18 @@ export class TokenBroker {
   }
 
   /**
-   * A token for identity in region. `newerThan` (epoch ms) asks for a token issued after the one the
-   * caller holds; the broker fetches one unless it already has it, and never fetches the same key
-   * more often than the settings' minInterval.
+   * A token for identity in region. The cached token is handed out when `acceptable` says it is fresh
+   * enough for the caller (by default: not yet due for refresh); otherwise the broker fetches a new one,
+   * but never for the same key more often than the settings' minInterval.
    */
-  async token(identity: TokenIdentity, region: string, newerThan = Number.NEGATIVE_INFINITY): Promise<IssuedToken> {
+  async token(identity: TokenIdentity, region: string, acceptable?: (token: IssuedToken) => boolean): Promise<IssuedToken> {
     const key = tokenKey(identity, region);
     const now = this.#options.clock.now();
     const entry = this.#entries.get(key);
     if (entry !== undefined) {
-      const fresh = now < entry.staleAt && entry.token.issuedAt > newerThan;
-      const tooSoon = now < entry.token.issuedAt + this.#options.settings().refresh.minInterval;
+      const refresh = this.#options.settings().refresh;
+      const fresh = acceptable === undefined ? refreshTime(entry.token, refresh) > now : acceptable(entry.token);
+      const tooSoon = now < entry.token.issuedAt + refresh.minInterval;
       if (fresh || tooSoon) {
         entry.lastUsed = now;
         return entry.token;
@@ -147,9 +146,7 @@ export class TokenBroker {
         issuedAt: clock.now(),
         expiresAt: token.expiresAt,
       };
-      const refresh = settings().refresh;
-      const staleAt = refreshTime(issued, refresh, 0);
-      this.#entries.set(key, { token: issued, staleAt, lastUsed: issued.issuedAt });
+      this.#entries.set(key, { token: issued, lastUsed: issued.issuedAt });
       this.#failures.delete(key);
       return issued;
     } catch (error) {

@@ -45,6 +45,8 @@ export class SettingsSource {
   readonly #informer: Informer<V1ConfigMap>;
   #current: Settings = defaultSettings;
   #lastText: string | undefined;
+  /** Changes seen while start() reads the ConfigMap are start()'s to judge. */
+  #started = false;
 
   constructor(options: SettingsSourceOptions) {
     this.#o = options;
@@ -80,6 +82,7 @@ export class SettingsSource {
     }
     this.#current = result.settings;
     this.#lastText = configMap?.data?.[configKey];
+    this.#started = true;
     this.#o.log.info(configMap === undefined ? 'No config ConfigMap, using defaults' : 'Loaded config', {
       namespace: this.#o.namespace,
       name: this.#o.name,
@@ -95,7 +98,7 @@ export class SettingsSource {
   async #changed(configMap: V1ConfigMap | undefined): Promise<void> {
     const { log, metrics, namespace, name } = this.#o;
     const text = configMap?.data?.[configKey];
-    if (text === this.#lastText) return;
+    if (!this.#started || text === this.#lastText) return;
     this.#lastText = text;
     if (configMap === undefined) {
       log.warn('Config ConfigMap deleted, keeping the settings in force', { namespace, name });

@@ -10,6 +10,7 @@ import {
 } from '@kubernetes/client-node';
 import type { Clock } from '../clock.ts';
 import { Informer } from '../kube/informer.ts';
+import { RecentWrites } from '../kube/recent-writes.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { WorkQueue } from './queue.ts';
@@ -37,6 +38,8 @@ export class Controller implements CacheReader {
   readonly serviceAccounts: Informer<V1ServiceAccount>;
   readonly secretsInformer: Informer<V1Secret>;
   #reconciler: Reconciler | undefined;
+  readonly #recentSecrets: RecentWrites<V1Secret>;
+  readonly #recentServiceAccounts: RecentWrites<V1ServiceAccount>;
   #workers: Promise<void>[] = [];
   #resync: NodeJS.Timeout | undefined;
   /** Reconciles completed, by result (for tests, the doctor and metrics). */
@@ -44,6 +47,8 @@ export class Controller implements CacheReader {
 
   constructor(options: ControllerOptions) {
     this.#o = options;
+    this.#recentSecrets = new RecentWrites(options.clock);
+    this.#recentServiceAccounts = new RecentWrites(options.clock);
     this.queue = new WorkQueue<string>({ clock: options.clock, baseDelayMs: options.backoffBaseMs, maxDelayMs: options.backoffMaxMs });
     const core = options.config.makeApiClient(CoreV1Api);
     const log = options.log;
@@ -86,11 +91,21 @@ export class Controller implements CacheReader {
   }
 
   serviceAccountsIn(namespace: string): readonly V1ServiceAccount[] {
-    return this.serviceAccounts.list(namespace);
+    return this.#recentServiceAccounts.merge(namespace, this.serviceAccounts.list(namespace));
   }
 
   secrets(namespace: string): readonly V1Secret[] {
-    return this.secretsInformer.list(namespace);
+    return this.#recentSecrets.merge(namespace, this.secretsInformer.list(namespace));
+  }
+
+  wrote(kind: 'Secret' | 'ServiceAccount', namespace: string, name: string, object: V1Secret | V1ServiceAccount | undefined): void {
+    if (kind === 'Secret') this.#recentSecrets.wrote(namespace, name, object);
+    else this.#recentServiceAccounts.wrote(namespace, name, object);
+  }
+
+  conflicted(kind: 'Secret' | 'ServiceAccount', namespace: string, name: string): void {
+    if (kind === 'Secret') this.#recentSecrets.forget(namespace, name);
+    else this.#recentServiceAccounts.forget(namespace, name);
   }
 
   enqueue(namespace: string | undefined): void {

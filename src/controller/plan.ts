@@ -5,24 +5,32 @@ import type { V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import type { IssuedToken, TokenError } from '../broker.ts';
 import type { Grant, Intents, Snapshot } from './intents.ts';
 import { nameOf } from './intents.ts';
-import { buildSecret, readSecretState, secretDiffers, secretRefreshAt } from './secrets.ts';
+import { buildSecret, combinedTimes, readSecretState, secretDiffers, secretRefreshAt } from './secrets.ts';
 
 /** Whether a grant can keep its Secret as it is, or needs tokens (and newer than which). */
 export type TokenNeed =
   | { readonly reuse: true; readonly refreshAt: number }
-  | { readonly reuse: false; readonly newerThan: number; readonly reason: string };
+  | { readonly reuse: false; readonly reason: string };
 
 export function tokenNeed(snapshot: Snapshot, grant: Grant): TokenNeed {
   const existing = snapshot.secrets.find((secret) => nameOf(secret) === grant.secretName);
-  if (existing === undefined) return { reuse: false, newerThan: Number.NEGATIVE_INFINITY, reason: 'no Secret yet' };
+  if (existing === undefined) return { reuse: false, reason: 'no Secret yet' };
   const state = readSecretState(existing);
-  if (state instanceof Error) return { reuse: false, newerThan: Number.NEGATIVE_INFINITY, reason: `Secret unreadable: ${state.message}` };
-  if (state.specHash !== grant.specHash) {
-    return { reuse: false, newerThan: Number.NEGATIVE_INFINITY, reason: 'registries or identity changed' };
-  }
+  if (state instanceof Error) return { reuse: false, reason: `Secret unreadable: ${state.message}` };
+  if (state.specHash !== grant.specHash) return { reuse: false, reason: 'registries or identity changed' };
   const refreshAt = secretRefreshAt(grant.source.namespace, grant.secretName, state, snapshot.settings.refresh);
   if (snapshot.now < refreshAt) return { reuse: true, refreshAt };
-  return { reuse: false, newerThan: state.issuedAt, reason: 'token due for refresh' };
+  return { reuse: false, reason: 'token due for refresh' };
+}
+
+/**
+ * Whether a cached token is fresh enough for a grant's Secret: not due by the Secret's own schedule
+ * within minInterval. The slack keeps the tokens of a multi-region Secret, issued moments apart,
+ * from being refreshed in two writes a moment apart.
+ */
+export function tokenFreshFor(snapshot: Snapshot, grant: Grant): (token: IssuedToken) => boolean {
+  const { refresh } = snapshot.settings;
+  return (token) => secretRefreshAt(grant.source.namespace, grant.secretName, token, refresh) > snapshot.now + refresh.minInterval;
 }
 
 export type TokenOutcome =
@@ -76,15 +84,8 @@ export function planSecrets(
       continue;
     }
     const secret = buildSecret(grant, outcome.tokens);
-    const times = [...outcome.tokens.values()];
-    const issuedAt = Math.min(...times.map((t) => t.issuedAt));
-    const expiries = times.map((t) => t.expiresAt).filter((t): t is number => t !== undefined);
-    due(
-      secretRefreshAt(grant.source.namespace, grant.secretName, {
-        issuedAt,
-        expiresAt: expiries.length > 0 ? Math.min(...expiries) : undefined,
-      }, snapshot.settings.refresh),
-    );
+    const times = combinedTimes([...outcome.tokens.values()]);
+    due(secretRefreshAt(grant.source.namespace, grant.secretName, times, snapshot.settings.refresh));
     if (existing !== undefined && !secretDiffers(existing, secret)) unchanged.push(grant);
     else writes.push({ grant, secret, ...(existing !== undefined ? { existing } : {}) });
   }

@@ -12,7 +12,7 @@ import { reasons, type EventRecorder, type Reason } from '../kube/events.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { nameOf, resolveIntents, type Grant, type ObjectRef, type Problem, type Snapshot } from './intents.ts';
-import { planSecrets, planServiceAccounts, tokenNeed, type SecretWrite, type TokenNeed, type TokenOutcome } from './plan.ts';
+import { planSecrets, planServiceAccounts, tokenFreshFor, tokenNeed, type SecretWrite, type TokenNeed, type TokenOutcome } from './plan.ts';
 import { isManaged, readSecretState, secretAnnotations } from './secrets.ts';
 
 /** Read access to the informer caches. */
@@ -21,6 +21,10 @@ export interface CacheReader {
   serviceAccountsIn(namespace: string): readonly V1ServiceAccount[];
   /** Managed Secrets (our label) in a namespace. */
   secrets(namespace: string): readonly V1Secret[];
+  /** Tells the cache about our own write (undefined object: deleted), until its watch catches up. */
+  wrote(kind: 'Secret' | 'ServiceAccount', namespace: string, name: string, object: V1Secret | V1ServiceAccount | undefined): void;
+  /** Forgets our write of an object after a conflict: someone else wrote it since. */
+  conflicted(kind: 'Secret' | 'ServiceAccount', namespace: string, name: string): void;
 }
 
 export interface ReconcilerOptions {
@@ -89,7 +93,7 @@ export class Reconciler {
       intents.grants.map(async (grant) => {
         const need = needs.get(grant);
         if (need === undefined || need.reuse) return;
-        outcomes.set(grant, await this.#obtain(grant, need.newerThan));
+        outcomes.set(grant, await this.#obtain(grant, tokenFreshFor(snapshot, grant)));
       }),
     );
     const plan = planSecrets(snapshot, intents, needs, outcomes);
@@ -108,7 +112,8 @@ export class Reconciler {
 
     for (const patch of planServiceAccounts(snapshot.serviceAccounts, intents.grants, available, intents.keep)) {
       try {
-        await this.#o.api.patchServiceAccount(namespaceName, patch.serviceAccount, patch.ops);
+        const patched = await this.#o.api.patchServiceAccount(namespaceName, patch.serviceAccount, patch.ops);
+        this.#o.cache.wrote('ServiceAccount', namespaceName, patch.serviceAccount, patched);
         run.writes++;
         this.#o.log.info('Patched ServiceAccount', {
           namespace: namespaceName,
@@ -118,6 +123,7 @@ export class Reconciler {
         });
       } catch (error) {
         // 422 (our test op failed) or 409: the ServiceAccount changed since we read it; look again.
+        this.#o.cache.conflicted('ServiceAccount', namespaceName, patch.serviceAccount);
         run.fail(`patching ServiceAccount ${namespaceName}/${patch.serviceAccount}: ${describeKubeError(error)}`, true);
       }
     }
@@ -128,13 +134,13 @@ export class Reconciler {
     return run.result(plan.nextRefreshAt, clock.now(), this.#o.maxRequeueMs);
   }
 
-  async #obtain(grant: Grant, newerThan: number): Promise<TokenOutcome> {
+  async #obtain(grant: Grant, acceptable: (token: IssuedToken) => boolean): Promise<TokenOutcome> {
     const regions = [...new Set(grant.registries.map((registry) => registry.region))];
     try {
       const tokens = new Map<string, IssuedToken>();
       await Promise.all(
         regions.map(async (region) => {
-          tokens.set(region, await this.#o.broker.token(grant.identity, region, newerThan));
+          tokens.set(region, await this.#o.broker.token(grant.identity, region, acceptable));
         }),
       );
       return { ok: true, tokens };
@@ -164,12 +170,12 @@ export class Reconciler {
         existing = live;
       }
       if (existing === undefined) {
-        await api.createSecret(secret);
+        this.#o.cache.wrote('Secret', namespace, grant.secretName, await api.createSecret(secret));
         metrics.refreshes.inc({ outcome: 'issued' });
         log.info('Created Secret', { namespace, name: grant.secretName, source: describeSource(grant.source), registries: grant.registries.length });
         await events.emit(grant.ref, 'Normal', reasons.CredentialsIssued, `Created Secret ${grant.secretName} with credentials for ${registriesOf(grant)}`);
       } else {
-        await api.applySecret(secret, existing.metadata?.resourceVersion ?? '');
+        this.#o.cache.wrote('Secret', namespace, grant.secretName, await api.applySecret(secret, existing.metadata?.resourceVersion ?? ''));
         metrics.refreshes.inc({ outcome: 'refreshed' });
         log.info('Applied Secret', {
           namespace,
@@ -185,6 +191,7 @@ export class Reconciler {
     } catch (error) {
       const status = statusOf(error);
       // 409: created or changed by someone else since we looked. Look again.
+      if (status === 409) this.#o.cache.conflicted('Secret', namespace, grant.secretName);
       run.fail(`writing Secret ${namespace}/${grant.secretName}: ${describeKubeError(error)}`, status === 409 || status === undefined || status >= 500 || status === 429);
       metrics.refreshes.inc({ outcome: 'failed' });
       return false;
@@ -221,6 +228,7 @@ export class Reconciler {
     const name = nameOf(secret);
     try {
       await api.deleteSecret(namespace, name, secret.metadata?.uid ?? '', secret.metadata?.resourceVersion ?? '');
+      this.#o.cache.wrote('Secret', namespace, name, undefined);
       run.writes++;
       log.info('Deleted Secret', { namespace, name, source: secret.metadata?.annotations?.[secretAnnotations.owner] });
       metrics.forgetSecret(namespace, name);
@@ -231,6 +239,7 @@ export class Reconciler {
     } catch (error) {
       const status = statusOf(error);
       if (status === 404) return; // already gone: done
+      this.#o.cache.conflicted('Secret', namespace, name);
       run.fail(`deleting Secret ${namespace}/${name}: ${describeKubeError(error)}`, true);
     }
   }
