@@ -23,7 +23,8 @@ export class WorkQueue<K> {
   readonly #delayed = new Map<K, { at: number; timer: Timer }>();
   readonly #waiters: ((key: K | undefined) => void)[] = [];
   #shuttingDown = false;
-  #drained: (() => void) | undefined;
+  /** One per pending shutDown() call: each resolves when in-flight work is done. */
+  readonly #drained: (() => void)[] = [];
 
   constructor(options: QueueOptions) {
     this.#options = options;
@@ -88,7 +89,7 @@ export class WorkQueue<K> {
     this.#processing.delete(key);
     if (this.#dirty.has(key) && !this.#shuttingDown) this.#push(key);
     else if (this.#shuttingDown) this.#dirty.delete(key);
-    if (this.#shuttingDown && this.#processing.size === 0) this.#drained?.();
+    if (this.#shuttingDown && this.#processing.size === 0) for (const drained of this.#drained.splice(0)) drained();
   }
 
   /** Keys waiting (not counting delayed ones or those in progress). */
@@ -114,10 +115,10 @@ export class WorkQueue<K> {
     if (this.#processing.size === 0) return true;
     return new Promise<boolean>((resolve) => {
       const timer = Number.isFinite(timeoutMs) ? this.#options.clock.after(timeoutMs, () => resolve(false)) : undefined;
-      this.#drained = () => {
+      this.#drained.push(() => {
         timer?.cancel();
         resolve(true);
-      };
+      });
     });
   }
 
