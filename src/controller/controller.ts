@@ -42,8 +42,8 @@ export class Controller implements CacheReader {
   readonly #recentServiceAccounts: RecentWrites<V1ServiceAccount>;
   #workers: Promise<void>[] = [];
   #resync: NodeJS.Timeout | undefined;
-  /** Reconciles completed, by result (for tests, the doctor and metrics). */
-  readonly lastResults = new Map<string, ReconcileResult & { at: number }>();
+  /** The last reconcile of each namespace, and how many there were (for the doctor and tests). */
+  readonly lastResults = new Map<string, ReconcileResult & { at: number; count: number }>();
 
   constructor(options: ControllerOptions) {
     this.#o = options;
@@ -191,7 +191,7 @@ export class Controller implements CacheReader {
       result = { writes: 0, healthy: false, error: { message: errorMessage(error), transient: true } };
       log.error('Reconcile failed unexpectedly', { namespace: key, error: errorMessage(error) });
     }
-    this.lastResults.set(key, { ...result, at: clock.now() });
+    this.lastResults.set(key, { ...result, at: clock.now(), count: (this.lastResults.get(key)?.count ?? 0) + 1 });
     if (result.error !== undefined) {
       end({ result: 'error' });
       const delay = this.queue.addRateLimited(key);

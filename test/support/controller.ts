@@ -38,6 +38,8 @@ export interface TestController {
   readonly label: { readonly key: string; readonly value: string };
   readonly logs: string[];
   readonly metrics: Metrics;
+  /** The Kubernetes user the controller acts as (for counting its writes in the audit log). */
+  readonly user: string;
   stop(): Promise<void>;
 }
 
@@ -46,8 +48,12 @@ export interface StartTestController {
   readonly args?: readonly string[];
   /** config.yaml for the policy ConfigMap (none: no ConfigMap). */
   readonly config?: string;
-  /** The identity the controller talks to Kubernetes as (default: admin). */
+  /**
+   * The identity the controller talks to Kubernetes as. Default: a ServiceAccount `controller` in its
+   * namespace bound to cluster-admin, so that its writes can be told apart in the audit log.
+   */
   readonly kubeConfig?: k8s.KubeConfig;
+  readonly user?: string;
   /** Reuse a namespace and label (to restart a controller over the same objects). */
   readonly reuse?: { namespace: string; label: { key: string; value: string } };
 }
@@ -59,7 +65,19 @@ export async function startTestController(options: StartTestController = {}): Pr
   const id = randomBytes(3).toString('hex');
   const label = options.reuse?.label ?? { key: 'kube-ecrlogin.test/run', value: id };
   const namespace = options.reuse?.namespace ?? `ecrlogin-system-${id}`;
-  if (options.reuse === undefined) await core.createNamespace({ body: { metadata: { name: namespace } } });
+  if (options.reuse === undefined) {
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'controller' } } });
+    await admin.makeApiClient(k8s.RbacAuthorizationV1Api).createClusterRoleBinding({
+      body: {
+        metadata: { name: `${namespace}-controller` },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
+        subjects: [{ kind: 'ServiceAccount', name: 'controller', namespace }],
+      },
+    });
+  }
+  const kubeConfig = options.kubeConfig ?? (await plane.serviceAccountConfig(namespace, 'controller'));
+  const user = options.user ?? `system:serviceaccount:${namespace}:controller`;
   if (options.config !== undefined) {
     await core
       .createNamespacedConfigMap({ namespace, body: { metadata: { name: 'kube-ecrlogin-config' }, data: { 'config.yaml': options.config } } })
@@ -97,7 +115,7 @@ export async function startTestController(options: StartTestController = {}): Pr
   });
   const metrics = new Metrics({ defaultMetrics: false });
   const running = await run(parsed, {
-    kubeConfig: options.kubeConfig ?? admin,
+    kubeConfig,
     log: createLogger({ level: 'debug', stream }),
     metrics,
     awsRetryMinDelayMs: 20,
@@ -109,6 +127,7 @@ export async function startTestController(options: StartTestController = {}): Pr
     label,
     logs,
     metrics,
+    user,
     stop: async () => {
       await running.stop();
     },
