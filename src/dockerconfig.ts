@@ -15,8 +15,10 @@ interface AuthEntry {
 
 /** Serializes logins, sorted by host so that equal inputs give equal bytes. */
 export function buildDockerConfig(logins: readonly RegistryLogin[]): string {
-  const auths: Record<string, AuthEntry> = {};
-  for (const login of [...logins].sort((a, b) => a.host.localeCompare(b.host))) {
+  // No prototype: a host named __proto__ is then an entry like any other, not a prototype change.
+  const auths = Object.create(null) as Record<string, AuthEntry>;
+  // Code-unit order, not localeCompare: that depends on the locale and calls some distinct hosts equal.
+  for (const login of [...logins].sort((a, b) => (a.host < b.host ? -1 : a.host > b.host ? 1 : 0))) {
     if (login.host === '' || login.username === '' || login.password === '') {
       throw new Error(`refusing to write an empty credential for ${login.host || 'an unnamed registry'}`);
     }

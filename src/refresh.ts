@@ -27,6 +27,8 @@ export function refreshTime(times: TokenTimes, settings: RefreshSettings, jitter
   const lifetime = expiresAt - times.issuedAt;
   const earliest = times.issuedAt + settings.minInterval;
   if (!(lifetime > 0)) return earliest;
+  // An infinite expiry would make the margin infinite too, and the refresh time NaN (a requeue at once).
+  if (lifetime === Number.POSITIVE_INFINITY) return times.issuedAt + documentedLifetimeMs;
   const margin = Math.min('fraction' in settings.margin ? lifetime * settings.margin.fraction : settings.margin.ms, lifetime);
   const jitter = margin * settings.jitter * clampSeed(jitterSeed);
   const at = expiresAt - margin - jitter;
