@@ -11,7 +11,7 @@ import { describeKubeError, statusOf, type KubeApi } from '../kube/api.ts';
 import { reasons, type EventRecorder, type Reason } from '../kube/events.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { nameOf, resolveIntents, type Grant, type ObjectRef, type Problem, type Snapshot } from './intents.ts';
+import { nameOf, resolveIntents, type Grant, type Intents, type ObjectRef, type Problem, type Snapshot } from './intents.ts';
 import { planSecrets, planServiceAccounts, tokenFreshFor, tokenNeed, type SecretWrite, type TokenNeed, type TokenOutcome } from './plan.ts';
 import { isManaged, readSecretState, secretAnnotations } from './secrets.ts';
 
@@ -74,7 +74,7 @@ export class Reconciler {
       for (const secret of cache.secrets(namespaceName)) this.#o.metrics.forgetSecret(namespaceName, nameOf(secret));
       return { writes: 0, healthy: true };
     }
-    const snapshot: Snapshot = {
+    const observed: Snapshot = {
       namespace,
       serviceAccounts: cache.serviceAccountsIn(namespaceName),
       secrets: cache.secrets(namespaceName),
@@ -82,9 +82,10 @@ export class Reconciler {
       now: clock.now(),
       ...(this.#o.target?.namespace === namespaceName ? { target: this.#o.target } : {}),
     };
-    const intents = resolveIntents(snapshot);
-    await this.#reportProblems(intents.annotated, intents.problems);
     const run = new Run(namespaceName);
+    // Before asking AWS for anything: a Secret name taken by a Secret we do not own cannot be served.
+    const { snapshot, intents } = await this.#checkUnmanaged(observed, resolveIntents(observed), run);
+    await this.#reportProblems(intents.annotated, intents.problems);
     if (intents.problems.length > 0) run.unhealthy();
 
     const needs = new Map<Grant, TokenNeed>(intents.grants.map((grant) => [grant, tokenNeed(snapshot, grant)]));
@@ -150,25 +151,57 @@ export class Reconciler {
     }
   }
 
+  /**
+   * Our cache only holds labelled Secrets. For each grant whose Secret it lacks, a live read tells a
+   * Secret we do not own (left untouched, reported) from one the watch has not delivered yet (ours).
+   */
+  async #checkUnmanaged(snapshot: Snapshot, intents: Intents, run: Run): Promise<{ snapshot: Snapshot; intents: Intents }> {
+    const { api } = this.#o;
+    const namespace = snapshot.namespace.metadata?.name ?? '';
+    const lagging: V1Secret[] = [];
+    const blocked = new Set<Grant>();
+    const problems: Problem[] = [];
+    const unknown = intents.grants.filter((grant) => !snapshot.secrets.some((secret) => nameOf(secret) === grant.secretName));
+    await Promise.all(
+      unknown.map(async (grant) => {
+        let live: V1Secret | undefined;
+        try {
+          live = await api.readSecret(namespace, grant.secretName);
+        } catch (error) {
+          blocked.add(grant);
+          run.fail(`reading Secret ${namespace}/${grant.secretName}: ${describeKubeError(error)}`, true);
+          return;
+        }
+        if (live === undefined) return;
+        if (isManaged(live)) {
+          lagging.push(live);
+          return;
+        }
+        blocked.add(grant);
+        problems.push({
+          ref: grant.ref,
+          reason: 'SecretConflict',
+          message: `Secret ${grant.secretName} exists and is not managed by kube-ecrlogin; it is left untouched`,
+        });
+      }),
+    );
+    if (lagging.length === 0 && blocked.size === 0) return { snapshot, intents };
+    return {
+      snapshot: { ...snapshot, secrets: [...snapshot.secrets, ...lagging] },
+      intents: {
+        ...intents,
+        grants: intents.grants.filter((grant) => !blocked.has(grant)),
+        problems: [...intents.problems, ...problems],
+      },
+    };
+  }
+
   /** Writes one Secret; returns whether it now holds what we wrote. */
   async #write(write: SecretWrite, run: Run): Promise<boolean> {
     const { api, log, metrics, events } = this.#o;
-    const { grant, secret } = write;
+    const { grant, secret, existing } = write;
     const namespace = grant.source.namespace;
-    let existing = write.existing;
     try {
-      if (existing === undefined) {
-        // Our cache only holds labelled Secrets: look for a same-named one that is not ours.
-        const live = await api.readSecret(namespace, grant.secretName);
-        if (live !== undefined && !isManaged(live)) {
-          const message = `Secret ${grant.secretName} exists and is not managed by kube-ecrlogin; it is left untouched`;
-          await events.warnOnce(grant.ref, reasons.SecretConflict, message);
-          log.warn('Secret name taken by an unmanaged Secret', { namespace, name: grant.secretName, source: describeSource(grant.source) });
-          run.unhealthy();
-          return false;
-        }
-        existing = live;
-      }
       if (existing === undefined) {
         this.#o.cache.wrote('Secret', namespace, grant.secretName, await api.createSecret(secret));
         metrics.refreshes.inc({ outcome: 'issued' });
@@ -185,7 +218,6 @@ export class Reconciler {
         });
       }
       run.writes++;
-      events.resolve(grant.ref, reasons.SecretConflict);
       await this.#recovered(grant);
       return true;
     } catch (error) {

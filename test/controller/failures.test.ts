@@ -1,0 +1,162 @@
+// When AWS fails or input is bad: the last good Secret stays as it is, nothing we do not own is
+// touched, and Events say what happened.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import * as k8s from '@kubernetes/client-node';
+import { start, type AwsTestServer, type FaultSpec } from '../aws/server.ts';
+import { cluster, uniqueName } from '../support/cluster.ts';
+import { eventually } from '../support/eventually.ts';
+import { controllerKeys, createServedNamespace, startTestController, useAwsEndpoint, type TestController } from '../support/controller.ts';
+import { core, namespaceEvents, pullSecretNames, readSecret } from '../support/objects.ts';
+
+const fastRefresh = 'refresh:\n  margin: 50%\n  jitter: 0%\n  minInterval: 1s\n';
+const host = (region: string): string => `111122223333.dkr.ecr.${region}.amazonaws.com`;
+
+async function reasonsFor(namespace: string): Promise<string[]> {
+  return (await namespaceEvents(namespace)).map((event) => `${event.type ?? ''}/${event.reason ?? ''}`);
+}
+
+describe('failures', () => {
+  let aws: AwsTestServer;
+  let controller: TestController;
+
+  before(async () => {
+    aws = await start();
+    aws.addUser(controllerKeys);
+    useAwsEndpoint(aws.endpoint);
+    controller = await startTestController({ config: fastRefresh });
+  });
+
+  after(async () => {
+    await controller.stop();
+    await aws.close();
+  });
+
+  for (const fault of [
+    { name: 'throttling', kind: 'throttle', reason: /ThrottlingException/ },
+    { name: '5xx', kind: 'unavailable', reason: /ServiceUnavailableException|HTTP 503/ },
+    { name: 'AccessDenied', kind: 'accessDenied', reason: /AccessDenied/ },
+  ] as const) {
+    it(`keeps the last good Secret when AWS answers ${fault.name}, and says so in an Event`, async () => {
+      const region = { throttling: 'sa-east-1', '5xx': 'af-south-1', AccessDenied: 'me-south-1' }[fault.name];
+      aws.setTokenLifetime(6);
+      const ns = uniqueName(`fault-${fault.kind.toLowerCase()}`);
+      await createServedNamespace(controller, ns, { 'ecr-login/server': host(region) });
+      const good = await eventually('the first Secret', () => readSecret(ns, 'ecr-login'));
+      aws.setTokenLifetime(12 * 3600);
+      const spec: FaultSpec = { api: 'GetAuthorizationToken', region, kind: fault.kind };
+      const id = aws.faults.set(spec);
+      // The refresh (at half of 6 s) fails: a Warning Event, and the Secret is left exactly as it was.
+      const failed = await eventually(
+        'a RefreshFailed Event',
+        async () => {
+          const events = await namespaceEvents(ns);
+          const event = events.find((e) => e.reason === 'RefreshFailed');
+          assert.ok(event);
+          return event;
+        },
+        { timeoutMs: 20_000 },
+      );
+      assert.equal(failed.type, 'Warning');
+      assert.match(failed.message ?? '', fault.reason);
+      assert.match(failed.message ?? '', /current Secret, if any, is kept/);
+      const during = await readSecret(ns, 'ecr-login');
+      assert.equal(during.metadata?.resourceVersion, good.metadata?.resourceVersion, 'the last good Secret is untouched');
+      // One Event for a failure that repeats on every retry.
+      await eventually('more failed attempts', () => {
+        assert.ok(aws.count({ api: 'GetAuthorizationToken', region }) >= 3);
+        return Promise.resolve();
+      }, { timeoutMs: 20_000 });
+      assert.equal((await reasonsFor(ns)).filter((r) => r === 'Warning/RefreshFailed').length, 1);
+
+      aws.faults.clear({ id });
+      const recovered = await eventually(
+        'recovery',
+        async () => {
+          const secret = await readSecret(ns, 'ecr-login');
+          assert.notEqual(secret.data?.['.dockerconfigjson'], good.data?.['.dockerconfigjson']);
+          return secret;
+        },
+        { timeoutMs: 30_000 },
+      );
+      assert.equal(recovered.metadata?.uid, good.metadata?.uid);
+      await eventually('a RefreshRecovered Event', async () => {
+        assert.ok((await reasonsFor(ns)).includes('Normal/RefreshRecovered'));
+      });
+    });
+  }
+
+  it('does not retry AccessDenied in a hot loop', async () => {
+    const region = 'il-central-1';
+    const id = aws.faults.set({ api: 'GetAuthorizationToken', region, kind: 'accessDenied' });
+    const ns = uniqueName('denied');
+    await createServedNamespace(controller, ns, { 'ecr-login/server': host(region) });
+    await eventually('a RefreshFailed Event', async () => {
+      assert.ok((await reasonsFor(ns)).includes('Warning/RefreshFailed'));
+    });
+    const first = aws.count({ api: 'GetAuthorizationToken', region });
+    // With a 1 s minInterval, the broker asks AWS at most about once a second for this identity.
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    const calls = aws.count({ api: 'GetAuthorizationToken', region }) - first;
+    assert.ok(calls <= 4, `${calls} calls in 3 s`);
+    aws.faults.clear({ id });
+  });
+
+  it('leaves a same-named Secret it does not own untouched, with a SecretConflict Event', async () => {
+    const ns = uniqueName('unowned');
+    const api = core();
+    await createServedNamespace(controller, ns);
+    const theirs = await api.createNamespacedSecret({
+      namespace: ns,
+      body: { metadata: { name: 'ecr-login' }, type: 'Opaque', stringData: { token: 'someone-elses' } },
+    });
+    await api.patchNamespace(
+      { name: ns, body: { metadata: { annotations: { 'ecr-login/server': host('us-west-1') } } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    const event = await eventually('a SecretConflict Event', async () => {
+      const found = (await namespaceEvents(ns)).find((e) => e.reason === 'SecretConflict');
+      assert.ok(found);
+      return found;
+    });
+    assert.equal(event.type, 'Warning');
+    const after = await readSecret(ns, 'ecr-login');
+    assert.equal(after.metadata?.resourceVersion, theirs.metadata?.resourceVersion);
+    const sa = await api.readNamespacedServiceAccount({ namespace: ns, name: 'default' });
+    assert.deepEqual(pullSecretNames(sa), [], 'no entry for a Secret that is not ours');
+    assert.deepEqual(
+      cluster().writes({ user: controller.user, namespace: ns, resource: 'secrets' }),
+      [],
+      'not one write to Secrets in that namespace',
+    );
+    assert.equal(aws.count({ region: 'us-west-1' }), 0, 'no token fetched for a Secret that cannot be written');
+  });
+
+  for (const [name, value] of [
+    ['the suffix attack', '123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example'],
+    ['a public registry', 'docker.io'],
+    ['an 11-digit account', '12345678901.dkr.ecr.us-east-1.amazonaws.com'],
+    ['an empty list', ' , '],
+    ['a duplicated host', `${host('us-east-1')},${host('us-east-1')}`],
+    ['a non-ASCII host', '111122223333.dkr.ecr.us-east-1.amazonaws.cöm'],
+    ['a 64 KiB value', 'x'.repeat(64 * 1024)],
+  ] as const) {
+    it(`rejects ${name} with an InvalidAnnotation Event and no AWS call`, async () => {
+      const ns = uniqueName('invalid');
+      // No other test here uses us-east-1, the region of most of these values.
+      const callsBefore = aws.count({ region: 'us-east-1' });
+      await createServedNamespace(controller, ns, { 'ecr-login/server': value });
+      const event = await eventually('an InvalidAnnotation Event', async () => {
+        const found = (await namespaceEvents(ns)).find((e) => e.reason === 'InvalidAnnotation');
+        assert.ok(found);
+        return found;
+      });
+      assert.equal(event.type, 'Warning');
+      assert.match(event.message ?? '', /ecr-login\/server/);
+      assert.ok((event.message ?? '').length < 1100, 'the message stays readable');
+      assert.deepEqual(cluster().writes({ user: controller.user, namespace: ns, resource: 'secrets' }), []);
+      assert.equal(aws.count({ region: 'us-east-1' }), callsBefore, 'no AWS call');
+    });
+  }
+});
