@@ -3,8 +3,9 @@
 
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { dnsSubdomainProblem, roleArnProblem } from '../annotations.ts';
+import { documentedLifetimeMs } from '../refresh.ts';
 import { quote } from '../registry.ts';
-import { parseDuration } from './duration.ts';
+import { formatDuration, parseDuration } from './duration.ts';
 import { parseSelector, type LabelSelector } from './selector.ts';
 
 /** How a request's credentials are obtained, as the policy names it. */
@@ -85,7 +86,8 @@ export type SettingsResult = { readonly ok: true; readonly settings: Settings } 
 export function parseSettings(text: string): SettingsResult {
   let doc: unknown;
   try {
-    doc = parseYaml(text, { strict: true, uniqueKeys: true, maxAliasCount: 100 });
+    // logLevel: warnings would otherwise go to stderr through process.emitWarning, outside the JSON log.
+    doc = parseYaml(text, { strict: true, uniqueKeys: true, maxAliasCount: 100, logLevel: 'error' });
   } catch (error) {
     const message = error instanceof YAMLParseError ? error.message.split('\n')[0] ?? error.message : String(error);
     return { ok: false, errors: [`config.yaml is not valid YAML: ${message}`] };
@@ -141,7 +143,8 @@ class Reader {
       if (share >= 0 && share <= 0.5) jitter = share;
       else if (text !== undefined) this.error('refresh.jitter', `${quote(text)} is not a share between 0% and 50% of the margin`);
     }
-    const minInterval = this.duration(obj['minInterval'], 'refresh.minInterval', 1_000) ?? base.minInterval;
+    // Under the token lifetime: the broker will not fetch a new token sooner, so a longer one lets tokens expire.
+    const minInterval = this.duration(obj['minInterval'], 'refresh.minInterval', 1_000, documentedLifetimeMs) ?? base.minInterval;
     return { margin, jitter, minInterval };
   }
 
@@ -284,13 +287,15 @@ class Reader {
     return arn;
   }
 
-  duration(value: unknown, path: string, minimum: number): number | undefined {
+  /** A duration of at least minimum ms and, when below is given, less than below ms. */
+  duration(value: unknown, path: string, minimum: number, below = Number.POSITIVE_INFINITY): number | undefined {
     if (value === undefined) return undefined;
     const text = this.string(value, path);
     if (text === undefined) return undefined;
     const ms = parseDuration(text);
-    if (ms === undefined || ms < minimum) {
-      this.error(path, `${quote(text)} is not a duration of at least ${minimum} ms (e.g. 30s, 5m, 6h)`);
+    if (ms === undefined || ms < minimum || ms >= below) {
+      const under = Number.isFinite(below) ? ` and under ${formatDuration(below)}` : '';
+      this.error(path, `${quote(text)} is not a duration of at least ${minimum} ms${under} (e.g. 30s, 5m, 6h)`);
       return undefined;
     }
     return ms;
@@ -310,14 +315,17 @@ class Reader {
   }
 
   object(value: unknown, path: string): Obj | undefined {
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Obj;
+    // Plain mappings only: a YAML !!set or !!omap (a Set or Map) has no own keys and would read as empty.
+    if (typeof value === 'object' && value !== null && !Array.isArray(value) && isPlainObject(value)) return value as Obj;
     this.error(path || 'config.yaml', `must be a mapping, not ${describe(value)}`);
     return undefined;
   }
 
   known(obj: Obj, path: string, keys: readonly string[]): void {
     for (const key of Object.keys(obj)) {
-      if (!keys.includes(key)) this.error(path ? `${path}.${key}` : key, `unknown setting (known: ${keys.join(', ')})`);
+      if (keys.includes(key)) continue;
+      const shown = /^[\w.-]{1,80}$/.test(key) ? key : quote(key);
+      this.error(path ? `${path}.${shown}` : shown, `unknown setting (known: ${keys.join(', ')})`);
     }
   }
 
@@ -330,9 +338,15 @@ function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]
   return value === undefined ? {} : ({ [key]: value } as { [P in K]?: V });
 }
 
+function isPlainObject(value: object): boolean {
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
+  if (typeof value === 'object') return isPlainObject(value) ? 'a mapping' : `a ${value.constructor.name}`;
   return `a ${typeof value}`;
 }
 
