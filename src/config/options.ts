@@ -230,6 +230,10 @@ function staticTarget(
     if (!parsed.ok) throw new UsageError(`--target-registries / AWS_ECR_SERVER: ${parsed.error}`);
     return parsed.value;
   });
+  // As for the ecr-login/server annotation: a target with no registry, or one twice, is a mistake.
+  if (registries.length === 0) throw new UsageError('--target-registries / AWS_ECR_SERVER: names no registry host');
+  const twice = registries.find((registry, index) => registries.findIndex((r) => r.host === registry.host) !== index);
+  if (twice !== undefined) throw new UsageError(`--target-registries / AWS_ECR_SERVER: lists ${JSON.stringify(twice.host)} twice`);
   const namespace = values['target-namespace'] ?? ownNamespace;
   name('--target-namespace', namespace);
   const secretName = values['target-secret-name'] ?? 'regcred';
