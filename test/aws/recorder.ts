@@ -12,6 +12,9 @@ export interface Call {
   sessionName?: string | undefined;
   /** Web identity `sub`. */
   subject?: string | undefined;
+  /** Web identity token `aud` claim, and its lifetime (`exp` - `iat`, seconds), as presented. */
+  audience?: string[] | undefined;
+  tokenLifetimeSeconds?: number | undefined;
   /** "ok", the AWS error code returned, or "dropped". */
   outcome: string;
   /** For some errors, why (e.g. the failed IdP fetch); AWS would not say. */

@@ -119,6 +119,9 @@ async function assumeRoleWithWebIdentity(params: URLSearchParams, ctx: StsContex
   const duration = durationSeconds(params, ctx.policies.maxSessionDuration(role.arn), false);
   const verified = await ctx.verifier.verify(token);
   ctx.call.subject = verified.subject;
+  const { aud, exp, iat } = verified.claims;
+  ctx.call.audience = Array.isArray(aud) ? aud.map(String) : typeof aud === 'string' ? [aud] : [];
+  if (typeof exp === 'number' && typeof iat === 'number') ctx.call.tokenLifetimeSeconds = exp - iat;
   if (!ctx.policies.mayAssumeWithWebIdentity(role.arn, verified.issuer, verified.subject)) {
     throw new AwsError('AccessDenied', 'Not authorized to perform sts:AssumeRoleWithWebIdentity', 403);
   }
