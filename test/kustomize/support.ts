@@ -291,3 +291,45 @@ export function containerOf(workload: Manifest): Container {
 export function expandArgs(args: readonly string[], env: Readonly<Record<string, string>>): string[] {
   return args.map((arg) => arg.replace(/\$\(([A-Za-z_][A-Za-z0-9_]*)\)/g, (whole, name: string) => env[name] ?? whole));
 }
+
+/** The controller's RBAC from a kustomization, installed for real under test-unique names. */
+export interface InstalledController {
+  /** The controller's own namespace (ServiceAccount, Role, ConfigMap). */
+  readonly namespace: string;
+  /** Everything rendered, cluster-scoped names made unique. */
+  readonly objects: readonly Manifest[];
+  /** What was applied. */
+  readonly applied: readonly Manifest[];
+  /** The Kubernetes user the controller is: system:serviceaccount:<namespace>:kube-ecrlogin. */
+  readonly user: string;
+  /** A KubeConfig with a fresh TokenRequest token of that ServiceAccount. */
+  readonly kubeConfig: k8s.KubeConfig;
+  /** Namespaces and cluster-scoped objects to remove afterwards. */
+  readonly created: readonly { kind: string; name: string }[];
+}
+
+const installKinds = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBinding', 'Role', 'RoleBinding', 'ConfigMap']);
+
+/**
+ * Renders `source` (+ components) into `namespace` as the seed-compatible README says to, renames the
+ * ClusterRoles and ClusterRoleBindings with `suffix`, creates the namespace (with `labels`) and applies
+ * the ServiceAccount, RBAC and ConfigMap for real (plus `extraKinds`), then logs in as that ServiceAccount.
+ */
+export async function installController(
+  scratch: Scratch,
+  options: { namespace: string; suffix: string; source?: string; components?: readonly string[]; labels?: Record<string, string>; extraKinds?: readonly string[] },
+): Promise<InstalledController> {
+  const { namespace, suffix } = options;
+  const rendered = await kustomize(inNamespace(scratch, `install-${suffix}`, namespace, options.source ?? 'base', options.components ?? []));
+  const objects = isolateClusterScoped(rendered, suffix);
+  await createNamespace(namespace, options.labels ?? {});
+  const kinds = new Set([...installKinds, ...(options.extraKinds ?? [])]);
+  const applied = objects.filter((object) => kinds.has(object.kind));
+  await apply(applied);
+  const created = [
+    { kind: 'Namespace', name: namespace },
+    ...applied.filter((object) => !isNamespaced(object)).map((object) => ({ kind: object.kind, name: object.metadata.name })),
+  ];
+  const kubeConfig = await cluster().serviceAccountConfig(namespace, 'kube-ecrlogin');
+  return { namespace, objects, applied, user: `system:serviceaccount:${namespace}:kube-ecrlogin`, kubeConfig, created };
+}
