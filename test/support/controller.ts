@@ -56,6 +56,8 @@ export interface StartTestController {
   readonly user?: string;
   /** Reuse a namespace and label (to restart a controller over the same objects). */
   readonly reuse?: { namespace: string; label: { key: string; value: string } };
+  /** Runs after the controller's namespace and ServiceAccount exist, before it starts. */
+  readonly prepare?: (namespace: string) => Promise<void>;
 }
 
 export async function startTestController(options: StartTestController = {}): Promise<TestController> {
@@ -76,6 +78,7 @@ export async function startTestController(options: StartTestController = {}): Pr
       },
     });
   }
+  await options.prepare?.(namespace);
   const kubeConfig = options.kubeConfig ?? (await plane.serviceAccountConfig(namespace, 'controller'));
   const user = options.user ?? `system:serviceaccount:${namespace}:controller`;
   if (options.config !== undefined) {
