@@ -17,6 +17,8 @@ const secretKeys =
 const secretPatterns: readonly [RegExp, string][] = [
   // JSON Web Tokens (ServiceAccount tokens): three base64url parts, the first two JSON objects.
   [/eyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]*/g, '[REDACTED-JWT]'],
+  // Base64 of a JSON object, at length: an ECR password, a base64 .dockerconfigjson, a JWT part.
+  [/\beyJ[A-Za-z0-9+/]{20,}={0,2}/g, redacted],
   // Bearer credentials in headers or messages.
   [/(Bearer\s+)[\w.~+/=-]+/gi, `$1${redacted}`],
   // ECR authorization tokens: base64("AWS:...") starts with QVdTO.
@@ -39,7 +41,9 @@ export function redactString(text: string): string {
 /** A deep copy of value with secrets removed (key names and string contents). */
 export function redact(value: unknown, depth = 0): unknown {
   if (typeof value === 'string') return redactString(value);
-  if (depth > 8 || value === null || typeof value !== 'object') return value;
+  if (value === null || typeof value !== 'object') return value;
+  // Deeper than this is not walked, so it is not written either (it also ends cycles).
+  if (depth > 8) return '[TOO DEEP]';
   if (value instanceof Error) return { name: value.name, message: redactString(value.message) };
   if (Array.isArray(value)) return value.map((item) => redact(item, depth + 1));
   const out: Record<string, unknown> = {};
