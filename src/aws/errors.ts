@@ -1,6 +1,8 @@
 // Classifies AWS failures: transient ones are retried with backoff; denials and invalid requests
 // wait for their input to change (or a long backoff) instead of being retried in a hot loop.
 
+import { redactString } from '../log.ts';
+
 export type AwsErrorClass = 'transient' | 'denied' | 'invalid';
 
 const transientNames = new Set([
@@ -64,6 +66,10 @@ interface SdkLikeError {
 }
 
 export function classifyAwsError(error: unknown): AwsErrorClass {
+  return classify(error, 0);
+}
+
+function classify(error: unknown, depth: number): AwsErrorClass {
   const e = (typeof error === 'object' && error !== null ? error : {}) as SdkLikeError;
   const name = typeof e.name === 'string' ? e.name : '';
   if (transientNames.has(name)) return 'transient';
@@ -80,7 +86,8 @@ export function classifyAwsError(error: unknown): AwsErrorClass {
     return 'invalid';
   }
   if (e.$retryable !== undefined) return 'transient';
-  if (e.cause !== undefined && e.cause !== error) return classifyAwsError(e.cause);
+  // Bounded: a chain of causes can be a cycle.
+  if (e.cause !== undefined && e.cause !== error && depth < 8) return classify(e.cause, depth + 1);
   // No HTTP answer at all: the network failed somewhere between us and AWS.
   return 'transient';
 }
@@ -90,7 +97,8 @@ export function describeAwsError(error: unknown): string {
   const e = (typeof error === 'object' && error !== null ? error : {}) as SdkLikeError & { message?: unknown };
   const name = typeof e.name === 'string' ? e.name : 'Error';
   const raw = typeof e.message === 'string' ? e.message : String(error);
-  const message = raw.split('\n')[0]?.slice(0, 300) ?? '';
+  // Redacted: this goes into Events too, which the log's redaction does not see.
+  const message = redactString(raw.split('\n')[0] ?? '').slice(0, 300);
   const status = e.$metadata?.httpStatusCode;
   return `${name}${status !== undefined ? ` (HTTP ${status})` : ''}: ${message}`;
 }
