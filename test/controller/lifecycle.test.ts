@@ -157,4 +157,28 @@ describe('a managed Secret over time', () => {
     assert.equal(aws.count({ api: 'GetAuthorizationToken' }), callsBefore, 'no new token needed');
     assert.deepEqual(Object.keys(decodeDockerConfig(afterRestart)).sort(), [host('eu-north-1'), host('us-east-2')]);
   });
+
+  it('lets a namespace be deleted without errors or writes', async () => {
+    const ns = uniqueName('deleted');
+    await createServedNamespace(controller, ns, { 'ecr-login/server': host('us-east-2') });
+    await settled(ns);
+    const deletedAt = new Date();
+    await core().deleteNamespace({ name: ns });
+    await eventually(
+      'the namespace to be gone',
+      async () => {
+        try {
+          await core().readNamespace({ name: ns });
+        } catch (error) {
+          if (error instanceof k8s.ApiException && error.code === 404) return;
+          throw error;
+        }
+        throw new Error('still there');
+      },
+      { timeoutMs: 60_000 },
+    );
+    assert.deepEqual(cluster().writes({ user: controller.user, namespace: ns, since: deletedAt }), []);
+    const errors = controller.logs.filter((line) => line.includes(ns) && /"level":"(warn|error)"/.test(line));
+    assert.deepEqual(errors, []);
+  });
 });
