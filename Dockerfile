@@ -1,0 +1,47 @@
+# syntax=docker/dockerfile:1
+# The kube-ecrlogin image. Build:  docker build -t ghcr.io/kube-ecrlogin/kube-ecrlogin:0.1.0 .
+# Runs as UID/GID 65532 and writes nothing at run time, so it works with readOnlyRootFilesystem.
+# test/kustomize/dockerfile.test.ts replays the build and runtime stages without a container engine.
+
+ARG NODE_IMAGE=node:24-slim
+
+# Build: the full toolchain (TypeScript), `npm run build` compiles src/ into dist/.
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build && chmod +x dist/cli.js
+
+# Production dependencies only: no TypeScript, ESLint or the `node` devDependency; no install scripts.
+FROM ${NODE_IMAGE} AS deps
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+
+FROM ${NODE_IMAGE}
+ARG VERSION=0.1.0
+LABEL org.opencontainers.image.title="kube-ecrlogin" \
+      org.opencontainers.image.description="Keeps AWS ECR pull Secrets fresh for annotated Namespaces and ServiceAccounts" \
+      org.opencontainers.image.licenses="Apache-2.0" \
+      org.opencontainers.image.version="${VERSION}"
+# A named user for UID 65532 (as distroless's nonroot), and no package manager at run time.
+RUN groupadd --gid 65532 nonroot \
+ && useradd --uid 65532 --gid 65532 --home-dir /home/nonroot --create-home --shell /usr/sbin/nologin nonroot \
+ && rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
+           /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
+ && ln -s /app/dist/cli.js /usr/local/bin/kube-ecrlogin
+WORKDIR /app
+COPY --from=deps /app/node_modules ./node_modules
+COPY --from=build /src/dist ./dist
+# cli.js reads the version from ../package.json.
+COPY package.json ./
+# Nothing is written at run time: HOME is only read (the AWS SDK looks for ~/.aws), no temporary files.
+ENV NODE_ENV=production \
+    HOME=/home/nonroot \
+    NODE_OPTIONS=--enable-source-maps
+USER 65532:65532
+EXPOSE 8080 8081
+ENTRYPOINT ["node", "/app/dist/cli.js"]
+CMD ["run"]
