@@ -5,7 +5,7 @@ import type { V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import type { IssuedToken, TokenError } from '../broker.ts';
 import type { Grant, Intents, Snapshot } from './intents.ts';
 import { nameOf } from './intents.ts';
-import { buildSecret, combinedTimes, readSecretState, secretDiffers, secretRefreshAt } from './secrets.ts';
+import { buildSecret, combinedTimes, isManaged, readSecretState, secretDiffers, secretRefreshAt } from './secrets.ts';
 
 /** Whether a grant can keep its Secret as it is, or needs tokens (and newer than which). */
 export type TokenNeed =
@@ -91,7 +91,8 @@ export function planSecrets(
   }
 
   const wanted = new Set([...intents.grants.map((g) => g.secretName), ...intents.keep]);
-  const deletes = snapshot.secrets.filter((secret) => !wanted.has(nameOf(secret)));
+  // Only ever a Secret with our label, whatever the snapshot holds.
+  const deletes = snapshot.secrets.filter((secret) => isManaged(secret) && !wanted.has(nameOf(secret)));
   return { writes, unchanged, failed, deletes, nextRefreshAt };
 }
 

@@ -143,6 +143,13 @@ describe('planSecrets', () => {
     assert.deepEqual(result.deletes, [stale]);
   });
 
+  it('never deletes a Secret without the managed-by label, even if a snapshot holds one', () => {
+    const stale = writtenSecret(t0);
+    const unmanaged = { ...stale, metadata: { ...stale.metadata, labels: {} } };
+    const { result } = plan({ secrets: [unmanaged], extraNamespace: {} });
+    assert.deepEqual(result.deletes, []);
+  });
+
   it('keeps the Secret of an object whose annotation became invalid', () => {
     const kept = writtenSecret(t0);
     const { result, intents } = plan({ secrets: [kept], extraNamespace: { 'ecr-login/server': 'public.ecr.aws' } });
