@@ -15,7 +15,7 @@ import { Controller } from './controller/controller.ts';
 import { Reconciler, type ReconcileResult } from './controller/reconciler.ts';
 import { kubeApi, type KubeApi } from './kube/api.ts';
 import { EventRecorder } from './kube/events.ts';
-import { LeaderElector, leaseApi } from './leader.ts';
+import { LeaderElector, leaderOnly, leaseApi, WriteGate } from './leader.ts';
 import { createLogger, errorMessage, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { closeServer, eventLoopWatchdog, serve } from './server.ts';
@@ -44,6 +44,8 @@ export interface Parts {
   readonly controller: Controller;
   readonly events: EventRecorder;
   readonly clock: Clock;
+  /** Every Kubernetes write in `api` passes this gate: open, or following the leader elector (run). */
+  readonly writeGate: WriteGate;
 }
 
 export function loadKubeConfig(options: Options): KubeConfig {
@@ -59,7 +61,8 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
   const log = deps.log ?? createLogger({ level: options.logLevel ?? 'info' });
   const metrics = deps.metrics ?? new Metrics();
   const config = deps.kubeConfig ?? loadKubeConfig(options);
-  const api = kubeApi(config, metrics);
+  const writeGate = new WriteGate();
+  const api = leaderOnly(kubeApi(config, metrics), () => writeGate.open, log);
   const events = new EventRecorder({ api, clock, log, instance: options.instance });
   // The settings source needs the controller to requeue on change; the controller is built after it.
   const controllerRef: { current?: Controller } = {};
@@ -100,6 +103,12 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
     ...(options.namespaceSelector !== undefined ? { namespaceSelector: options.namespaceSelector } : {}),
   });
   controllerRef.current = controller;
+  metrics.bind({
+    queueDepth: () => controller.queue.length,
+    queueScheduled: () => controller.queue.delayedCount,
+    managedSecrets: () =>
+      controller.secretsInformer.list().filter((secret) => controller.namespaces.get(secret.metadata?.namespace ?? '') !== undefined).length,
+  });
   controller.reconciler = new Reconciler({
     cache: controller,
     settings: () => settings.current,
@@ -112,7 +121,7 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
     maxRequeueMs: options.resyncMs,
     ...(options.target !== undefined ? { target: options.target } : {}),
   });
-  return { options, config, log, metrics, aws, api, settings, broker, controller, events, clock };
+  return { options, config, log, metrics, aws, api, settings, broker, controller, events, clock, writeGate };
 }
 
 /** Logs the controller's own AWS identity once (never a credential). */
@@ -137,8 +146,31 @@ export interface Running {
 
 /** `kube-ecrlogin run`: the controller until stopped. */
 export async function run(options: Options, deps: Dependencies = {}): Promise<Running> {
-  const parts = await assemble(options, deps);
-  const { controller, log, metrics, clock } = parts;
+  // The probes answer from the start: alive while the config loads and the caches sync, ready after.
+  const metrics = deps.metrics ?? new Metrics();
+  const watchdog = eventLoopWatchdog();
+  const servers: Server[] = [];
+  let assembled: Parts | undefined;
+  let shuttingDown = false;
+  const readiness = (): string | undefined => {
+    if (shuttingDown) return 'shutting down';
+    if (assembled === undefined) return 'loading config';
+    // A standby with synced caches is ready: it takes over without a cold start.
+    return assembled.controller.synced ? undefined : 'caches not synced';
+  };
+  try {
+    if (options.metricsAddress !== undefined) servers.push(await serve(options.metricsAddress, { metrics }));
+    if (options.healthAddress !== undefined) {
+      servers.push(await serve(options.healthAddress, { healthz: watchdog.probe, readyz: readiness }));
+    }
+    assembled = await assemble(options, { ...deps, metrics });
+  } catch (error) {
+    watchdog.stop();
+    await Promise.all(servers.map((server) => closeServer(server)));
+    throw error;
+  }
+  const parts = assembled;
+  const { controller, log, clock } = parts;
   await logCallerIdentity(parts);
 
   const elector = options.leaderElect
@@ -155,18 +187,8 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
         metrics,
       })
     : undefined;
-
-  const watchdog = eventLoopWatchdog();
-  const servers: Server[] = [];
-  if (options.metricsAddress !== undefined) servers.push(await serve(options.metricsAddress, { metrics }));
-  if (options.healthAddress !== undefined) {
-    servers.push(
-      await serve(options.healthAddress, {
-        healthz: watchdog.probe,
-        readyz: () => (controller.synced ? undefined : 'caches not synced'),
-      }),
-    );
-  }
+  // Only the leader writes; a standby keeps its caches warm and writes nothing but the Lease.
+  if (elector !== undefined) parts.writeGate.follow(() => elector.canWrite());
 
   let finish: () => void = () => undefined;
   const done = new Promise<void>((resolve) => {
@@ -175,9 +197,12 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
   let stopping: Promise<boolean> | undefined;
   const stop = (): Promise<boolean> =>
     (stopping ??= (async () => {
+      shuttingDown = true;
       log.info('Shutting down', { timeoutMs: options.shutdownTimeoutMs });
       const drained = await controller.stop(options.shutdownTimeoutMs);
       if (!drained) log.warn('Shutdown timeout: some reconciles did not finish', { timeoutMs: options.shutdownTimeoutMs });
+      // What did not finish writes nothing more: each write is whole, and the next leader converges.
+      parts.writeGate.follow(() => false);
       await elector?.release();
       await parts.settings.stop();
       watchdog.stop();

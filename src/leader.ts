@@ -1,30 +1,44 @@
-// Leader election on a coordination.k8s.io/v1 Lease, as client-go's leaderelection does it:
-// a candidate takes the Lease when it is free or its holder has not renewed it for leaseDuration
-// (measured on our own clock, from when we last saw it change, so clock skew does not matter); the
-// leader renews every retryPeriod and gives up if it cannot renew within renewDeadline; a clean
-// shutdown releases the Lease so a standby takes over at once. Lease times are MicroTime.
+// Leader election on a coordination.k8s.io/v1 Lease, with client-go's leaderelection semantics:
+// - A candidate takes the Lease when it is free (no holder, or released) or when its record has not
+//   changed for the record's own leaseDurationSeconds, measured on our clock from when we saw it
+//   change (observedTime), never from the renewTime written by another machine: clock skew does not
+//   matter.
+// - The leader renews every retryPeriod. It stops leading when it has not renewed for renewDeadline
+//   (each attempt is cut off at that deadline, so a hung request cannot keep it leading), or at once
+//   when it finds another holder. renewDeadline < leaseDuration, so it stops before a standby may take over.
+// - release() (a clean shutdown) writes an empty holder with a 1 s duration, so a standby takes over
+//   on its next retry instead of waiting for expiry. It waits for an attempt in flight first, so the
+//   two writes do not race.
+// - Lease times are MicroTime: client-node's V1MicroTime serializes with six fractional digits; a
+//   plain Date has three and the apiserver rejects it.
+// Writes by anything but the leader are refused by leaderOnly(), which run() wraps around the KubeApi.
 
 import {
   ApiException,
   CoordinationV1Api,
   V1MicroTime,
+  type CoreV1Event,
   type KubeConfig,
   type V1Lease,
+  type V1LeaseSpec,
 } from '@kubernetes/client-node';
 import type { Clock } from './clock.ts';
+import type { KubeApi } from './kube/api.ts';
 import { errorMessage, type Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 
 export interface LeaseApi {
+  /** Undefined when the Lease does not exist. */
   read(namespace: string, name: string): Promise<V1Lease | undefined>;
+  /** Fails with 409 when it exists already. */
   create(namespace: string, lease: V1Lease): Promise<V1Lease>;
-  /** Replaces the Lease; fails with 409 when resourceVersion is stale. */
+  /** Replaces the Lease (an update); fails with 409 when its resourceVersion is stale. */
   replace(namespace: string, name: string, lease: V1Lease): Promise<V1Lease>;
 }
 
 export function leaseApi(config: KubeConfig, metrics?: Metrics): LeaseApi {
   const api = config.makeApiClient(CoordinationV1Api);
-  const counted = async <T>(verb: 'create' | 'apply', write: () => Promise<T>): Promise<T> => {
+  const counted = async <T>(verb: 'create' | 'update', write: () => Promise<T>): Promise<T> => {
     try {
       const result = await write();
       metrics?.recordWrite(verb, 'leases', true);
@@ -44,7 +58,7 @@ export function leaseApi(config: KubeConfig, metrics?: Metrics): LeaseApi {
       }
     },
     create: (namespace, lease) => counted('create', () => api.createNamespacedLease({ namespace, body: lease })),
-    replace: (namespace, name, lease) => counted('apply', () => api.replaceNamespacedLease({ namespace, name, body: lease })),
+    replace: (namespace, name, lease) => counted('update', () => api.replaceNamespacedLease({ namespace, name, body: lease })),
   };
 }
 
@@ -52,6 +66,7 @@ export interface LeaderElectorOptions {
   readonly api: LeaseApi;
   readonly namespace: string;
   readonly name: string;
+  /** This candidate's identity (the Pod name): the Lease's holderIdentity while it leads. */
   readonly identity: string;
   readonly leaseDurationMs: number;
   readonly renewDeadlineMs: number;
@@ -59,18 +74,25 @@ export interface LeaderElectorOptions {
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics?: Metrics;
+  /** [0, 1) for the jitter of acquire retries (client-go's JitterFactor 1.2). Default Math.random. */
+  readonly random?: () => number;
 }
+
+/** client-go: a candidate waits retryPeriod * [1, 1 + 1.2) between attempts to acquire. */
+const jitterFactor = 1.2;
 
 export class LeaderElector {
   readonly #o: LeaderElectorOptions;
   #leader = false;
   #stopped = false;
-  /** The last Lease we read or wrote, and when (our clock) its content last changed. */
+  /** The last Lease we read or wrote, and when (our clock) we first saw that version of it. */
   #observed: V1Lease | undefined;
   #observedAt = 0;
+  /** When the last successful acquire or renew was sent (a write can only have landed after it). */
   #lastRenew = 0;
-  #timer: { cancel(): void } | undefined;
-  #wake: (() => void) | undefined;
+  /** The attempt in flight, for release() to wait on. */
+  #attempt: Promise<boolean> | undefined;
+  #sleep: { readonly wake: () => void } | undefined;
   #onLost: (() => void) | undefined;
 
   constructor(options: LeaderElectorOptions) {
@@ -81,63 +103,109 @@ export class LeaderElector {
     return this.#leader;
   }
 
-  /** Resolves once this candidate holds the Lease; keeps renewing it afterwards. */
+  /**
+   * Whether this replica may write now: it leads, and its last renewal is less than renewDeadline
+   * old (after that it is about to step down, and a standby may soon take over).
+   */
+  canWrite(): boolean {
+    return this.#leader && !this.#stopped && this.#o.clock.now() - this.#lastRenew < this.#o.renewDeadlineMs;
+  }
+
+  /** The holder of the Lease as last seen ('' when released or never seen). */
+  get observedHolder(): string {
+    return this.#observed?.spec?.holderIdentity ?? '';
+  }
+
+  /**
+   * Campaigns until this candidate holds the Lease (true) or release() is called (false). Once
+   * leading, it keeps renewing in the background; onLost runs if it stops leading other than by release().
+   */
   async acquire(onLost: () => void): Promise<boolean> {
     this.#onLost = onLost;
-    const { log, identity, namespace, name } = this.#o;
-    log.info('Waiting for leadership', { lease: `${namespace}/${name}`, identity });
-    while (!this.#stopped) {
-      if (await this.#tryAcquireOrRenew()) {
+    const { log, identity, retryPeriodMs, clock } = this.#o;
+    const random = this.#o.random ?? Math.random;
+    log.info('Waiting for leadership', { lease: this.#leaseName, identity });
+    // #stopped changes while we wait: read it through a call, not a narrowed field.
+    const stopped = (): boolean => this.#stopped;
+    while (!stopped()) {
+      const started = clock.now();
+      if (await this.#attemptOnce(this.#o.renewDeadlineMs)) {
+        // release() came while we were acquiring: it gives the Lease back (it saw us as the holder).
+        if (stopped()) return false;
+        this.#lastRenew = started;
         this.#setLeader(true);
-        this.#lastRenew = this.#o.clock.now();
-        log.info('Became leader', { lease: `${namespace}/${name}`, identity });
+        log.info('Became leader', { lease: this.#leaseName, identity });
         void this.#renewLoop();
         return true;
       }
-      await this.#sleep(this.#o.retryPeriodMs);
+      await this.#wait(retryPeriodMs * (1 + random() * jitterFactor));
     }
     return false;
   }
 
-  /** Stops campaigning; a leader releases the Lease so that a standby takes over at once. */
+  /**
+   * Stops campaigning and leading. If this candidate holds the Lease, it is released at once (empty
+   * holder, 1 s duration) so that a standby takes over on its next retry.
+   */
   async release(): Promise<void> {
+    const { api, namespace, name, identity, clock, log } = this.#o;
     this.#stopped = true;
-    this.#timer?.cancel();
-    this.#wake?.();
-    if (!this.#leader) return;
+    this.#sleep?.wake();
     this.#setLeader(false);
+    if (this.#attempt !== undefined) await withTimeout(clock, this.#attempt, this.#o.renewDeadlineMs);
     const lease = this.#observed;
-    if (lease?.spec?.holderIdentity !== this.#o.identity) return;
-    const now = new V1MicroTime(this.#o.clock.now());
+    if (lease === undefined || lease.spec?.holderIdentity !== identity) return;
+    const now = new V1MicroTime(clock.now());
+    const spec: V1LeaseSpec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now };
     try {
-      await this.#o.api.replace(this.#o.namespace, this.#o.name, {
-        ...lease,
-        spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: now },
-      });
-      this.#o.log.info('Released leadership', { lease: `${this.#o.namespace}/${this.#o.name}`, identity: this.#o.identity });
+      const released = await withTimeout(clock, api.replace(namespace, name, { ...lease, spec }), this.#o.renewDeadlineMs);
+      if (released === undefined) throw new Error(`no answer within ${this.#o.renewDeadlineMs} ms`);
+      this.#observe(released, clock.now());
+      log.info('Released leadership', { lease: this.#leaseName, identity });
     } catch (error) {
-      this.#o.log.warn('Could not release the Lease; it expires by itself', { error: errorMessage(error) });
+      log.warn('Could not release the Lease; it expires by itself', { lease: this.#leaseName, error: errorMessage(error) });
     }
+  }
+
+  get #leaseName(): string {
+    return `${this.#o.namespace}/${this.#o.name}`;
   }
 
   async #renewLoop(): Promise<void> {
+    const { clock, renewDeadlineMs, retryPeriodMs, identity, log } = this.#o;
     const leading = (): boolean => this.#leader && !this.#stopped;
     while (leading()) {
-      await this.#sleep(this.#o.retryPeriodMs);
+      const deadline = this.#lastRenew + renewDeadlineMs;
+      await this.#wait(Math.min(retryPeriodMs, deadline - clock.now()));
       if (!leading()) return;
-      if (await this.#tryAcquireOrRenew()) {
-        this.#lastRenew = this.#o.clock.now();
+      const started = clock.now();
+      const renewed = started < deadline && (await this.#attemptOnce(deadline - started));
+      if (!leading()) return;
+      if (renewed) {
+        this.#lastRenew = started;
         continue;
       }
-      if (this.#o.clock.now() - this.#lastRenew >= this.#o.renewDeadlineMs || this.#observed?.spec?.holderIdentity !== this.#o.identity) {
-        this.#setLeader(false);
-        this.#o.log.error('Lost leadership', { lease: `${this.#o.namespace}/${this.#o.name}`, identity: this.#o.identity });
-        this.#onLost?.();
-        return;
-      }
+      const taken = this.observedHolder !== identity;
+      if (!taken && clock.now() < deadline) continue;
+      this.#setLeader(false);
+      log.error('Lost leadership', {
+        lease: this.#leaseName,
+        identity,
+        reason: taken ? `the Lease is held by ${this.observedHolder || 'nobody'}` : `not renewed within ${renewDeadlineMs} ms`,
+      });
+      this.#onLost?.();
+      return;
     }
   }
 
+  /** One tryAcquireOrRenew, given up (false) after timeoutMs. */
+  async #attemptOnce(timeoutMs: number): Promise<boolean> {
+    const attempt = this.#tryAcquireOrRenew();
+    this.#attempt = attempt;
+    return (await withTimeout(this.#o.clock, attempt, timeoutMs)) ?? false;
+  }
+
+  /** client-go's tryAcquireOrRenew: true when we hold the Lease after this call. */
   async #tryAcquireOrRenew(): Promise<boolean> {
     const { api, namespace, name, identity, clock, log } = this.#o;
     const now = clock.now();
@@ -163,10 +231,9 @@ export class LeaderElector {
       this.#observe(current, now);
       const spec = current.spec ?? {};
       const holder = spec.holderIdentity ?? '';
-      const heldByOther = holder !== '' && holder !== identity;
-      const expiresAt = this.#observedAt + (spec.leaseDurationSeconds ?? durationSeconds) * 1000;
-      if (heldByOther && now < expiresAt) return false;
-      const takingOver = holder !== identity;
+      const ours = holder === identity;
+      const valid = this.#observedAt + (spec.leaseDurationSeconds ?? durationSeconds) * 1000 > now;
+      if (holder !== '' && valid && !ours) return false;
       const updated = await api.replace(namespace, name, {
         ...current,
         spec: {
@@ -174,23 +241,30 @@ export class LeaderElector {
           holderIdentity: identity,
           leaseDurationSeconds: durationSeconds,
           renewTime: new V1MicroTime(now),
-          ...(takingOver ? { acquireTime: new V1MicroTime(now), leaseTransitions: (spec.leaseTransitions ?? 0) + 1 } : {}),
+          // A renewal keeps the acquisition; a takeover (of an expired or released Lease) is a transition.
+          acquireTime: ours && spec.acquireTime !== undefined ? spec.acquireTime : new V1MicroTime(now),
+          leaseTransitions: (spec.leaseTransitions ?? 0) + (ours ? 0 : 1),
         },
       });
       this.#observe(updated, now);
       return true;
     } catch (error) {
-      const conflict = error instanceof ApiException && (error.code === 409 || error.code === 422);
-      if (!conflict) log.warn('Lease update failed', { lease: `${namespace}/${name}`, error: errorMessage(error) });
+      // 409: someone else wrote it since we read it; we look again on the next try.
+      if (!(error instanceof ApiException && error.code === 409)) {
+        log.warn('Lease update failed', { lease: this.#leaseName, error: errorMessage(error) });
+      }
       return false;
     }
   }
 
   #observe(lease: V1Lease, now: number): void {
-    const before = this.#observed?.metadata?.resourceVersion;
-    if (before !== lease.metadata?.resourceVersion) {
-      this.#observed = lease;
-      this.#observedAt = now;
+    if (this.#observed?.metadata?.resourceVersion === lease.metadata?.resourceVersion) return;
+    const before = this.observedHolder;
+    this.#observed = lease;
+    this.#observedAt = now;
+    const holder = this.observedHolder;
+    if (holder !== before && holder !== '' && holder !== this.#o.identity) {
+      this.#o.log.info('New leader', { lease: this.#leaseName, leader: holder });
     }
   }
 
@@ -199,10 +273,86 @@ export class LeaderElector {
     this.#o.metrics?.leader.set(leader ? 1 : 0);
   }
 
-  #sleep(ms: number): Promise<void> {
+  /** Sleeps ms on the clock; release() wakes it. */
+  #wait(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      this.#wake = resolve;
-      this.#timer = this.#o.clock.after(ms, resolve);
+      const timer = this.#o.clock.after(Math.max(0, ms), () => {
+        this.#sleep = undefined;
+        resolve();
+      });
+      this.#sleep = {
+        wake: () => {
+          timer.cancel();
+          this.#sleep = undefined;
+          resolve();
+        },
+      };
     });
+  }
+}
+
+/** The promise's value, or undefined once timeoutMs passed on the clock (the promise is left to settle). */
+function withTimeout<T>(clock: Clock, promise: Promise<T>, timeoutMs: number): Promise<T | undefined> {
+  return new Promise<T | undefined>((resolve, reject) => {
+    const timer = clock.after(Math.max(0, timeoutMs), () => resolve(undefined));
+    promise.then(
+      (value) => {
+        timer.cancel();
+        resolve(value);
+      },
+      (error: unknown) => {
+        timer.cancel();
+        reject(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  });
+}
+
+/** Raised for a write attempted by a replica that does not lead. */
+export class NotLeaderError extends Error {
+  override readonly name = 'NotLeaderError';
+}
+
+/**
+ * The KubeApi with every write allowed only while `mayWrite()`: a standby, or a leader that is
+ * stepping down or shutting down, never writes Secrets, ServiceAccounts or tokens (a NotLeaderError),
+ * and its Events are dropped (a standby reports nothing; the leader reports the same things).
+ */
+export function leaderOnly(api: KubeApi, mayWrite: () => boolean, log: Logger): KubeApi {
+  const refuse = (what: string): Promise<never> => Promise.reject(new NotLeaderError(`not the leader: not writing ${what}`));
+  return {
+    createSecret: (secret) => (mayWrite() ? api.createSecret(secret) : refuse(`Secret ${secret.metadata?.namespace}/${secret.metadata?.name}`)),
+    applySecret: (secret, resourceVersion) =>
+      mayWrite() ? api.applySecret(secret, resourceVersion) : refuse(`Secret ${secret.metadata?.namespace}/${secret.metadata?.name}`),
+    deleteSecret: (namespace, name, uid, resourceVersion) =>
+      mayWrite() ? api.deleteSecret(namespace, name, uid, resourceVersion) : refuse(`Secret ${namespace}/${name}`),
+    readSecret: (namespace, name) => api.readSecret(namespace, name),
+    patchServiceAccount: (namespace, name, ops) =>
+      mayWrite() ? api.patchServiceAccount(namespace, name, ops) : refuse(`ServiceAccount ${namespace}/${name}`),
+    createEvent: (event: CoreV1Event) => {
+      if (mayWrite()) return api.createEvent(event);
+      log.debug('Not the leader: Event not recorded', {
+        reason: event.reason,
+        kind: event.involvedObject.kind,
+        namespace: event.involvedObject.namespace,
+        name: event.involvedObject.name,
+      });
+      return Promise.resolve();
+    },
+    requestToken: (namespace, name, audience, expirationSeconds) =>
+      mayWrite() ? api.requestToken(namespace, name, audience, expirationSeconds) : refuse(`a TokenRequest for ${namespace}/${name}`),
+  };
+}
+
+/** Whether this replica may write; open until run() makes it follow the leader elector. */
+export class WriteGate {
+  #mayWrite: () => boolean = () => true;
+
+  get open(): boolean {
+    return this.#mayWrite();
+  }
+
+  follow(mayWrite: () => boolean): void {
+    this.#mayWrite = mayWrite;
   }
 }

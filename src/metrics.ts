@@ -4,11 +4,22 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export type RefreshOutcome = 'issued' | 'refreshed' | 'unchanged' | 'failed';
-export type WriteVerb = 'create' | 'apply' | 'patch' | 'delete';
+export type WriteVerb = 'create' | 'apply' | 'patch' | 'update' | 'delete';
+
+/** Live values read when Prometheus scrapes, so that gauges are never stale. */
+export interface MetricSources {
+  /** Namespaces waiting to be reconciled. */
+  readonly queueDepth: () => number;
+  /** Namespaces with a scheduled refresh or retry. */
+  readonly queueScheduled: () => number;
+  /** Managed Secrets in the namespaces this controller serves. */
+  readonly managedSecrets: () => number;
+}
 export type WriteResource = 'secrets' | 'serviceaccounts' | 'events' | 'leases' | 'serviceaccounts/token';
 
 export class Metrics {
   readonly registry = new Registry();
+  #sources: MetricSources | undefined;
 
   readonly secretExpiry = new Gauge({
     name: 'kube_ecrlogin_secret_expiry_timestamp_seconds',
@@ -57,12 +68,14 @@ export class Metrics {
     name: 'kube_ecrlogin_workqueue_depth',
     help: 'Namespaces waiting to be reconciled (not counting scheduled refreshes).',
     registers: [this.registry],
+    collect: () => this.#collect('queueDepth'),
   });
 
   readonly queueScheduled = new Gauge({
     name: 'kube_ecrlogin_workqueue_scheduled',
     help: 'Namespaces with a scheduled refresh or retry.',
     registers: [this.registry],
+    collect: () => this.#collect('queueScheduled'),
   });
 
   readonly leader = new Gauge({
@@ -93,14 +106,25 @@ export class Metrics {
 
   readonly managedSecrets = new Gauge({
     name: 'kube_ecrlogin_managed_secrets',
-    help: 'Secrets this controller manages.',
+    help: 'Managed Secrets in the namespaces this controller serves.',
     registers: [this.registry],
+    collect: () => this.#collect('managedSecrets'),
   });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
     this.leader.set(0);
     this.configValid.set(1);
+  }
+
+  /** Reads these gauges from live sources at each scrape. */
+  bind(sources: MetricSources): void {
+    this.#sources = sources;
+  }
+
+  #collect(name: keyof MetricSources): void {
+    const source = this.#sources?.[name];
+    if (source !== undefined) this[name].set(source());
   }
 
   recordWrite(verb: WriteVerb, resource: WriteResource, ok: boolean): void {

@@ -60,19 +60,31 @@ export function closeServer(server: Server): Promise<void> {
 }
 
 /**
- * Watches the event loop: a timer that should fire every intervalMs; if it has not fired for
- * stallMs, the loop is stalled and /healthz fails, so that the kubelet restarts us.
+ * Watches the event loop: a timer due every intervalMs measures how late it fires. A blocked loop
+ * answers no probe at all (the kubelet's timeout catches that); a loop that was held up for stallMs
+ * or more in the last windowMs fails /healthz, so that the kubelet restarts a process that keeps stalling.
  */
-export function eventLoopWatchdog(intervalMs = 1_000, stallMs = 30_000): { probe: Probe; stop(): void } {
+export function eventLoopWatchdog(options: { intervalMs?: number; stallMs?: number; windowMs?: number } = {}): { probe: Probe; stop(): void } {
+  const intervalMs = options.intervalMs ?? 1_000;
+  const stallMs = options.stallMs ?? 10_000;
+  const windowMs = options.windowMs ?? 60_000;
   let last = Date.now();
+  /** The last stall seen: how long, and when it ended. */
+  let stall: { ms: number; at: number } | undefined;
   const timer = setInterval(() => {
-    last = Date.now();
+    const now = Date.now();
+    const late = now - last - intervalMs;
+    if (late >= stallMs) stall = { ms: late, at: now };
+    last = now;
   }, intervalMs);
   timer.unref();
   return {
     probe: () => {
-      const lag = Date.now() - last;
-      return lag > stallMs ? `event loop stalled for ${lag} ms` : undefined;
+      const now = Date.now();
+      const current = now - last - intervalMs;
+      if (current >= stallMs) return `event loop stalled for ${current} ms`;
+      if (stall !== undefined && now - stall.at < windowMs) return `event loop stalled for ${stall.ms} ms, ${now - stall.at} ms ago`;
+      return undefined;
     },
     stop: () => clearInterval(timer),
   };

@@ -1,0 +1,108 @@
+// Every Kubernetes API permission kube-ecrlogin needs, in one place, as RBAC rules: the kustomize
+// ClusterRole and Role must grant exactly these (test/kustomize/rbac.test.ts compares them), and the
+// doctor checks each one with a SelfSubjectAccessReview.
+
+/** An RBAC PolicyRule, as the manifests write it. */
+export interface PolicyRule {
+  readonly apiGroups: readonly string[];
+  readonly resources: readonly string[];
+  readonly resourceNames?: readonly string[];
+  readonly verbs: readonly string[];
+}
+
+/** Cluster-wide (ClusterRole kube-ecrlogin). */
+export const clusterRules: readonly PolicyRule[] = [
+  // Informer over Namespaces (src/controller/controller.ts): annotations cannot be selected server-side.
+  { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] },
+  // Informer over ServiceAccounts; JSON Patch of imagePullSecrets (src/kube/api.ts patchServiceAccount).
+  { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['list', 'watch', 'patch'] },
+  // Informer over managed Secrets (RBAC cannot filter by label); a live get for a name the cache lacks;
+  // create, Server-Side Apply (patch) and precondition delete (src/kube/api.ts).
+  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  // Events about Namespaces (in `default`), ServiceAccounts and the ConfigMap (src/kube/events.ts).
+  { apiGroups: [''], resources: ['events'], verbs: ['create'] },
+];
+
+export interface OwnNames {
+  /** --config-map */
+  readonly configMap: string;
+  /** --lease-name */
+  readonly lease: string;
+}
+
+export const defaultNames: OwnNames = { configMap: 'kube-ecrlogin-config', lease: 'kube-ecrlogin' };
+
+/** In the controller's own namespace (Role kube-ecrlogin), for these ConfigMap and Lease names. */
+export function namespaceRulesFor(names: OwnNames): readonly PolicyRule[] {
+  return [
+    // The policy ConfigMap: list-watch with the field selector metadata.name=<name> (src/config/source.ts),
+    // which RBAC authorizes against resourceNames.
+    { apiGroups: [''], resources: ['configmaps'], resourceNames: [names.configMap], verbs: ['list', 'watch'] },
+    // Leader election (src/leader.ts): create the Lease once (a create cannot be limited by name), then
+    // read and update only that Lease.
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
+    { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: [names.lease], verbs: ['get', 'update'] },
+  ];
+}
+
+/** The Role's rules for the default names. */
+export const namespaceRules: readonly PolicyRule[] = namespaceRulesFor(defaultNames);
+
+/** Only for `ecr-login/identity: service-account` (the keyless-tenants component): TokenRequest. */
+export const keylessRules: readonly PolicyRule[] = [{ apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'] }];
+
+/** When a permission is needed. */
+export type Need =
+  | 'always'
+  /** With --leader-elect. */
+  | 'leader-election'
+  /** When an annotation uses ecr-login/identity: service-account. */
+  | 'keyless-tenants';
+
+/** One permission, as a SelfSubjectAccessReview asks about it. */
+export interface Permission {
+  readonly verb: string;
+  readonly group: string;
+  readonly resource: string;
+  readonly subresource?: string;
+  /** Absent: in every namespace (or cluster-scoped). */
+  readonly namespace?: string;
+  readonly name?: string;
+  readonly need: Need;
+}
+
+/** Every permission the controller needs, one per verb, derived from the rules above. */
+export function requiredPermissions(ownNamespace: string, names: OwnNames = defaultNames): readonly Permission[] {
+  const expand = (rules: readonly PolicyRule[], need: (rule: PolicyRule) => Need, namespace?: string): Permission[] =>
+    rules.flatMap((rule) =>
+      rule.apiGroups.flatMap((group) =>
+        rule.resources.flatMap((path) => {
+          const [resource = path, subresource] = path.split('/');
+          return (rule.resourceNames ?? [undefined]).flatMap((name) =>
+            rule.verbs.map((verb) => ({
+              verb,
+              group,
+              resource,
+              ...(subresource !== undefined ? { subresource } : {}),
+              ...(namespace !== undefined ? { namespace } : {}),
+              ...(name !== undefined ? { name } : {}),
+              need: need(rule),
+            })),
+          );
+        }),
+      ),
+    );
+  return [
+    ...expand(clusterRules, () => 'always'),
+    ...expand(namespaceRulesFor(names), (rule) => (rule.resources.includes('leases') ? 'leader-election' : 'always'), ownNamespace),
+    ...expand(keylessRules, () => 'keyless-tenants'),
+  ];
+}
+
+/** E.g. "patch serviceaccounts cluster-wide", "get leases.coordination.k8s.io kube-ecrlogin in namespace x". */
+export function describePermission(permission: Permission): string {
+  const resource = `${permission.resource}${permission.subresource !== undefined ? `/${permission.subresource}` : ''}${permission.group !== '' ? `.${permission.group}` : ''}`;
+  const name = permission.name !== undefined ? ` ${permission.name}` : '';
+  const where = permission.namespace !== undefined ? ` in namespace ${permission.namespace}` : ' cluster-wide';
+  return `${permission.verb} ${resource}${name}${where}`;
+}
