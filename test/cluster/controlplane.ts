@@ -45,7 +45,19 @@ export interface ControlPlaneState {
   readonly tokens: Readonly<Record<string, string>>;
   readonly pids: Readonly<Record<string, number>>;
   readonly ports: Readonly<Record<string, number>>;
+  /** How each component was started (binary, arguments, log file), so that restart() starts it the same way. */
+  readonly launches?: Readonly<Record<string, Launch>>;
 }
+
+/** One component's command line. */
+export interface Launch {
+  readonly bin: string;
+  readonly args: readonly string[];
+  readonly log: string;
+}
+
+/** The components restart() knows. */
+export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager';
 
 /** One line of the apiserver's audit log, the fields we read. */
 export interface AuditEvent {
@@ -89,7 +101,7 @@ export interface StartOptions {
 }
 
 export class ControlPlane {
-  readonly state: ControlPlaneState;
+  state: ControlPlaneState;
 
   constructor(state: ControlPlaneState) {
     this.state = state;
@@ -196,6 +208,46 @@ export class ControlPlane {
   async stop(): Promise<void> {
     await stopProcesses(this.state.pids);
   }
+
+  /**
+   * Stops one component and starts it again with the same binary, arguments, data directory and ports,
+   * then waits until it serves. For chaos runs on a private control plane: never the shared one.
+   */
+  async restart(component: Component, options: { signal?: 'SIGTERM' | 'SIGKILL'; downMs?: number } = {}): Promise<void> {
+    await this.stopComponent(component, options.signal);
+    if (options.downMs !== undefined && options.downMs > 0) await sleep(options.downMs);
+    await this.startComponent(component);
+  }
+
+  /** Stops one component (SIGTERM, then SIGKILL after 10 s; or SIGKILL at once) and waits for its exit. */
+  async stopComponent(component: Component, signal: 'SIGTERM' | 'SIGKILL' = 'SIGTERM'): Promise<void> {
+    const pid = this.state.pids[component];
+    if (pid === undefined || !alive(pid)) return;
+    process.kill(pid, signal);
+    const deadline = Date.now() + 10_000;
+    while (alive(pid) && Date.now() < deadline) await sleep(20);
+    if (alive(pid)) process.kill(pid, 'SIGKILL');
+    while (alive(pid)) await sleep(20);
+  }
+
+  /** Starts one component as it was started first (its pid in state.json is kept current), and waits until it serves. */
+  async startComponent(component: Component): Promise<void> {
+    const launch = this.state.launches?.[component];
+    if (launch === undefined) throw new Error(`no launch record for ${component}: was this control plane started by this version?`);
+    const out = openSync(launch.log, 'a');
+    const child = spawn(launch.bin, [...launch.args], { stdio: ['ignore', out, out] });
+    closeSync(out);
+    if (child.pid === undefined) throw new Error(`could not start ${component}`);
+    child.unref();
+    this.state = { ...this.state, pids: { ...this.state.pids, [component]: child.pid } };
+    const file = join(this.state.dir, 'state.json');
+    if (existsSync(file)) writeFileSync(file, JSON.stringify(this.state, null, 2) + '\n');
+    if (component === 'etcd') {
+      await waitFor('etcd', async () => (await fetch(`${this.state.etcdUrl}/health`)).ok, 30_000);
+    } else if (component === 'kube-apiserver') {
+      await waitFor('kube-apiserver /readyz', async () => (await httpsGet(`${this.server}/readyz`, this.caPem, this.tokenOf('admin'))).status === 200, 90_000);
+    }
+  }
 }
 
 function matches(event: AuditEvent, query: AuditQuery): boolean {
@@ -250,7 +302,9 @@ export async function startControlPlane(options: StartOptions): Promise<ControlP
 
   const children: ChildProcess[] = [];
   const pids: Record<string, number> = {};
+  const launches: Record<string, Launch> = {};
   const launch = (name: string, args: string[]): ChildProcess => {
+    launches[name] = { bin: join(bin, name), args, log: join(dir, 'logs', `${name}.log`) };
     const out = openSync(join(dir, 'logs', `${name}.log`), 'a');
     const child = spawn(join(bin, name), args, {
       stdio: ['ignore', out, out],
@@ -303,6 +357,7 @@ export async function startControlPlane(options: StartOptions): Promise<ControlP
       tokens,
       pids,
       ports: { etcd: etcdPort, etcdPeer: peerPort, apiserver: apiPort },
+      launches,
     };
     const plane = new ControlPlane(state);
     plane.writeKubeconfig(plane.adminConfig(), state.adminKubeconfig);
