@@ -53,6 +53,9 @@ export class Controller implements CacheReader {
     const core = options.config.makeApiClient(CoreV1Api);
     const log = options.log;
     const nsSelector = options.namespaceSelector;
+    // A watch that keeps failing is retried no less often than a failing reconcile: once the apiserver
+    // is back, changes are seen within one backoff cap (the informer's own cap is 30 s).
+    const maxRestartDelayMs = Math.min(options.backoffMaxMs, 30_000);
     this.namespaces = new Informer<V1Namespace>({
       name: 'namespaces',
       config: options.config,
@@ -60,6 +63,7 @@ export class Controller implements CacheReader {
       list: () => core.listNamespace(nsSelector !== undefined ? { labelSelector: nsSelector } : {}),
       ...(nsSelector !== undefined ? { labelSelector: nsSelector } : {}),
       log,
+      maxRestartDelayMs,
     });
     this.serviceAccounts = new Informer<V1ServiceAccount>({
       name: 'serviceaccounts',
@@ -67,6 +71,7 @@ export class Controller implements CacheReader {
       path: '/api/v1/serviceaccounts',
       list: () => core.listServiceAccountForAllNamespaces(),
       log,
+      maxRestartDelayMs,
     });
     this.secretsInformer = new Informer<V1Secret>({
       name: 'secrets',
@@ -75,6 +80,7 @@ export class Controller implements CacheReader {
       list: () => core.listSecretForAllNamespaces({ labelSelector: managedSelector }),
       labelSelector: managedSelector,
       log,
+      maxRestartDelayMs,
     });
     this.namespaces.on((ns) => this.enqueue(ns.metadata?.name));
     this.serviceAccounts.on((sa) => this.enqueue(sa.metadata?.namespace));
