@@ -13,6 +13,7 @@ import { once } from '../../src/app.ts';
 import { parseOptions } from '../../src/config/options.ts';
 import { createLogger } from '../../src/log.ts';
 import { Metrics } from '../../src/metrics.ts';
+import * as permissions from '../../src/kube/permissions.ts';
 import { start, type AwsTestServer } from '../aws/server.ts';
 import { cluster, uniqueName } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
@@ -70,7 +71,13 @@ describe('RBAC', () => {
     await cleanUp(created);
   });
 
-  it('grants exactly the pinned rules: widening them is a visible decision', async () => {
+  it('pins the rules here and in src/kube/permissions.ts alike: widening them is a visible decision', () => {
+    assert.deepEqual(permissions.clusterRules, clusterRules);
+    assert.deepEqual(permissions.namespaceRules, namespaceRules);
+    assert.deepEqual(permissions.keylessRules, keylessRules);
+  });
+
+  it('grants exactly the pinned rules', async () => {
     const base = await kustomize(join(kustomizeRoot, 'base'));
     assert.deepEqual(find(base, 'ClusterRole', 'kube-ecrlogin')['rules'], clusterRules);
     assert.deepEqual(find(base, 'Role', 'kube-ecrlogin')['rules'], namespaceRules);
