@@ -60,6 +60,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.once('SIGTERM', () => shutdown('SIGTERM'));
         process.once('SIGINT', () => shutdown('SIGINT'));
         await running.done;
+        // Work abandoned at --shutdown-timeout (an AWS call that never answers) must not keep the process alive.
+        setTimeout(() => process.exit(), 1_000).unref();
         return 0;
       }
     }

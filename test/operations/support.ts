@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import type { PolicyRule } from '../../src/kube/permissions.ts';
 import { freePorts, repoRoot } from '../cluster/controlplane.ts';
 import { cluster, uniqueName } from '../support/cluster.ts';
 import { controllerKeys } from '../support/controller.ts';
@@ -68,6 +69,16 @@ export async function createServedNamespaces(install: Install, names: readonly s
       core.createNamespace({ body: { metadata: { name, annotations: annotations(name), labels: { [install.label.key]: install.label.value } } } }),
     ),
   );
+}
+
+/** Rules from src/kube/permissions.ts as the RBAC API takes them. */
+export function policyRules(rules: readonly PolicyRule[]): k8s.V1PolicyRule[] {
+  return rules.map((rule) => ({
+    apiGroups: [...rule.apiGroups],
+    resources: [...rule.resources],
+    verbs: [...rule.verbs],
+    ...(rule.resourceNames !== undefined ? { resourceNames: [...rule.resourceNames] } : {}),
+  }));
 }
 
 export async function createConfig(install: Install, config: string): Promise<void> {
@@ -248,9 +259,10 @@ export function parseMetrics(text: string): Scrape {
       labels[found[1] ?? ''] = (found[2] ?? '').replace(/\\(.)/g, (_, c: string) => (c === 'n' ? '\n' : c));
       at = pair.lastIndex;
     }
-    const raw = match[4] ?? '';
-    const value = raw === '+Inf' ? Infinity : raw === '-Inf' ? -Infinity : Number(raw);
-    if (raw !== 'NaN' && Number.isNaN(value)) throw new Error(`not a number in ${JSON.stringify(line)}`);
+    // As Prometheus reads it (Go's ParseFloat): NaN and Inf in any case; prom-client writes "Nan".
+    const raw = (match[4] ?? '').toLowerCase();
+    const value = raw === 'nan' ? Number.NaN : raw === '+inf' || raw === 'inf' ? Infinity : raw === '-inf' ? -Infinity : Number(raw);
+    if (raw !== 'nan' && Number.isNaN(value)) throw new Error(`not a number in ${JSON.stringify(line)}`);
     samples.push({ name: match[1] ?? '', labels, value });
   }
   const find = (name: string, labels: Record<string, string> = {}): Sample[] =>
