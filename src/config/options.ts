@@ -15,6 +15,8 @@ export interface StaticTarget {
   readonly registries: readonly RegistryHost[];
   readonly secretName: string;
   readonly serviceAccounts: readonly string[];
+  /** Take over a same-named Secret that the original kube-ecrlogin wrote (see secrets.ts isOriginalLogin). */
+  readonly adopt: boolean;
 }
 
 export interface Options {
@@ -91,6 +93,8 @@ Static target (the original kube-ecrlogin's mode, no annotation needed):
   --target-namespace NAME           where the Secret goes (default: the controller's namespace)
   --target-secret-name NAME         (default regcred)
   --target-service-accounts NAMES   ServiceAccounts to patch, comma-separated (default none)
+  --target-adopt                    take over a same-named Secret the original kube-ecrlogin wrote
+                                    (a docker-registry Secret for these hosts only, user AWS)
 
   -h, --help                        show this help
   -v, --version                     print the version
@@ -120,6 +124,7 @@ const flags = {
   'target-namespace': { type: 'string' },
   'target-secret-name': { type: 'string' },
   'target-service-accounts': { type: 'string' },
+  'target-adopt': { type: 'boolean' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
@@ -214,13 +219,19 @@ export function parseOptions(argv: readonly string[], environment: Environment):
 }
 
 function staticTarget(
-  values: { 'target-registries'?: string | undefined; 'target-namespace'?: string | undefined; 'target-secret-name'?: string | undefined; 'target-service-accounts'?: string | undefined },
+  values: {
+    'target-registries'?: string | undefined;
+    'target-namespace'?: string | undefined;
+    'target-secret-name'?: string | undefined;
+    'target-service-accounts'?: string | undefined;
+    'target-adopt'?: boolean | undefined;
+  },
   env: Readonly<Record<string, string | undefined>>,
   ownNamespace: string,
 ): StaticTarget | undefined {
   const hostsText = values['target-registries'] ?? env['AWS_ECR_SERVER'];
   if (hostsText === undefined || hostsText.trim() === '') {
-    for (const flag of ['target-namespace', 'target-secret-name', 'target-service-accounts'] as const) {
+    for (const flag of ['target-namespace', 'target-secret-name', 'target-service-accounts', 'target-adopt'] as const) {
       if (values[flag] !== undefined) throw new UsageError(`--${flag} needs --target-registries (or AWS_ECR_SERVER)`);
     }
     return undefined;
@@ -240,7 +251,7 @@ function staticTarget(
   name('--target-secret-name', secretName);
   const serviceAccounts = (values['target-service-accounts'] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const sa of serviceAccounts) name('--target-service-accounts', sa);
-  return { namespace, registries, secretName, serviceAccounts };
+  return { namespace, registries, secretName, serviceAccounts, adopt: values['target-adopt'] ?? false };
 }
 
 function name(flag: string, value: string): void {

@@ -13,7 +13,7 @@ import { errorMessage, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { nameOf, resolveIntents, type Grant, type Intents, type ObjectRef, type Problem, type Snapshot } from './intents.ts';
 import { planSecrets, planServiceAccounts, tokenFreshFor, tokenNeed, type SecretWrite, type TokenNeed, type TokenOutcome } from './plan.ts';
-import { isManaged, readSecretState, secretAnnotations } from './secrets.ts';
+import { isManaged, isOriginalLogin, readSecretState, secretAnnotations } from './secrets.ts';
 
 /** Read access to the informer caches. */
 export interface CacheReader {
@@ -174,6 +174,12 @@ export class Reconciler {
         }
         if (live === undefined) return;
         if (isManaged(live)) {
+          lagging.push(live);
+          return;
+        }
+        if (grant.source.kind === 'Target' && this.#o.target?.adopt === true && isOriginalLogin(live, grant.registries.map((r) => r.host))) {
+          // The original kube-ecrlogin's Secret: taken over in place (labelled on the next write), never recreated.
+          this.#o.log.info('Adopting Secret', { namespace, name: grant.secretName, source: describeSource(grant.source) });
           lagging.push(live);
           return;
         }

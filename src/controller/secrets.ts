@@ -132,3 +132,20 @@ export function secretDiffers(existing: V1Secret, desired: V1Secret): boolean {
   const ownerOf = (s: V1Secret): string => JSON.stringify((s.metadata?.ownerReferences ?? []).map((o) => [o.kind, o.name, o.uid]));
   return ownerOf(existing) !== ownerOf(desired);
 }
+
+/**
+ * Whether an unmanaged Secret is what the original kube-ecrlogin wrote for these registries
+ * (`kubectl create secret docker-registry --docker-server=<host> --docker-username=AWS`): a
+ * dockerconfigjson Secret with that one key, whose logins are all user AWS for hosts among the
+ * target's. Only such a Secret may be adopted (--target-adopt); any other is left alone.
+ */
+export function isOriginalLogin(secret: V1Secret, hosts: readonly string[]): boolean {
+  if (secret.type !== dockerConfigType) return false;
+  const keys = Object.keys(secret.data ?? {});
+  const encoded = secret.data?.[dockerConfigKey];
+  if (keys.length !== 1 || encoded === undefined) return false;
+  const logins = parseDockerConfig(Buffer.from(encoded, 'base64').toString('utf8'));
+  if (logins instanceof Error || logins.length === 0) return false;
+  const bare = (host: string): string => host.replace(/^https:\/\//i, '').replace(/\/$/, '').toLowerCase();
+  return logins.every((login) => login.username === 'AWS' && hosts.includes(bare(login.host)));
+}

@@ -86,7 +86,7 @@ export function kubeApi(config: KubeConfig, metrics?: Metrics): KubeApi {
 
     createEvent: (event) =>
       counted('create', 'events', async () => {
-        await core.createNamespacedEvent({ namespace: event.metadata.namespace ?? 'default', body: event });
+        await core.createNamespacedEvent({ namespace: event.metadata.namespace ?? 'default', body: event, fieldManager });
       }),
 
     requestToken: (namespace, name, audience, expirationSeconds) =>

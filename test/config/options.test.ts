@@ -156,8 +156,13 @@ describe('parseOptions: the static target (AWS_ECR_SERVER)', () => {
     const options = parse([], { env: { AWS_ECR_SERVER: east, POD_NAMESPACE: 'jobs' } });
     assert.deepEqual(
       { ...options.target, registries: options.target?.registries.map((r) => r.host) },
-      { namespace: 'jobs', registries: [east], secretName: 'regcred', serviceAccounts: [] },
+      { namespace: 'jobs', registries: [east], secretName: 'regcred', serviceAccounts: [], adopt: false },
     );
+  });
+
+  it('--target-adopt asks to take over the original kube-ecrlogin\'s Secret, and needs a target', () => {
+    assert.equal(parse(['--target-adopt'], { env: { AWS_ECR_SERVER: east } }).target?.adopt, true);
+    assert.throws(() => parse(['--target-adopt']), /--target-adopt needs --target-registries/);
   });
 
   it('the flags set every part of the target', () => {

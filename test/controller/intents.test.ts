@@ -129,7 +129,7 @@ describe('resolveIntents: Secret name conflicts', () => {
   it('the static target claims its Secret name before any annotation', () => {
     const intents = resolveIntents(snapshot({
       namespace: namespace('jobs', { 'ecr-login/server': east, 'ecr-login/secret-name': 'regcred' }),
-      target: { namespace: 'jobs', registries: [host(west)], secretName: 'regcred', serviceAccounts: [] },
+      target: { namespace: 'jobs', registries: [host(west)], secretName: 'regcred', serviceAccounts: [], adopt: false },
     }));
     assert.deepEqual(intents.grants.map((g) => g.source.kind), ['Target']);
     assert.match(intents.problems[0]?.message ?? '', /already used by Target\/jobs/);
@@ -142,7 +142,7 @@ describe('resolveIntents: the static target', () => {
     const grant = only(resolveIntents(snapshot({
       namespace: namespace('jobs'),
       settings,
-      target: { namespace: 'jobs', registries: [host(east)], secretName: 'regcred', serviceAccounts: ['default', 'runner'] },
+      target: { namespace: 'jobs', registries: [host(east)], secretName: 'regcred', serviceAccounts: ['default', 'runner'], adopt: false },
     })));
     assert.deepEqual(grant.source, { kind: 'Target', namespace: 'jobs', name: 'jobs' });
     assert.equal(grant.secretName, 'regcred');
@@ -154,7 +154,7 @@ describe('resolveIntents: the static target', () => {
     const grant = only(resolveIntents(snapshot({
       namespace: namespace('jobs'),
       settings: settingsFrom(`defaults: {roleArn: "${roleA}"}`),
-      target: { namespace: 'jobs', registries: [host(east)], secretName: 'regcred', serviceAccounts: [] },
+      target: { namespace: 'jobs', registries: [host(east)], secretName: 'regcred', serviceAccounts: [], adopt: false },
     })));
     assert.deepEqual(grant.identity, { mode: 'assume-role', roleArn: roleA, sessionName: 'ecr-login.jobs' });
   });

@@ -10,6 +10,7 @@ import {
   combinedTimes,
   dockerConfigKey,
   isManaged,
+  isOriginalLogin,
   readSecretState,
   secretDiffers,
   secretRefreshAt,
@@ -192,4 +193,36 @@ describe('secretRefreshAt', () => {
     const at = secretRefreshAt('team-a', 'ecr-login', times, { ...defaultSettings.refresh, jitter: 0 });
     assert.equal(at, refreshTime(times, { ...defaultSettings.refresh, jitter: 0 }));
   });
+});
+
+describe('isOriginalLogin: what --target-adopt may take over', () => {
+  const secret = (auths: Record<string, { username: string; password: string }>, extra: Record<string, string> = {}, type = 'kubernetes.io/dockerconfigjson'): V1Secret => ({
+    metadata: { name: 'regcred' },
+    type,
+    data: {
+      [dockerConfigKey]: Buffer.from(
+        JSON.stringify({
+          auths: Object.fromEntries(
+            Object.entries(auths).map(([host, l]) => [host, { ...l, auth: Buffer.from(`${l.username}:${l.password}`).toString('base64') }]),
+          ),
+        }),
+      ).toString('base64'),
+      ...extra,
+    },
+  });
+  const cases: [string, V1Secret, boolean][] = [
+    ['the original\'s docker-registry Secret for the target host', secret({ [east]: { username: 'AWS', password: 'p' } }), true],
+    ['one written with an https:// server', secret({ [`https://${east}`]: { username: 'AWS', password: 'p' } }), true],
+    ['one for another registry', secret({ 'https://index.docker.io/v1/': { username: 'AWS', password: 'p' } }), false],
+    ['one that also holds another registry', secret({ [east]: { username: 'AWS', password: 'p' }, [west]: { username: 'AWS', password: 'q' } }), false],
+    ['one whose user is not AWS', secret({ [east]: { username: 'robot', password: 'p' } }), false],
+    ['one with more keys', secret({ [east]: { username: 'AWS', password: 'p' } }, { note: 'eA==' }), false],
+    ['an Opaque Secret', secret({ [east]: { username: 'AWS', password: 'p' } }, {}, 'Opaque'), false],
+    ['one with no logins', secret({}), false],
+  ];
+  for (const [name, candidate, expected] of cases) {
+    it(`${expected ? 'adopts' : 'refuses'} ${name}`, () => {
+      assert.equal(isOriginalLogin(candidate, [east]), expected);
+    });
+  }
 });

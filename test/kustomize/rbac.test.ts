@@ -272,35 +272,45 @@ describe('RBAC', () => {
       assert.deepEqual(containerOf(find(installed.objects, 'CronJob')).args, container.args);
     });
 
-    it("leaves the original's regcred alone until it is handed over, and fails the run", async () => {
+    const dockerRegistrySecret = (auths: Record<string, { username: string; password: string }>): k8s.V1Secret => ({
+      metadata: { name: 'regcred' },
+      type: 'kubernetes.io/dockerconfigjson',
+      data: {
+        '.dockerconfigjson': Buffer.from(
+          JSON.stringify({
+            auths: Object.fromEntries(
+              Object.entries(auths).map(([host, login]) => [host, { ...login, auth: Buffer.from(`${login.username}:${login.password}`).toString('base64') }]),
+            ),
+          }),
+        ).toString('base64'),
+      },
+    });
+
+    it('leaves a regcred that is not the original\'s alone (another registry), and fails the run', async () => {
       const namespace = installed.namespace;
-      // What `kubectl create secret docker-registry regcred` made.
-      const auth = Buffer.from('AWS:old-password').toString('base64');
-      const original = await core().createNamespacedSecret({
+      const theirs = await core().createNamespacedSecret({
         namespace,
-        body: {
-          metadata: { name: 'regcred' },
-          type: 'kubernetes.io/dockerconfigjson',
-          data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [east]: { username: 'AWS', password: 'old-password', auth } } })).toString('base64') },
-        },
+        body: dockerRegistrySecret({ 'https://index.docker.io/v1/': { username: 'someone', password: 'hub-token' } }),
       });
       const summary = await runOnce();
       assert.deepEqual(summary.failed.map((f) => f.namespace), [namespace]);
       const after = await readSecret(namespace, 'regcred');
-      assert.equal(after.metadata?.resourceVersion, original.metadata?.resourceVersion, 'untouched');
+      assert.equal(after.metadata?.resourceVersion, theirs.metadata?.resourceVersion, 'untouched');
+      await core().deleteNamespacedSecret({ namespace, name: 'regcred' });
     });
 
-    it('updates the handed-over regcred in place: same object, new token, never deleted', async () => {
+    it("adopts the original's regcred in place: same object, new token, never deleted", async () => {
       const namespace = installed.namespace;
-      const before = await readSecret(namespace, 'regcred');
-      await core().patchNamespacedSecret(
-        { namespace, name: 'regcred', body: { metadata: { labels: { 'app.kubernetes.io/managed-by': 'kube-ecrlogin' } } } },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
-      );
+      // What the original's `kubectl create secret docker-registry regcred --docker-server=$AWS_ECR_SERVER` made.
+      const before = await core().createNamespacedSecret({
+        namespace,
+        body: dockerRegistrySecret({ [east]: { username: 'AWS', password: 'old-password' } }),
+      });
       const summary = await runOnce();
       assert.deepEqual(summary.failed, []);
       const secret = await readSecret(namespace, 'regcred');
       assert.equal(secret.metadata?.uid, before.metadata?.uid, 'the same Secret');
+      assert.equal(secret.metadata?.labels?.['app.kubernetes.io/managed-by'], 'kube-ecrlogin', 'managed from now on');
       assert.equal(secret.type, 'kubernetes.io/dockerconfigjson');
       const auths = decodeDockerConfig(secret);
       assert.deepEqual(Object.keys(auths), [east]);
