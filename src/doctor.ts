@@ -1,8 +1,510 @@
-// `kube-ecrlogin doctor` (placeholder until the operations work lands: reports that it is not built).
+// `kube-ecrlogin doctor`: checks what the controller depends on, then lists every annotated object
+// with its Secret, expiry, status and last error. Reads only: it writes nothing to the cluster (its
+// SelfSubjectAccessReviews and SelfSubjectReview are questions, not stored objects) and prints no
+// credential. Exit code 0 when healthy, 1 with the failing checks named.
+//
+// Checks: the Kubernetes API and who we are there; the policy ConfigMap (parsed as the controller
+// parses it); RBAC (a SelfSubjectAccessReview per permission in src/kube/permissions.ts, as whoever
+// runs the doctor: run it as the controller's ServiceAccount, e.g. with kubectl exec); the AWS
+// identity (GetCallerIdentity); ECR (one GetAuthorizationToken per region and identity in use,
+// through the token broker as the controller gets them); then the annotated objects.
 
+import {
+  ApiException,
+  AuthenticationV1Api,
+  AuthorizationV1Api,
+  CoreV1Api,
+  type CoreV1Event,
+  type KubeConfig,
+  type V1Namespace,
+  type V1Secret,
+  type V1ServiceAccount,
+} from '@kubernetes/client-node';
+import { describeSource } from './annotations.ts';
+import { loadKubeConfig } from './app.ts';
+import type { AwsApi } from './aws/api.ts';
+import { describeAwsError } from './aws/errors.ts';
+import { sdkAwsApi } from './aws/sdk.ts';
+import { describeIdentity, TokenBroker, TokenError, type TokenIdentity } from './broker.ts';
+import { systemClock, type Clock } from './clock.ts';
 import type { Options } from './config/options.ts';
+import { defaultSettings, type Settings } from './config/settings.ts';
+import { configKey, settingsFromConfigMap } from './config/source.ts';
+import { nameOf, resolveIntents, type Grant, type ObjectRef, type ProblemReason } from './controller/intents.ts';
+import { isManaged, managedSelector, readSecretState } from './controller/secrets.ts';
+import { describeKubeError } from './kube/api.ts';
+import { describePermission, requiredPermissions, type Permission } from './kube/permissions.ts';
+import { formatDuration } from './config/duration.ts';
 
-export function doctor(_options: Options, out: NodeJS.WritableStream): Promise<number> {
-  out.write('kube-ecrlogin doctor is not implemented yet\n');
-  return Promise.resolve(1);
+export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
+
+export interface Check {
+  readonly name: string;
+  readonly status: CheckStatus;
+  readonly detail: string;
+}
+
+export type ObjectStatus = 'ok' | 'expiring' | 'expired' | 'missing' | 'conflict' | 'invalid annotation' | 'policy denied';
+
+export interface ObjectReport {
+  /** Namespace/<ns>, ServiceAccount/<ns>/<name>, or Target/<ns> (the --target-registries Secret). */
+  readonly object: string;
+  readonly namespace: string;
+  readonly secret?: string;
+  /** ISO time; absent when there is no Secret or it does not say. */
+  readonly expiresAt?: string;
+  readonly status: ObjectStatus;
+  /** Why the status is what it is, when it is not ok. */
+  readonly detail?: string;
+  /** The newest Warning Event about the object: "<reason>: <message>". */
+  readonly lastError?: string;
+}
+
+export interface DoctorReport {
+  readonly healthy: boolean;
+  /** The names of the failing checks. */
+  readonly failing: readonly string[];
+  readonly checks: readonly Check[];
+  readonly objects: readonly ObjectReport[];
+}
+
+/** Adapters a test may replace. */
+export interface DoctorDependencies {
+  readonly kubeConfig?: KubeConfig;
+  readonly aws?: AwsApi;
+  readonly clock?: Clock;
+}
+
+export async function doctor(options: Options, out: NodeJS.WritableStream, deps: DoctorDependencies = {}): Promise<number> {
+  const report = await diagnose(options, deps);
+  out.write(options.json ? `${JSON.stringify(report, null, 2)}\n` : formatReport(report, (deps.clock ?? systemClock).now()));
+  return report.healthy ? 0 : 1;
+}
+
+/** Everything the doctor finds, without printing it. */
+export async function diagnose(options: Options, deps: DoctorDependencies = {}): Promise<DoctorReport> {
+  const clock = deps.clock ?? systemClock;
+  const checks: Check[] = [];
+  const done = (objects: readonly ObjectReport[] = []): DoctorReport => {
+    const failing = checks.filter((check) => check.status === 'fail').map((check) => check.name);
+    return { healthy: failing.length === 0, failing, checks, objects };
+  };
+
+  // Kubernetes: reachable, and as whom.
+  let config: KubeConfig;
+  try {
+    config = deps.kubeConfig ?? loadKubeConfig(options);
+  } catch (error) {
+    checks.push({ name: 'kubernetes', status: 'fail', detail: `no kubeconfig: ${describeKubeError(error)}` });
+    return done();
+  }
+  const server = config.getCurrentCluster()?.server ?? 'the API server';
+  try {
+    const review = await config.makeApiClient(AuthenticationV1Api).createSelfSubjectReview({ body: {} });
+    checks.push({ name: 'kubernetes', status: 'ok', detail: `${server} as ${review.status?.userInfo?.username ?? 'an unknown user'}` });
+  } catch (error) {
+    checks.push({ name: 'kubernetes', status: 'fail', detail: `${server}: ${describeKubeError(error)}` });
+    return done();
+  }
+  const core = config.makeApiClient(CoreV1Api);
+
+  // The policy ConfigMap, listed by name as the controller reads it (its Role allows list, not get).
+  let settings: Settings = defaultSettings;
+  /** Whether we know the policy in force (an invalid ConfigMap leaves the controller on its last good one). */
+  let policyKnown = true;
+  const where = `ConfigMap ${options.namespace}/${options.configMap}`;
+  try {
+    const list = await core.listNamespacedConfigMap({ namespace: options.namespace, fieldSelector: `metadata.name=${options.configMap}` });
+    const configMap = list.items[0];
+    const result = settingsFromConfigMap(configMap);
+    if (!result.ok) {
+      policyKnown = false;
+      checks.push({ name: 'config', status: 'fail', detail: `${where} key ${configKey} is invalid: ${result.errors.join('; ')}` });
+    } else {
+      settings = result.settings;
+      const rules = `${result.settings.rules.length} polic${result.settings.rules.length === 1 ? 'y rule' : 'y rules'}`;
+      checks.push({ name: 'config', status: 'ok', detail: configMap === undefined ? `${where} absent: the defaults apply` : `${where}: valid, ${rules}` });
+    }
+  } catch (error) {
+    checks.push({ name: 'config', status: 'fail', detail: `cannot read ${where}: ${describeKubeError(error)}` });
+  }
+
+  // What is annotated, as the controller sees it.
+  const now = clock.now();
+  let inventory: Inventory | undefined;
+  try {
+    inventory = await readInventory(core, options);
+  } catch (error) {
+    checks.push({ name: 'objects', status: 'fail', detail: `cannot list Namespaces, ServiceAccounts and managed Secrets: ${describeKubeError(error)}` });
+  }
+  const served = inventory === undefined ? [] : resolveAll(inventory, settings, options, now);
+  const keyless = served.some(({ grants }) => grants.some((grant) => grant.identity.mode === 'service-account'));
+
+  const [rbac, aws, ecr] = await Promise.all([
+    checkPermissions(config, options, keyless),
+    checkAwsIdentity(deps.aws ?? sdkAwsApi({ requestTimeoutMs: options.awsTimeoutMs }), served),
+    checkRegistries(deps.aws ?? sdkAwsApi({ requestTimeoutMs: options.awsTimeoutMs }), served, settings, clock, options.awsRetries),
+  ]);
+  checks.push(...rbac, aws, ...ecr);
+
+  if (inventory === undefined) return done();
+  const events = await readEvents(core);
+  if (!events.ok) checks.push({ name: 'events', status: 'warn', detail: `cannot list Events, so no last errors are shown: ${events.error}` });
+  const objects = await Promise.all(served.flatMap((entry) => reportObjects(entry, inventory, events.ok ? events.events : [], settings, now, core)));
+  checks.push(...summarizeObjects(objects, policyKnown));
+  return done(objects);
+}
+
+interface Inventory {
+  readonly namespaces: readonly V1Namespace[];
+  readonly serviceAccounts: ReadonlyMap<string, V1ServiceAccount[]>;
+  readonly secrets: ReadonlyMap<string, V1Secret[]>;
+}
+
+async function readInventory(core: CoreV1Api, options: Options): Promise<Inventory> {
+  const selector = options.namespaceSelector;
+  const [namespaces, serviceAccounts, secrets] = await Promise.all([
+    core.listNamespace(selector !== undefined ? { labelSelector: selector } : {}),
+    core.listServiceAccountForAllNamespaces(),
+    core.listSecretForAllNamespaces({ labelSelector: managedSelector }),
+  ]);
+  return {
+    namespaces: [...namespaces.items].sort((a, b) => nameOf(a).localeCompare(nameOf(b))),
+    serviceAccounts: byNamespace(serviceAccounts.items),
+    secrets: byNamespace(secrets.items),
+  };
+}
+
+function byNamespace<T extends { metadata?: { namespace?: string } }>(items: readonly T[]): Map<string, T[]> {
+  const map = new Map<string, T[]>();
+  for (const item of items) {
+    const namespace = item.metadata?.namespace ?? '';
+    map.set(namespace, [...(map.get(namespace) ?? []), item]);
+  }
+  return map;
+}
+
+interface Served {
+  readonly namespace: string;
+  readonly grants: readonly Grant[];
+  readonly problems: readonly { readonly ref: ObjectRef; readonly reason: ProblemReason; readonly message: string }[];
+  readonly annotated: readonly ObjectRef[];
+}
+
+/** Each namespace's grants and problems, computed as the reconciler computes them. */
+function resolveAll(inventory: Inventory, settings: Settings, options: Options, now: number): Served[] {
+  return inventory.namespaces.flatMap((namespace) => {
+    const name = nameOf(namespace);
+    const target = options.target?.namespace === name ? options.target : undefined;
+    const intents = resolveIntents({
+      namespace,
+      serviceAccounts: inventory.serviceAccounts.get(name) ?? [],
+      secrets: inventory.secrets.get(name) ?? [],
+      settings,
+      now,
+      ...(target !== undefined ? { target } : {}),
+    });
+    if (intents.grants.length === 0 && intents.problems.length === 0) return [];
+    return [{ namespace: name, grants: intents.grants, problems: intents.problems, annotated: intents.annotated }];
+  });
+}
+
+async function checkPermissions(config: KubeConfig, options: Options, keyless: boolean): Promise<Check[]> {
+  const authorization = config.makeApiClient(AuthorizationV1Api);
+  const permissions = requiredPermissions(options.namespace, { configMap: options.configMap, lease: options.leaseName });
+  const results = await Promise.all(
+    permissions.map(async (permission): Promise<{ permission: Permission; allowed: boolean; error?: string }> => {
+      try {
+        const review = await authorization.createSelfSubjectAccessReview({
+          body: {
+            spec: {
+              resourceAttributes: {
+                verb: permission.verb,
+                group: permission.group,
+                resource: permission.resource,
+                ...(permission.subresource !== undefined ? { subresource: permission.subresource } : {}),
+                ...(permission.namespace !== undefined ? { namespace: permission.namespace } : {}),
+                ...(permission.name !== undefined ? { name: permission.name } : {}),
+              },
+            },
+          },
+        });
+        return { permission, allowed: review.status?.allowed === true };
+      } catch (error) {
+        return { permission, allowed: false, error: describeKubeError(error) };
+      }
+    }),
+  );
+  const required = (permission: Permission): boolean =>
+    permission.need === 'always' ||
+    (permission.need === 'leader-election' && options.leaderElect) ||
+    (permission.need === 'keyless-tenants' && keyless);
+  const denied = (filter: (permission: Permission) => boolean): string[] =>
+    results
+      .filter((result) => !result.allowed && filter(result.permission))
+      .map((result) => `${describePermission(result.permission)}${result.error !== undefined ? ` (${result.error})` : ''}`);
+
+  const checks: Check[] = [];
+  const missing = denied(required);
+  const needed = results.filter((result) => required(result.permission)).length;
+  checks.push(
+    missing.length === 0
+      ? { name: 'rbac', status: 'ok', detail: `all ${needed} permissions the controller needs are granted` }
+      : { name: 'rbac', status: 'fail', detail: `denied: ${missing.join('; ')}` },
+  );
+  const lease = denied((permission) => permission.need === 'leader-election' && !options.leaderElect);
+  if (lease.length > 0) {
+    checks.push({ name: 'rbac leader election', status: 'warn', detail: `needed with --leader-elect, denied: ${lease.join('; ')}` });
+  }
+  const token = denied((permission) => permission.need === 'keyless-tenants' && !keyless);
+  if (token.length > 0) {
+    checks.push({
+      name: 'rbac keyless tenants',
+      status: 'warn',
+      detail: `needed only for ecr-login/identity: service-account (the keyless-tenants component), denied: ${token.join('; ')}`,
+    });
+  }
+  return checks;
+}
+
+function awsRegion(served: readonly Served[]): string {
+  const first = served.flatMap((entry) => entry.grants.flatMap((grant) => grant.registries.map((r) => r.region)))[0];
+  return process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? first ?? 'us-east-1';
+}
+
+async function checkAwsIdentity(aws: AwsApi, served: readonly Served[]): Promise<Check> {
+  try {
+    const identity = await aws.getCallerIdentity(awsRegion(served));
+    return { name: 'aws identity', status: 'ok', detail: `${identity.arn} (account ${identity.account})` };
+  } catch (error) {
+    return { name: 'aws identity', status: 'fail', detail: `sts:GetCallerIdentity failed: ${describeAwsError(error)}` };
+  }
+}
+
+/** One GetAuthorizationToken per region and identity in use (roles once per role, not per session). */
+async function checkRegistries(aws: AwsApi, served: readonly Served[], settings: Settings, clock: Clock, retries: number): Promise<Check[]> {
+  const probes = new Map<string, { region: string; identity: TokenIdentity; users: number }>();
+  const keyless = new Map<string, number>();
+  for (const { grants } of served) {
+    for (const grant of grants) {
+      for (const region of new Set(grant.registries.map((registry) => registry.region))) {
+        if (grant.identity.mode === 'service-account') {
+          // Exchanging a tenant's ServiceAccount token would need a TokenRequest (a write), and act as the tenant.
+          keyless.set(region, (keyless.get(region) ?? 0) + 1);
+          continue;
+        }
+        const key = grant.identity.mode === 'controller' ? `controller|${region}` : `${grant.identity.roleArn}|${region}`;
+        const probe = probes.get(key);
+        probes.set(key, { region, identity: probe?.identity ?? grant.identity, users: (probe?.users ?? 0) + 1 });
+      }
+    }
+  }
+  if (probes.size === 0 && keyless.size === 0) {
+    return [{ name: 'ecr', status: 'skip', detail: 'no annotated object asks for a registry yet' }];
+  }
+  const broker = new TokenBroker({
+    aws,
+    clock,
+    settings: () => settings,
+    retries,
+    serviceAccountTokens: { mint: () => Promise.reject(new Error('the doctor does not request ServiceAccount tokens')) },
+  });
+  const sorted = [...probes.values()].sort((a, b) => a.region.localeCompare(b.region) || describeIdentity(a.identity).localeCompare(describeIdentity(b.identity)));
+  const checks = await pool(sorted, 8, async ({ region, identity, users }): Promise<Check> => {
+    const name = identity.mode === 'controller' ? `ecr ${region}` : `ecr ${region} as ${identity.roleArn.slice(identity.roleArn.indexOf(':role/') + 1)}`;
+    const used = `${users} Secret${users === 1 ? '' : 's'}`;
+    try {
+      const token = await broker.token(identity, region);
+      const until = token.expiresAt !== undefined ? `, valid until ${new Date(token.expiresAt).toISOString()}` : '';
+      return { name, status: 'ok', detail: `GetAuthorizationToken as ${describeIdentity(identity)} for ${used}${until}` };
+    } catch (error) {
+      const message = error instanceof TokenError ? error.message : describeAwsError(error);
+      return { name, status: 'fail', detail: `as ${describeIdentity(identity)} for ${used}: ${message}` };
+    }
+  });
+  for (const [region, users] of [...keyless].sort(([a], [b]) => a.localeCompare(b))) {
+    checks.push({
+      name: `ecr ${region} web identity`,
+      status: 'skip',
+      detail: `${users} Secret${users === 1 ? '' : 's'} use a tenant's ServiceAccount web identity: not exchanged by the doctor; see their Events`,
+    });
+  }
+  return checks;
+}
+
+async function pool<T, R>(items: readonly T[], width: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    for (let index = next++; index < items.length; index = next++) results[index] = await work(items[index] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(width, items.length) }, () => worker()));
+  return results;
+}
+
+type EventsResult = { readonly ok: true; readonly events: readonly CoreV1Event[] } | { readonly ok: false; readonly error: string };
+
+/** kube-ecrlogin's Warning Events, in every namespace, newest first. */
+async function readEvents(core: CoreV1Api): Promise<EventsResult> {
+  try {
+    const list = await core.listEventForAllNamespaces({ fieldSelector: 'type=Warning,source=kube-ecrlogin' });
+    return { ok: true, events: [...list.items].sort((a, b) => eventTime(b) - eventTime(a)) };
+  } catch (error) {
+    return { ok: false, error: describeKubeError(error) };
+  }
+}
+
+function eventTime(event: CoreV1Event): number {
+  const time = event.lastTimestamp ?? event.eventTime ?? event.metadata.creationTimestamp;
+  return time === undefined ? 0 : new Date(time).getTime();
+}
+
+function lastErrorAbout(events: readonly CoreV1Event[], ref: ObjectRef): string | undefined {
+  const event = events.find(
+    (e) =>
+      e.involvedObject.kind === ref.kind &&
+      e.involvedObject.name === ref.name &&
+      (ref.kind === 'Namespace' || e.involvedObject.namespace === ref.namespace),
+  );
+  return event === undefined ? undefined : `${event.reason ?? 'Warning'}: ${event.message ?? ''}`;
+}
+
+const problemStatus: Record<ProblemReason, ObjectStatus> = {
+  InvalidAnnotation: 'invalid annotation',
+  PolicyDenied: 'policy denied',
+  SecretConflict: 'conflict',
+  ServiceAccountMissing: 'missing',
+};
+
+const sameRef = (a: ObjectRef, b: ObjectRef): boolean => a.kind === b.kind && a.name === b.name && a.namespace === b.namespace;
+
+function reportObjects(
+  entry: Served,
+  inventory: Inventory,
+  events: readonly CoreV1Event[],
+  settings: Settings,
+  now: number,
+  core: CoreV1Api,
+): Promise<ObjectReport>[] {
+  const { namespace } = entry;
+  // The command line's static target first (it has no annotation), then every annotated object.
+  const rows: { ref: ObjectRef; grant: Grant | undefined }[] = [
+    ...entry.grants.filter((grant) => grant.source.kind === 'Target').map((grant) => ({ ref: grant.ref, grant })),
+    ...entry.annotated.map((ref) => ({ ref, grant: entry.grants.find((g) => g.source.kind !== 'Target' && sameRef(g.ref, ref)) })),
+  ];
+  return rows.map(async ({ ref, grant }): Promise<ObjectReport> => {
+    const object =
+      grant !== undefined ? describeSource(grant.source) : ref.kind === 'Namespace' ? `Namespace/${ref.name}` : `ServiceAccount/${namespace}/${ref.name}`;
+    const lastError = lastErrorAbout(events, ref);
+    const base = { object, namespace, ...(lastError !== undefined ? { lastError } : {}) };
+    const problem = entry.problems.find((p) => sameRef(p.ref, ref));
+    if (grant === undefined) {
+      return { ...base, status: problem !== undefined ? problemStatus[problem.reason] : 'missing', ...(problem !== undefined ? { detail: problem.message } : {}) };
+    }
+    const secret = (inventory.secrets.get(namespace) ?? []).find((s) => nameOf(s) === grant.secretName);
+    const named = { ...base, secret: grant.secretName };
+    if (secret === undefined) {
+      // Our cache holds labelled Secrets only: a live read tells a foreign Secret of that name from none.
+      let live: V1Secret | undefined;
+      try {
+        live = await core.readNamespacedSecret({ namespace, name: grant.secretName });
+      } catch (error) {
+        if (!(error instanceof ApiException && error.code === 404)) {
+          return { ...named, status: 'missing', detail: `cannot read Secret: ${describeKubeError(error)}` };
+        }
+      }
+      if (live !== undefined && !isManaged(live)) {
+        return { ...named, status: 'conflict', detail: `Secret ${grant.secretName} exists and is not managed by kube-ecrlogin` };
+      }
+      return { ...named, status: 'missing', detail: `Secret ${grant.secretName} does not exist yet` };
+    }
+    const state = readSecretState(secret);
+    if (state instanceof Error) return { ...named, status: 'missing', detail: `Secret ${grant.secretName} cannot be used: ${state.message}` };
+    if (state.expiresAt === undefined) return { ...named, status: 'ok', detail: 'the token did not say when it expires' };
+    const expiresAt = new Date(state.expiresAt).toISOString();
+    const left = state.expiresAt - now;
+    if (left <= 0) return { ...named, expiresAt, status: 'expired', detail: `expired ${formatDuration(-left)} ago` };
+    // Expiring: due for refresh (within the refresh margin) with less than an hour left.
+    const lifetime = state.expiresAt - state.issuedAt;
+    const margin = 'fraction' in settings.refresh.margin ? lifetime * settings.refresh.margin.fraction : settings.refresh.margin.ms;
+    if (left < Math.min(3_600_000, margin)) {
+      return { ...named, expiresAt, status: 'expiring', detail: `expires in ${formatDuration(left)} and is overdue for refresh` };
+    }
+    return { ...named, expiresAt, status: 'ok' };
+  });
+}
+
+/**
+ * Expired or missing credentials fail; what tenants must fix (and soon-expiring ones) warn. With an
+ * invalid ConfigMap the policy in force is unknown (the controller keeps its last good one), so a
+ * missing Secret may be one that policy denies: it warns instead.
+ */
+function summarizeObjects(objects: readonly ObjectReport[], policyKnown: boolean): Check[] {
+  if (objects.length === 0) return [{ name: 'credentials', status: 'ok', detail: 'no annotated objects' }];
+  const list = (rows: readonly ObjectReport[]): string => rows.map((row) => `${row.object} (${row.status})`).join(', ');
+  const missing = objects.filter((row) => row.status === 'missing' && row.secret !== undefined);
+  const broken = objects.filter((row) => row.status === 'expired' || (policyKnown && missing.includes(row)));
+  const unsure = policyKnown ? [] : missing;
+  const tenant = objects.filter((row) => ['invalid annotation', 'policy denied', 'conflict'].includes(row.status) || (row.status === 'missing' && row.secret === undefined));
+  const expiring = objects.filter((row) => row.status === 'expiring');
+  const checks: Check[] = [];
+  const servedCount = objects.length - tenant.length - broken.length - unsure.length;
+  checks.push(
+    broken.length === 0
+      ? { name: 'credentials', status: 'ok', detail: `${servedCount} of ${objects.length} annotated objects served` }
+      : { name: 'credentials', status: 'fail', detail: `${broken.length} without usable credentials: ${list(broken)}` },
+  );
+  if (unsure.length > 0) {
+    checks.push({ name: 'credentials unknown', status: 'warn', detail: `no Secret, perhaps denied by the policy in force (the ConfigMap is invalid): ${list(unsure)}` });
+  }
+  if (expiring.length > 0) checks.push({ name: 'credentials expiring', status: 'warn', detail: list(expiring) });
+  if (tenant.length > 0) checks.push({ name: 'annotations', status: 'warn', detail: `${tenant.length} cannot be served as annotated: ${list(tenant)}` });
+  return checks;
+}
+
+const statusMark: Record<CheckStatus, string> = { ok: 'ok', warn: 'WARN', fail: 'FAIL', skip: 'skip' };
+
+/** The report as two tables and a verdict. */
+export function formatReport(report: DoctorReport, now: number): string {
+  const lines: string[] = [];
+  lines.push(...table(['CHECK', 'RESULT', 'DETAIL'], report.checks.map((check) => [check.name, statusMark[check.status], check.detail])));
+  lines.push('');
+  if (report.objects.length === 0) {
+    lines.push('No annotated Namespaces or ServiceAccounts.');
+  } else {
+    lines.push(
+      ...table(
+        ['OBJECT', 'SECRET', 'EXPIRES', 'STATUS', 'LAST ERROR'],
+        report.objects.map((row) => [
+          row.object,
+          row.secret ?? '-',
+          row.expiresAt === undefined ? '-' : `${row.expiresAt.replace(/\.\d{3}Z$/, 'Z')} (${relative(Date.parse(row.expiresAt) - now)})`,
+          row.status,
+          shorten(row.lastError ?? (row.status === 'ok' ? '' : (row.detail ?? '')), 120),
+        ]),
+      ),
+    );
+  }
+  lines.push('');
+  lines.push(report.healthy ? 'healthy' : `unhealthy: ${report.failing.length} failing check${report.failing.length === 1 ? '' : 's'}: ${report.failing.join(', ')}`);
+  return `${lines.join('\n')}\n`;
+}
+
+function relative(ms: number): string {
+  return ms >= 0 ? `in ${formatDuration(ms)}` : `${formatDuration(-ms)} ago`;
+}
+
+function shorten(text: string, max: number): string {
+  const line = text.replace(/\s+/g, ' ').trim();
+  return line.length > max ? `${line.slice(0, max - 1)}…` : line;
+}
+
+function table(header: readonly string[], rows: readonly (readonly string[])[]): string[] {
+  const widths = header.map((title, column) => Math.max(title.length, ...rows.map((row) => (row[column] ?? '').length)));
+  const format = (row: readonly string[]): string =>
+    row
+      .map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [format(header), ...rows.map(format)];
 }

@@ -1,0 +1,300 @@
+// `kube-ecrlogin doctor` as a separate process against the real control plane and the AWS test
+// server: healthy (exit 0, every annotated object with its Secret, expiry and status), and broken in
+// each way it must name: RBAC missing, AWS denied (identity and per region), an invalid ConfigMap, and
+// Secrets missing, expired, expiring or taken. It writes nothing to the cluster.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import * as k8s from '@kubernetes/client-node';
+import type { DoctorReport, ObjectReport } from '../../src/doctor.ts';
+import { clusterRules, namespaceRules, type PolicyRule } from '../../src/kube/permissions.ts';
+import { start, type AwsTestServer } from '../aws/server.ts';
+import { cluster, uniqueName } from '../support/cluster.ts';
+import { controllerKeys, createServedNamespace, startTestController, useAwsEndpoint, type TestController } from '../support/controller.ts';
+import { eventually } from '../support/eventually.ts';
+import { pullSecretNames, readSecret } from '../support/objects.ts';
+import { admin, cli, ecrHost, policyRules } from './support.ts';
+
+interface Result {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+const config = `rules:
+  - name: no-eu-for-restricted
+    namespaces:
+      names: ["doc-denied-*"]
+    registries:
+      - region: "us-*"
+  - name: everyone
+    namespaces:
+      names: ["*"]
+`;
+
+describe('kube-ecrlogin doctor', () => {
+  let aws: AwsTestServer;
+  let controller: TestController;
+  /** Kubeconfigs: the controller's exact RBAC, the same without two permissions, and the admin. */
+  const kubeconfigs: Record<'leastPrivilege' | 'missingRbac' | 'admin', string> = { leastPrivilege: '', missingRbac: '', admin: '' };
+  const users: Record<string, string> = {};
+  const ns = { good: uniqueName('doc-good'), invalid: uniqueName('doc-invalid'), denied: uniqueName('doc-denied') };
+  const role = 'arn:aws:iam::111122223333:role/doc-builder-pull';
+  /** Namespaces only the doctor looks at (no controller serves them), with their own label. */
+  const unserved = { key: 'kube-ecrlogin.test/doctor-only', value: uniqueName('only') };
+
+  const env = (kubeconfig: string, extra: Record<string, string> = {}): Record<string, string> => ({
+    KUBECONFIG: kubeconfig,
+    AWS_ENDPOINT_URL: aws.endpoint,
+    AWS_ACCESS_KEY_ID: controllerKeys.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: controllerKeys.secretAccessKey,
+    AWS_REGION: 'us-east-1',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    ...extra,
+  });
+
+  const doctor = (args: readonly string[], environment: Record<string, string>): Promise<Result> =>
+    new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [cli, 'doctor', '--namespace', controller.namespace, '--aws-retries', '0', ...args], {
+        env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...environment },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on('error', reject);
+      child.on('exit', (code) => resolve({ code, stdout, stderr }));
+    });
+  const served = (): string[] => ['--namespace-selector', `${controller.label.key}=${controller.label.value}`];
+  const json = async (args: readonly string[], environment: Record<string, string>): Promise<{ code: number | null; report: DoctorReport }> => {
+    const result = await doctor([...args, '--json'], environment);
+    return { code: result.code, report: JSON.parse(result.stdout) as DoctorReport };
+  };
+  const row = (report: DoctorReport, object: string): ObjectReport => {
+    const found = report.objects.find((o) => o.object === object);
+    assert.ok(found, `${object} in ${JSON.stringify(report.objects.map((o) => o.object))}`);
+    return found;
+  };
+
+  /** A ServiceAccount in the controller's namespace bound to these rules, and a kubeconfig for it. */
+  const account = async (name: string, cluster_: readonly PolicyRule[], namespaced: readonly PolicyRule[]): Promise<string> => {
+    const { core, rbac } = admin();
+    const namespace = controller.namespace;
+    const full = `${namespace}-${name}`;
+    await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
+    const subjects = [{ kind: 'ServiceAccount', name, namespace }];
+    await rbac.createClusterRole({ body: { metadata: { name: full }, rules: policyRules(cluster_) } });
+    await rbac.createClusterRoleBinding({ body: { metadata: { name: full }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: full }, subjects } });
+    await rbac.createNamespacedRole({ namespace, body: { metadata: { name }, rules: policyRules(namespaced) } });
+    await rbac.createNamespacedRoleBinding({ namespace, body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects } });
+    users[name] = `system:serviceaccount:${namespace}:${name}`;
+    const plane = cluster();
+    return plane.writeKubeconfig(await plane.serviceAccountConfig(namespace, name), join(plane.state.dir, 'ops', `${full}.kubeconfig`));
+  };
+
+  before(async () => {
+    aws = await start();
+    aws.addUser(controllerKeys);
+    aws.setRole({ roleArn: role, trustedPrincipals: [controllerKeys.arn] });
+    useAwsEndpoint(aws.endpoint);
+    controller = await startTestController({ config });
+    await createServedNamespace(controller, ns.good, { 'ecr-login/server': `${ecrHost('us-east-1')},${ecrHost('eu-west-1', '444455556666')}` });
+    await createServedNamespace(controller, ns.invalid, { 'ecr-login/server': 'docker.io/library' });
+    await createServedNamespace(controller, ns.denied, { 'ecr-login/server': ecrHost('eu-west-1') });
+    const { core } = admin();
+    await eventually('the default ServiceAccount', () => core.readNamespacedServiceAccount({ namespace: ns.good, name: 'default' }));
+    await core.createNamespacedServiceAccount({
+      namespace: ns.good,
+      body: { metadata: { name: 'builder', annotations: { 'ecr-login/server': ecrHost('us-east-2'), 'ecr-login/role-arn': role } } },
+    });
+    await eventually('the controller served them', async () => {
+      await readSecret(ns.good, 'ecr-login');
+      const builder = await core.readNamespacedServiceAccount({ namespace: ns.good, name: 'builder' });
+      assert.deepEqual(pullSecretNames(builder), ['ecr-login-builder']);
+    });
+
+    const withoutSome = clusterRules.map((rule) =>
+      rule.resources.includes('serviceaccounts') ? { ...rule, verbs: rule.verbs.filter((verb) => verb !== 'patch') } : rule,
+    ).filter((rule) => !rule.resources.includes('events'));
+    kubeconfigs.leastPrivilege = await account('doctor', clusterRules, namespaceRules);
+    kubeconfigs.missingRbac = await account('doctor-missing', withoutSome, namespaceRules);
+    const plane = cluster();
+    kubeconfigs.admin = plane.writeKubeconfig(plane.adminConfig(), join(plane.state.dir, 'ops', `${controller.namespace}-admin.kubeconfig`));
+  });
+
+  after(async () => {
+    await controller.stop();
+    await aws.close();
+  });
+
+  it('on a healthy installation, as the controller, exits 0 and lists every annotated object with its Secret, expiry and status', async (t) => {
+    const since = new Date();
+    const table = await doctor(served(), env(kubeconfigs.leastPrivilege));
+    t.diagnostic(`\n${table.stdout}`);
+    assert.equal(table.code, 0, table.stdout + table.stderr);
+    assert.match(table.stdout, /^CHECK +RESULT +DETAIL\n/);
+    assert.match(table.stdout, new RegExp(`^kubernetes +ok +.* as system:serviceaccount:${controller.namespace}:doctor$`, 'm'));
+    assert.match(table.stdout, /^rbac +ok +all 14 permissions the controller needs are granted$/m);
+    assert.match(table.stdout, /^aws identity +ok +arn:aws:iam::111122223333:user\/kube-ecrlogin/m);
+    for (const region of ['eu-west-1', 'us-east-1']) assert.match(table.stdout, new RegExp(`^ecr ${region} +ok +GetAuthorizationToken as the controller's own identity`, 'm'));
+    assert.match(table.stdout, new RegExp(`^ecr us-east-2 as role/doc-builder-pull +ok +GetAuthorizationToken as role ${role}`, 'm'));
+    assert.match(table.stdout, /^OBJECT +SECRET +EXPIRES +STATUS +LAST ERROR$/m);
+    const secret = await readSecret(ns.good, 'ecr-login');
+    const expires = (secret.metadata?.annotations?.['ecr-login/expires-at'] ?? '').replace(/\.\d{3}Z$/, 'Z');
+    assert.match(table.stdout, new RegExp(`^Namespace/${ns.good} +ecr-login +${expires} \\(in 1[12]h\\d*m?\\d*s?\\) +ok$`, 'm'));
+    assert.match(table.stdout, new RegExp(`^ServiceAccount/${ns.good}/builder +ecr-login-builder +\\S+ \\(in 1[12]h.*\\) +ok$`, 'm'));
+    assert.match(table.stdout, new RegExp(`^Namespace/${ns.invalid} +- +- +invalid annotation +annotation ecr-login/server: "docker.io/library"`, 'm'));
+    assert.match(table.stdout, new RegExp(`^Namespace/${ns.denied} +- +- +policy denied +denied by policy: rule no-eu-for-restricted`, 'm'));
+    assert.match(table.stdout, /\nhealthy\n$/);
+    // The controller's RBAC has no Event list: said, not failed.
+    assert.match(table.stdout, /^events +WARN +cannot list Events/m);
+    assert.match(table.stdout, /^rbac keyless tenants +WARN +needed only for ecr-login\/identity: service-account/m);
+
+    const { code, report } = await json(served(), env(kubeconfigs.leastPrivilege));
+    assert.equal(code, 0);
+    assert.equal(report.healthy, true);
+    assert.deepEqual(report.failing, []);
+    assert.deepEqual(row(report, `Namespace/${ns.good}`), {
+      object: `Namespace/${ns.good}`,
+      namespace: ns.good,
+      secret: 'ecr-login',
+      expiresAt: secret.metadata?.annotations?.['ecr-login/expires-at'],
+      status: 'ok',
+    });
+    assert.equal(row(report, `ServiceAccount/${ns.good}/builder`).secret, 'ecr-login-builder');
+    assert.equal(report.objects.length, 4);
+
+    // Questions only: no object was written.
+    const writes = cluster().writes({ user: users['doctor'] ?? '', since });
+    assert.ok(writes.length >= 14, 'it asked');
+    assert.deepEqual([...new Set(writes.map((w) => `${w.verb} ${w.objectRef?.resource}`))].sort(), ['create selfsubjectaccessreviews', 'create selfsubjectreviews']);
+  });
+
+  it("shows the newest Warning Event about each object as its last error, when allowed to list Events", async () => {
+    const { code, report } = await json(served(), env(kubeconfigs.admin));
+    assert.equal(code, 0);
+    assert.match(row(report, `Namespace/${ns.invalid}`).lastError ?? '', /^InvalidAnnotation: annotation ecr-login\/server: "docker.io\/library"/);
+    assert.match(row(report, `Namespace/${ns.denied}`).lastError ?? '', /^PolicyDenied: denied by policy: rule no-eu-for-restricted/);
+    assert.equal(row(report, `Namespace/${ns.good}`).lastError, undefined);
+  });
+
+  it('missing RBAC: exits 1 and names each permission that is denied', async () => {
+    const result = await doctor(served(), env(kubeconfigs.missingRbac));
+    assert.equal(result.code, 1, result.stdout);
+    assert.match(result.stdout, /^rbac +FAIL +denied: .*patch serviceaccounts cluster-wide/m);
+    assert.match(result.stdout, /^rbac +FAIL +denied: .*create events cluster-wide/m);
+    assert.doesNotMatch(result.stdout, /denied: .*(list|watch) serviceaccounts/);
+    assert.match(result.stdout, /\nunhealthy: 1 failing check: rbac\n$/);
+  });
+
+  it('with --leader-elect, the Lease permissions are required, and named when missing', async () => {
+    const withoutLease = await account('doctor-no-lease', clusterRules, namespaceRules.filter((rule) => !rule.resources.includes('leases')));
+    const relaxed = await doctor(served(), env(withoutLease));
+    assert.equal(relaxed.code, 0, relaxed.stdout);
+    assert.match(relaxed.stdout, /^rbac leader election +WARN +needed with --leader-elect, denied: create leases.coordination.k8s.io in namespace/m);
+    const strict = await doctor([...served(), '--leader-elect'], env(withoutLease));
+    assert.equal(strict.code, 1);
+    assert.match(strict.stdout, new RegExp(`^rbac +FAIL +denied: create leases.coordination.k8s.io in namespace ${controller.namespace}; get leases.coordination.k8s.io kube-ecrlogin in namespace ${controller.namespace}; update leases`, 'm'));
+  });
+
+  it('AWS denied: exits 1 and names the AWS identity check and every region', async () => {
+    const result = await doctor(served(), env(kubeconfigs.leastPrivilege, { AWS_ACCESS_KEY_ID: 'AKIAUNKNOWN000000000', AWS_SECRET_ACCESS_KEY: 'not-a-known-key' }));
+    assert.equal(result.code, 1);
+    assert.match(result.stdout, /^aws identity +FAIL +sts:GetCallerIdentity failed: InvalidClientTokenId/m);
+    assert.match(result.stdout, /^ecr us-east-1 +FAIL +as the controller's own identity for 1 Secret: GetAuthorizationToken failed: UnrecognizedClientException/m);
+    assert.match(result.stdout, /\nunhealthy: 4 failing checks: aws identity, ecr eu-west-1, ecr us-east-1, ecr us-east-2 as role\/doc-builder-pull\n$/);
+    assert.ok(!result.stdout.includes('not-a-known-key'));
+  });
+
+  it('AWS denied in one region only: exits 1 naming that region alone', async () => {
+    const id = aws.faults.set({ api: 'GetAuthorizationToken', region: 'eu-west-1', kind: 'accessDenied' });
+    try {
+      const { code, report } = await json(served(), env(kubeconfigs.leastPrivilege));
+      assert.equal(code, 1);
+      assert.deepEqual(report.failing, ['ecr eu-west-1']);
+      assert.match(report.checks.find((c) => c.name === 'ecr eu-west-1')?.detail ?? '', /AccessDeniedException/);
+    } finally {
+      aws.faults.clear({ id });
+    }
+  });
+
+  it('an invalid ConfigMap: exits 1 and names the setting', async () => {
+    const { core } = admin();
+    const replace = (text: string): Promise<k8s.V1ConfigMap> =>
+      core.replaceNamespacedConfigMap({ namespace: controller.namespace, name: 'kube-ecrlogin-config', body: { metadata: { name: 'kube-ecrlogin-config' }, data: { 'config.yaml': text } } });
+    await replace(`${config}refresh:\n  margin: always\n`);
+    try {
+      const result = await doctor(served(), env(kubeconfigs.leastPrivilege));
+      assert.equal(result.code, 1);
+      assert.match(result.stdout, new RegExp(`^config +FAIL +ConfigMap ${controller.namespace}/kube-ecrlogin-config key config.yaml is invalid: refresh.margin: "always" is neither`, 'm'));
+      assert.match(result.stdout, /\nunhealthy: 1 failing check: config\n$/);
+      // Its policy unknown, the doctor cannot blame a missing Secret on the controller.
+      assert.match(result.stdout, new RegExp(`^credentials unknown +WARN +no Secret, perhaps denied by the policy in force \\(the ConfigMap is invalid\\): Namespace/${ns.denied} \\(missing\\)$`, 'm'));
+    } finally {
+      await replace(config);
+    }
+  });
+
+  it('classifies the Secrets it finds: missing, expired, expiring and taken by a Secret it does not manage', async () => {
+    const { core } = admin();
+    const names = { missing: uniqueName('doc-missing'), expired: uniqueName('doc-expired'), expiring: uniqueName('doc-expiring'), taken: uniqueName('doc-taken') };
+    const labels = { [unserved.key]: unserved.value };
+    for (const name of Object.values(names)) {
+      await core.createNamespace({ body: { metadata: { name, labels, annotations: { 'ecr-login/server': ecrHost('us-east-1') } } } });
+    }
+    const now = Date.now();
+    const managed = (namespace: string, issuedAt: number, expiresAt: number): Promise<k8s.V1Secret> =>
+      core.createNamespacedSecret({
+        namespace,
+        body: {
+          metadata: {
+            name: 'ecr-login',
+            labels: { 'app.kubernetes.io/managed-by': 'kube-ecrlogin' },
+            annotations: { 'ecr-login/owner': `Namespace/${namespace}`, 'ecr-login/issued-at': new Date(issuedAt).toISOString(), 'ecr-login/expires-at': new Date(expiresAt).toISOString() },
+          },
+          type: 'kubernetes.io/dockerconfigjson',
+          data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [ecrHost('us-east-1')]: { username: 'AWS', password: 'x', auth: Buffer.from('AWS:x').toString('base64') } } })).toString('base64') },
+        },
+      });
+    await managed(names.expired, now - 13 * 3_600_000, now - 3_600_000);
+    await managed(names.expiring, now - 11.5 * 3_600_000, now + 1_800_000);
+    await core.createNamespacedSecret({ namespace: names.taken, body: { metadata: { name: 'ecr-login' }, type: 'Opaque', data: { other: 'eA==' } } });
+
+    const { code, report } = await json(['--namespace-selector', `${unserved.key}=${unserved.value}`], env(kubeconfigs.leastPrivilege));
+    assert.equal(code, 1);
+    const status = (name: string): string => row(report, `Namespace/${name}`).status;
+    assert.equal(status(names.missing), 'missing');
+    assert.equal(status(names.expired), 'expired');
+    assert.equal(status(names.expiring), 'expiring');
+    assert.equal(status(names.taken), 'conflict');
+    assert.match(row(report, `Namespace/${names.taken}`).detail ?? '', /exists and is not managed by kube-ecrlogin/);
+    assert.deepEqual(report.failing, ['credentials']);
+    const credentials = report.checks.find((c) => c.name === 'credentials')?.detail ?? '';
+    assert.match(credentials, new RegExp(`^2 without usable credentials: Namespace/${names.missing} \\(missing\\), Namespace/${names.expired} \\(expired\\)$|^2 without usable credentials: Namespace/${names.expired} \\(expired\\), Namespace/${names.missing} \\(missing\\)$`));
+    assert.match(report.checks.find((c) => c.name === 'credentials expiring')?.detail ?? '', new RegExp(names.expiring));
+  });
+
+  it('names create serviceaccounts/token as a failure once an annotation uses service-account identity', async () => {
+    const { core } = admin();
+    const keyless = { key: 'kube-ecrlogin.test/doctor-keyless', value: uniqueName('keyless') };
+    const name = uniqueName('doc-keyless');
+    await core.createNamespace({
+      body: {
+        metadata: {
+          name,
+          labels: { [keyless.key]: keyless.value },
+          annotations: { 'ecr-login/server': ecrHost('us-east-1'), 'ecr-login/identity': 'service-account', 'ecr-login/role-arn': role },
+        },
+      },
+    });
+    await eventually('the default ServiceAccount', () => core.readNamespacedServiceAccount({ namespace: name, name: 'default' }));
+    const { report } = await json(['--namespace-selector', `${keyless.key}=${keyless.value}`], env(kubeconfigs.leastPrivilege));
+    assert.ok(report.failing.includes('rbac'));
+    assert.match(report.checks.find((c) => c.name === 'rbac')?.detail ?? '', /^denied: create serviceaccounts\/token cluster-wide$/);
+    assert.equal(report.checks.find((c) => c.name === 'rbac keyless tenants'), undefined);
+    assert.equal(report.checks.find((c) => c.name === 'ecr us-east-1 web identity')?.status, 'skip');
+  });
+});
