@@ -59,6 +59,26 @@ dev-up: deps cluster-bin moto ## Start a local control plane and the AWS test se
 dev-down: deps ## Stop what dev-up started.
 	$(TS) test/dev.ts down
 
+##@ Deploy
+
+IMG ?= ghcr.io/kube-ecrlogin/kube-ecrlogin:0.1.0
+
+.PHONY: validate
+validate: ## Build every kustomization under kustomize/ (kubectl kustomize).
+	test/kustomize/validate.sh
+
+.PHONY: image
+image: ## Build the container image with docker (IMG=...).
+	docker build -t $(IMG) .
+
+.PHONY: image-buildah
+image-buildah: ## Build the image without Docker: buildah on a local Debian base (root; apt buildah debootstrap).
+	test/kustomize/buildah-build.sh
+
+.PHONY: deploy
+deploy: ## Apply kustomize/overlays/default to the current kubectl context.
+	kubectl apply -k kustomize/overlays/default
+
 ##@ Test
 
 .PHONY: test
