@@ -309,7 +309,8 @@ async function checkRegistries(aws: AwsApi, served: readonly Served[], settings:
     retries,
     serviceAccountTokens: { mint: () => Promise.reject(new Error('the doctor does not request ServiceAccount tokens')) },
   });
-  const sorted = [...probes.values()].sort((a, b) => a.region.localeCompare(b.region) || describeIdentity(a.identity).localeCompare(describeIdentity(b.identity)));
+  const roleOf = (identity: TokenIdentity): string => (identity.mode === 'controller' ? '' : identity.roleArn);
+  const sorted = [...probes.values()].sort((a, b) => a.region.localeCompare(b.region) || roleOf(a.identity).localeCompare(roleOf(b.identity)));
   const checks = await pool(sorted, 8, async ({ region, identity, users }): Promise<Check> => {
     const name = identity.mode === 'controller' ? `ecr ${region}` : `ecr ${region} as ${identity.roleArn.slice(identity.roleArn.indexOf(':role/') + 1)}`;
     const used = `${users} Secret${users === 1 ? '' : 's'}`;
