@@ -77,6 +77,8 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
       if (options.logLevel === undefined) log.level = next.logLevel;
       controllerRef.current?.enqueueAll();
     },
+    // As the controller's own informers: a start-up during an outage begins within one backoff cap of its end.
+    maxRestartDelayMs: Math.min(options.backoffMaxMs, 30_000),
   });
   const initial = await settings.start();
   if (options.logLevel === undefined) log.level = initial.logLevel;

@@ -38,6 +38,8 @@ export interface SettingsSourceOptions {
   events?: EventRecorder;
   /** Called after a valid change took effect. */
   readonly onChange: (settings: Settings) => void;
+  /** Longest wait before retrying a failed list or watch of the ConfigMap, ms. */
+  readonly maxRestartDelayMs?: number;
 }
 
 export class SettingsSource {
@@ -59,6 +61,7 @@ export class SettingsSource {
       list: () => core.listNamespacedConfigMap({ namespace: options.namespace, fieldSelector }),
       fieldSelector,
       log: options.log,
+      ...(options.maxRestartDelayMs !== undefined ? { maxRestartDelayMs: options.maxRestartDelayMs } : {}),
     });
     this.#informer.on((configMap, kind) => void this.#changed(kind === 'delete' ? undefined : configMap));
   }
