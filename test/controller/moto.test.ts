@@ -51,6 +51,10 @@ describe('against moto', () => {
     const ns = uniqueName('moto-expired');
     await createServedNamespace(controller, ns, { 'ecr-login/server': registry });
     await eventually('the Secret', () => readSecret(ns, 'ecr-login'));
+    await eventually('the entry', async () => {
+      const sa = await core().readNamespacedServiceAccount({ namespace: ns, name: 'default' });
+      assert.deepEqual(pullSecretNames(sa), ['ecr-login']);
+    });
     const calls = async (): Promise<number> =>
       (await controller.metrics.awsCalls.get()).values.find((v) => v.labels.api === 'GetAuthorizationToken' && v.labels.result === 'success')
         ?.value ?? 0;
