@@ -5,7 +5,7 @@
 
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { once, run } from './app.ts';
+import { once, run, type Running } from './app.ts';
 import { doctor } from './doctor.ts';
 import { parseOptions, usage, UsageError, type Options } from './config/options.ts';
 import { InvalidConfigError } from './config/source.ts';
@@ -52,14 +52,17 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'doctor':
         return await doctor(options, process.stdout);
       case 'run': {
-        const running = await run(options);
+        const started: { running?: Running } = {};
         const shutdown = (signal: string): void => {
-          running.parts.log.info('Received signal', { signal });
-          void running.stop();
+          // Before the caches have synced nothing is in flight and no Lease is held: just leave.
+          if (started.running === undefined) process.exit(0);
+          started.running.parts.log.info('Received signal', { signal });
+          void started.running.stop();
         };
         process.once('SIGTERM', () => shutdown('SIGTERM'));
         process.once('SIGINT', () => shutdown('SIGINT'));
-        await running.done;
+        started.running = await run(options);
+        await started.running.done;
         // Work abandoned at --shutdown-timeout (an AWS call that never answers) must not keep the process alive.
         setTimeout(() => process.exit(), 1_000).unref();
         return 0;

@@ -16,6 +16,7 @@ import {
   createInstall,
   createServedNamespaces,
   ecrHost,
+  httpGet,
   readLease,
   serviceAccount,
   spawnController,
@@ -164,5 +165,28 @@ describe('SIGTERM when in-flight work outlasts --shutdown-timeout', () => {
     assert.equal((await readLease(install))?.spec?.holderIdentity, '');
     assert.deepEqual(cluster().writes({ user, resource: 'secrets' }), []);
     assert.deepEqual(cluster().writes({ user, resource: 'serviceaccounts' }), []);
+  });
+});
+
+describe('SIGTERM before the caches have synced', () => {
+  it('exits 0 at once: nothing is in flight and no Lease is held', async () => {
+    const aws = await start();
+    const install = await createInstall('early');
+    // No permission at all: the controller cannot even read its ConfigMap.
+    const account = await serviceAccount(install, 'controller', { clusterAdmin: false });
+    const controller = await spawnController({ install, identity: 'early-0', kubeconfig: account.kubeconfig, awsEndpoint: aws.endpoint, args: ['--leader-elect'] });
+    try {
+      await eventually('alive and not ready', async () => {
+        assert.equal((await httpGet(`${controller.healthUrl}/readyz`)).body, 'loading config\n');
+      });
+      const signalled = Date.now();
+      controller.kill('SIGTERM');
+      assert.deepEqual(await controller.exited, { code: 0, signal: null });
+      assert.ok(Date.now() - signalled < 3_000);
+      assert.equal(await readLease(install), undefined);
+    } finally {
+      await stopController(controller);
+      await aws.close();
+    }
   });
 });
