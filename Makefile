@@ -86,6 +86,10 @@ test: lint typecheck cluster-bin moto ## Lint, type-check and run every test aga
 	$(TS) --test --test-concurrency=$(TEST_CONCURRENCY) --test-timeout=600000 \
 	  --test-global-setup=test/setup.ts $(TEST_FILES)
 
+.PHONY: chaos
+chaos: deps cluster-bin ## Run every fault against a private control plane; report in .cache/chaos/.
+	$(TS) test/chaos/run.ts
+
 .PHONY: demo
 demo: deps cluster-bin ## Run the main job end to end on a local control plane.
 	$(TS) test/demo.ts
