@@ -29,6 +29,8 @@ export interface Dependencies {
   readonly metrics?: Metrics;
   /** Base delays of p-retry for AWS calls, ms (tests shorten them). */
   readonly awsRetryMinDelayMs?: number;
+  /** The gate every Kubernetes write passes; run() passes one closed until this replica leads. */
+  readonly writeGate?: WriteGate;
 }
 
 /** Everything a running controller is made of, for the CLI, tests and the doctor. */
@@ -61,7 +63,7 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
   const log = deps.log ?? createLogger({ level: options.logLevel ?? 'info' });
   const metrics = deps.metrics ?? new Metrics();
   const config = deps.kubeConfig ?? loadKubeConfig(options);
-  const writeGate = new WriteGate();
+  const writeGate = deps.writeGate ?? new WriteGate();
   const api = leaderOnly(kubeApi(config, metrics), () => writeGate.open, log);
   const events = new EventRecorder({ api, clock, log, instance: options.instance });
   // The settings source needs the controller to requeue on change; the controller is built after it.
@@ -165,7 +167,11 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
     if (options.healthAddress !== undefined) {
       servers.push(await serve(options.healthAddress, { healthz: watchdog.probe, readyz: readiness }));
     }
-    assembled = await assemble(options, { ...deps, metrics });
+    // With leader election, nothing is written until this replica leads: not even an Event about a
+    // ConfigMap change seen while it starts.
+    const writeGate = new WriteGate();
+    if (options.leaderElect) writeGate.follow(() => false);
+    assembled = await assemble(options, { ...deps, metrics, writeGate });
   } catch (error) {
     watchdog.stop();
     await Promise.all(servers.map((server) => closeServer(server)));
