@@ -54,13 +54,13 @@ describe('/healthz and /readyz', () => {
   });
 
   it('is alive but not ready while it cannot read its config', async () => {
-    await eventually('the probes answer', async () => {
+    await eventually('the probes answer, and the ConfigMap list was refused', async () => {
       assert.equal((await httpGet(`${controller.healthUrl}/healthz`)).status, 200);
+      assert.ok(controller.output().includes('Watch failed, restarting'));
     });
     const ready = await httpGet(`${controller.healthUrl}/readyz`);
     assert.equal(ready.status, 503);
     assert.equal(ready.body, 'loading config\n');
-    assert.ok(controller.output().includes('Watch failed, restarting'), 'the ConfigMap list is refused and retried');
   });
 
   it('is alive but not ready while its caches have not synced', async () => {
