@@ -23,8 +23,8 @@ import {
   type V1LeaseSpec,
 } from '@kubernetes/client-node';
 import type { Clock } from './clock.ts';
-import type { KubeApi } from './kube/api.ts';
-import { errorMessage, type Logger } from './log.ts';
+import { describeKubeError, type KubeApi } from './kube/api.ts';
+import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 
 export interface LeaseApi {
@@ -163,7 +163,7 @@ export class LeaderElector {
       this.#observe(released, clock.now());
       log.info('Released leadership', { lease: this.#leaseName, identity });
     } catch (error) {
-      log.warn('Could not release the Lease; it expires by itself', { lease: this.#leaseName, error: errorMessage(error) });
+      log.warn('Could not release the Lease; it expires by itself', { lease: this.#leaseName, error: describeKubeError(error) });
     }
   }
 
@@ -251,7 +251,7 @@ export class LeaderElector {
     } catch (error) {
       // 409: someone else wrote it since we read it; we look again on the next try.
       if (!(error instanceof ApiException && error.code === 409)) {
-        log.warn('Lease update failed', { lease: this.#leaseName, error: errorMessage(error) });
+        log.warn('Lease update failed', { lease: this.#leaseName, error: describeKubeError(error) });
       }
       return false;
     }
