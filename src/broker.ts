@@ -70,6 +70,8 @@ export const webIdentityAudience = 'sts.amazonaws.com';
 const webIdentityTokenSeconds = 600;
 /** Entries unused this long are dropped, so that removed namespaces do not pin memory. */
 const idleEntryMs = 26 * 3_600_000;
+/** How often token() looks for such entries. */
+const pruneEveryMs = 3_600_000;
 
 interface Entry {
   readonly token: IssuedToken;
@@ -87,9 +89,11 @@ export class TokenBroker {
   readonly #failures = new Map<string, Failure>();
   readonly #inflight = new Map<string, Promise<IssuedToken>>();
   readonly #credentials = new Map<string, Promise<AwsCredentials>>();
+  #prunedAt: number;
 
   constructor(options: BrokerOptions) {
     this.#options = options;
+    this.#prunedAt = options.clock.now();
   }
 
   /**
@@ -100,6 +104,10 @@ export class TokenBroker {
   async token(identity: TokenIdentity, region: string, acceptable?: (token: IssuedToken) => boolean): Promise<IssuedToken> {
     const key = tokenKey(identity, region);
     const now = this.#options.clock.now();
+    if (now - this.#prunedAt >= pruneEveryMs) {
+      this.#prunedAt = now;
+      this.prune();
+    }
     const entry = this.#entries.get(key);
     if (entry !== undefined) {
       const refresh = this.#options.settings().refresh;
@@ -126,11 +134,18 @@ export class TokenBroker {
     return this.#entries.size;
   }
 
-  /** Drops entries and failures nobody asked for in a day. */
+  /** Number of cached STS sessions (for tests). */
+  get cachedCredentials(): number {
+    return this.#credentials.size;
+  }
+
+  /** Drops entries and failures nobody asked for in a day, and the sessions of identities with no token left. */
   prune(): void {
     const now = this.#options.clock.now();
     for (const [key, entry] of this.#entries) if (now - entry.lastUsed > idleEntryMs) this.#entries.delete(key);
     for (const [key, failure] of this.#failures) if (now >= failure.until) this.#failures.delete(key);
+    // A session is cached under its token's key (identity and region); refetched when next needed.
+    for (const key of this.#credentials.keys()) if (!this.#entries.has(key) && !this.#inflight.has(key)) this.#credentials.delete(key);
   }
 
   async #fetch(key: string, identity: TokenIdentity, region: string): Promise<IssuedToken> {

@@ -118,7 +118,10 @@ export class Controller implements CacheReader {
     if (namespace === undefined || namespace === '') return;
     // With a namespace selector, objects in other namespaces are none of our business.
     if (this.#o.namespaceSelector !== undefined && this.namespaces.synced && this.namespaces.get(namespace) === undefined) {
-      if (this.secretsInformer.list(namespace).length === 0) return;
+      if (this.secretsInformer.list(namespace).length === 0) {
+        this.lastResults.delete(namespace); // gone, or no longer ours to serve
+        return;
+      }
     }
     this.queue.add(namespace);
     this.#o.metrics.queueDepth.set(this.queue.length);
@@ -197,7 +200,9 @@ export class Controller implements CacheReader {
       result = { writes: 0, healthy: false, error: { message: errorMessage(error), transient: true } };
       log.error('Reconcile failed unexpectedly', { namespace: key, error: errorMessage(error) });
     }
-    this.lastResults.set(key, { ...result, at: clock.now(), count: (this.lastResults.get(key)?.count ?? 0) + 1 });
+    // A namespace that is gone (or no longer served) and holds nothing of ours leaves nothing behind.
+    if (this.namespaces.get(key) === undefined && this.secretsInformer.list(key).length === 0) this.lastResults.delete(key);
+    else this.lastResults.set(key, { ...result, at: clock.now(), count: (this.lastResults.get(key)?.count ?? 0) + 1 });
     if (result.error !== undefined) {
       end({ result: 'error' });
       const delay = this.queue.addRateLimited(key);

@@ -1,0 +1,86 @@
+// Memory that must not grow without bound with namespace churn (CI namespaces come and go all day):
+// what the controller keeps per namespace or per identity is dropped once it is no longer needed.
+// A soak cannot show a few KiB per namespace in RSS; these tests look at the structures themselves.
+
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import type { AwsApi, AwsCredentials, EcrToken } from '../../src/aws/api.ts';
+import { TokenBroker, type TokenIdentity } from '../../src/broker.ts';
+import { defaultSettings } from '../../src/config/settings.ts';
+import { start, type AwsTestServer } from '../aws/server.ts';
+import { uniqueName } from '../support/cluster.ts';
+import { eventually } from '../support/eventually.ts';
+import { controllerKeys, createServedNamespace, startTestController, useAwsEndpoint, type TestController } from '../support/controller.ts';
+import { FakeClock } from '../support/fake-clock.ts';
+import { core, readSecret } from '../support/objects.ts';
+
+const hour = 3_600_000;
+const east = '111122223333.dkr.ecr.us-east-1.amazonaws.com';
+
+function fakeAws(clock: FakeClock): AwsApi {
+  return {
+    getAuthorizationToken: (): Promise<EcrToken> => Promise.resolve({ username: 'AWS', password: 'x'.repeat(2_000), expiresAt: clock.now() + 12 * hour }),
+    assumeRole: (input): Promise<AwsCredentials> =>
+      Promise.resolve({ accessKeyId: `ASIA${input.sessionName}`, secretAccessKey: 'x', sessionToken: 'y', expiration: new Date(clock.now() + hour) }),
+    assumeRoleWithWebIdentity: (): Promise<AwsCredentials> => Promise.reject(new Error('not used')),
+    getCallerIdentity: () => Promise.resolve({ arn: 'arn:aws:iam::111122223333:user/test', account: '111122223333', userId: 'x' }),
+  };
+}
+
+describe('the token broker over a day of namespace churn', () => {
+  it('forgets the tokens and sessions of identities nobody asked for in a day', async () => {
+    const clock = new FakeClock();
+    const broker = new TokenBroker({
+      aws: fakeAws(clock),
+      clock,
+      settings: () => defaultSettings,
+      serviceAccountTokens: { mint: () => Promise.reject(new Error('not used')) },
+    });
+    // One assumed-role session per namespace, as `ecr-login/role-arn` gives (session ecr-login.<namespace>).
+    for (let i = 0; i < 50; i++) {
+      const identity: TokenIdentity = { mode: 'assume-role', roleArn: 'arn:aws:iam::111122223333:role/ci', sessionName: `ecr-login.ci-${i}` };
+      await broker.token(identity, 'us-east-1');
+    }
+    assert.equal(broker.size, 50);
+    assert.equal(broker.cachedCredentials, 50);
+    // The CI namespaces are gone; a day later only the controller's own identity is still asked for.
+    clock.advance(27 * hour);
+    await broker.token({ mode: 'controller' }, 'us-east-1');
+    assert.equal(broker.size, 1, 'only the token still in use is kept');
+    assert.equal(broker.cachedCredentials, 0, 'no session of an identity nobody uses is kept');
+  });
+});
+
+describe('the controller over namespace churn', () => {
+  let aws: AwsTestServer;
+  let controller: TestController;
+
+  before(async () => {
+    aws = await start();
+    aws.addUser(controllerKeys);
+    useAwsEndpoint(aws.endpoint);
+    controller = await startTestController();
+  });
+
+  after(async () => {
+    await controller.stop();
+    await aws.close();
+  });
+
+  it('keeps no reconcile result for a namespace once it is deleted', async () => {
+    const namespace = uniqueName('churn');
+    await createServedNamespace(controller, namespace, { 'ecr-login/server': east });
+    await eventually('the Secret', () => readSecret(namespace, 'ecr-login'));
+    const results = controller.running.parts.controller.lastResults;
+    assert.ok(results.has(namespace));
+    await core().deleteNamespace({ name: namespace });
+    await eventually(
+      'the result to be forgotten',
+      () => {
+        assert.equal(results.has(namespace), false);
+        return Promise.resolve();
+      },
+      { timeoutMs: 60_000 },
+    );
+  });
+});
