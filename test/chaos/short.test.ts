@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { repoRoot } from '../cluster/controlplane.ts';
 import { cluster, uniqueName } from '../support/cluster.ts';
-import { results, runFaults } from './engine.ts';
+import { results, runFaults, workAllowanceMs } from './engine.ts';
 import { faults, type FaultDurations } from './faults.ts';
 import { removeChaos, startChaos, type Chaos, type ChaosSettings } from './harness.ts';
 import { table } from './report.ts';
@@ -68,7 +68,7 @@ describe('chaos, short form', () => {
     for (const result of all) {
       assert.equal(result.coverage, 100, `${result.fault}: coverage\n${result.details.join('\n')}`);
       assert.equal(result.violations, 0, `${result.fault}: violations\n${result.details.join('\n')}`);
-      assert.ok(result.recoverySeconds !== null && result.recoverySeconds * 1000 <= settings.backoffMaxMs, `${result.fault}: recovered in ${String(result.recoverySeconds)} s`);
+      assert.ok(result.recoverySeconds !== null && result.recoverySeconds * 1000 <= settings.backoffMaxMs + workAllowanceMs, `${result.fault}: recovered in ${String(result.recoverySeconds)} s`);
       assert.ok(result.samples > 10, `${result.fault}: sampled`);
     }
   });
