@@ -14,6 +14,7 @@ import type { Settings } from './config/settings.ts';
 import { Controller } from './controller/controller.ts';
 import { Reconciler, type ReconcileResult } from './controller/reconciler.ts';
 import { kubeApi, type KubeApi } from './kube/api.ts';
+import { shareConnections } from './kube/connections.ts';
 import { EventRecorder } from './kube/events.ts';
 import { LeaderElector, leaderOnly, leaseApi, WriteGate } from './leader.ts';
 import { createLogger, errorMessage, type Logger } from './log.ts';
@@ -62,7 +63,8 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
   const clock = deps.clock ?? systemClock;
   const log = deps.log ?? createLogger({ level: options.logLevel ?? 'info' });
   const metrics = deps.metrics ?? new Metrics();
-  const config = deps.kubeConfig ?? loadKubeConfig(options);
+  // Every API client, watch and Lease call shares one connection pool (client-node makes one per request).
+  const config = shareConnections(deps.kubeConfig ?? loadKubeConfig(options));
   const writeGate = deps.writeGate ?? new WriteGate();
   const api = leaderOnly(kubeApi(config, metrics), () => writeGate.open, log);
   const events = new EventRecorder({ api, clock, log, instance: options.instance });
