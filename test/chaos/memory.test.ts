@@ -72,7 +72,11 @@ describe('the controller over namespace churn', () => {
     await createServedNamespace(controller, namespace, { 'ecr-login/server': east });
     await eventually('the Secret', () => readSecret(namespace, 'ecr-login'));
     const results = controller.running.parts.controller.lastResults;
-    assert.ok(results.has(namespace));
+    // The result is recorded when the reconcile that wrote the Secret ends, a moment after the write.
+    await eventually('its reconcile result', () => {
+      assert.ok(results.has(namespace));
+      return Promise.resolve();
+    });
     await core().deleteNamespace({ name: namespace });
     await eventually(
       'the result to be forgotten',
