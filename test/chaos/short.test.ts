@@ -19,7 +19,7 @@ const settings: ChaosSettings = {
   jitterPercent: 10,
   minIntervalSeconds: 2,
   backoffBaseMs: 500,
-  backoffMaxMs: 4_000,
+  backoffMaxMs: 6_000,
   awsTimeoutMs: 2_000,
   awsRetries: 1,
   leaseDurationMs: 3_000,
