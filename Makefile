@@ -97,3 +97,9 @@ demo: deps cluster-bin ## Run the main job end to end on a local control plane.
 .PHONY: clean
 clean: ## Remove build output and local caches (keeps the Kubernetes binary cache in ~/.cache).
 	rm -rf dist .cache
+
+##@ Benchmark
+
+.PHONY: bench
+bench: deps cluster-bin ## Measure cold start, latency, API and AWS cost (BENCH_SIZES="100 1000 5000" for the full set).
+	$(TS) test/bench/run.ts
