@@ -4,47 +4,25 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { start, type AwsTestServer } from './aws/server.ts';
-import { repoRoot } from './cluster/controlplane.ts';
 import { cluster, uniqueName } from './support/cluster.ts';
+import { runCommand } from './support/command.ts';
 import { controllerKeys } from './support/controller.ts';
 import { core, decodeDockerConfig, namespaceEvents, readSecret } from './support/objects.ts';
 
-interface Result {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-const cli = join(repoRoot, 'src', 'cli.ts');
 const host = (region: string): string => `111122223333.dkr.ecr.${region}.amazonaws.com`;
 
-function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cli, ...args], {
-      env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
 
 describe('kube-ecrlogin (the command)', () => {
   it('prints its version', async () => {
-    const result = await runCli(['--version']);
+    const result = await runCommand(['--version']);
     assert.equal(result.code, 0);
     assert.match(result.stdout, /^kube-ecrlogin \d+\.\d+\.\d+\n$/);
   });
 
   it('prints help listing its commands', async () => {
-    const result = await runCli(['--help']);
+    const result = await runCommand(['--help']);
     assert.equal(result.code, 0);
     for (const command of ['run', 'once', 'doctor']) assert.match(result.stdout, new RegExp(`\\n  ${command} `));
   });
@@ -58,7 +36,7 @@ describe('kube-ecrlogin (the command)', () => {
     [['--log-level', 'loud'], /--log-level "loud" is not one of/],
   ] as const) {
     it(`rejects ${args.join(' ')} with exit code 2 and a clear message`, async () => {
-      const result = await runCli(args);
+      const result = await runCommand(args);
       assert.equal(result.code, 2);
       assert.match(result.stderr, message);
     });
@@ -98,7 +76,7 @@ describe('kube-ecrlogin once', () => {
 
   it('exits 0 after one pass when every annotated namespace got its Secret', async () => {
     const ns = await namespace({ 'ecr-login/server': host('us-east-2') });
-    const result = await runCli(onceArgs(), env);
+    const result = await runCommand(onceArgs(), env);
     assert.equal(result.code, 0, result.stderr);
     const secret = await readSecret(ns, 'ecr-login');
     assert.deepEqual(Object.keys(decodeDockerConfig(secret)), [host('us-east-2')]);
@@ -108,7 +86,7 @@ describe('kube-ecrlogin once', () => {
     const good = await namespace({ 'ecr-login/server': host('us-east-2') });
     const bad = await namespace({ 'ecr-login/server': host('eu-south-1') });
     const id = aws.faults.set({ api: 'GetAuthorizationToken', region: 'eu-south-1', kind: 'accessDenied' });
-    const result = await runCli(onceArgs(), env);
+    const result = await runCommand(onceArgs(), env);
     aws.faults.clear({ id });
     assert.equal(result.code, 1);
     assert.match(result.stderr, new RegExp(`${bad}: .*AccessDenied`));
@@ -120,7 +98,7 @@ describe('kube-ecrlogin once', () => {
   it('serves the original static target: AWS_ECR_SERVER -> Secret regcred in its own namespace, no annotation', async () => {
     const ns = await namespace({});
     const withTarget = { ...env, AWS_ECR_SERVER: host('eu-west-3'), POD_NAMESPACE: ns };
-    const first = await runCli(['once', '--namespace-selector', label, '--aws-retries', '0'], withTarget);
+    const first = await runCommand(['once', '--namespace-selector', label, '--aws-retries', '0'], withTarget);
     assert.equal(first.code, 0, first.stderr);
     const secret = await readSecret(ns, 'regcred');
     assert.equal(secret.type, 'kubernetes.io/dockerconfigjson');
@@ -133,7 +111,7 @@ describe('kube-ecrlogin once', () => {
 
     // The next scheduled run finds the token still fresh: no AWS call, no write, no window without a Secret.
     const calls = aws.count({ api: 'GetAuthorizationToken', region: 'eu-west-3' });
-    const second = await runCli(['once', '--namespace-selector', label, '--aws-retries', '0'], withTarget);
+    const second = await runCommand(['once', '--namespace-selector', label, '--aws-retries', '0'], withTarget);
     assert.equal(second.code, 0, second.stderr);
     const again = await readSecret(ns, 'regcred');
     assert.equal(again.metadata?.resourceVersion, secret.metadata?.resourceVersion);
@@ -154,14 +132,14 @@ describe('kube-ecrlogin once', () => {
     });
     const withTarget = { ...env, AWS_ECR_SERVER: host('ap-south-2'), POD_NAMESPACE: ns };
     aws.setTokenLifetime(4);
-    const first = await runCli(['once', '--namespace-selector', label], withTarget);
+    const first = await runCommand(['once', '--namespace-selector', label], withTarget);
     aws.setTokenLifetime(12 * 3600);
     assert.equal(first.code, 0, first.stderr);
     const before = await readSecret(ns, 'regcred');
     // Half of a 4 s lifetime later the token is due; the next run refreshes it.
     const due = Date.parse(before.metadata?.annotations?.['ecr-login/issued-at'] ?? '') + 2_000;
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - Date.now() + 200)));
-    const second = await runCli(['once', '--namespace-selector', label], withTarget);
+    const second = await runCommand(['once', '--namespace-selector', label], withTarget);
     assert.equal(second.code, 0, second.stderr);
     const afterRun = await readSecret(ns, 'regcred');
     assert.equal(afterRun.metadata?.uid, before.metadata?.uid);
@@ -176,7 +154,7 @@ describe('kube-ecrlogin once', () => {
       namespace: ns,
       body: { metadata: { name: 'kube-ecrlogin-config' }, data: { 'config.yaml': 'refresh:\n  margin: always\n' } },
     });
-    const result = await runCli(['once', '--namespace', ns, '--namespace-selector', label], env);
+    const result = await runCommand(['once', '--namespace', ns, '--namespace-selector', label], env);
     assert.equal(result.code, 1);
     assert.match(result.stderr, /refusing to start: .*refresh\.margin: "always"/s);
   });

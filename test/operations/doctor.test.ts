@@ -5,7 +5,6 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import type { DoctorReport, ObjectReport } from '../../src/doctor.ts';
@@ -13,15 +12,11 @@ import { clusterRules, namespaceRules, type PolicyRule } from '../../src/kube/pe
 import { start, type AwsTestServer } from '../aws/server.ts';
 import { cluster, uniqueName } from '../support/cluster.ts';
 import { controllerKeys, createServedNamespace, startTestController, useAwsEndpoint, type TestController } from '../support/controller.ts';
+import { runCommand, type CommandResult } from '../support/command.ts';
 import { eventually } from '../support/eventually.ts';
 import { pullSecretNames, readSecret } from '../support/objects.ts';
-import { admin, cli, ecrHost, policyRules } from './support.ts';
+import { admin, ecrHost, policyRules } from './support.ts';
 
-interface Result {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
 
 const config = `rules:
   - name: no-eu-for-restricted
@@ -55,19 +50,8 @@ describe('kube-ecrlogin doctor', () => {
     ...extra,
   });
 
-  const doctor = (args: readonly string[], environment: Record<string, string>): Promise<Result> =>
-    new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [cli, 'doctor', '--namespace', controller.namespace, '--aws-retries', '0', ...args], {
-        env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...environment },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('error', reject);
-      child.on('exit', (code) => resolve({ code, stdout, stderr }));
-    });
+  const doctor = (args: readonly string[], environment: Record<string, string>): Promise<CommandResult> =>
+    runCommand(['doctor', '--namespace', controller.namespace, '--aws-retries', '0', ...args], environment);
   const served = (): string[] => ['--namespace-selector', `${controller.label.key}=${controller.label.value}`];
   const json = async (args: readonly string[], environment: Record<string, string>): Promise<{ code: number | null; report: DoctorReport }> => {
     const result = await doctor([...args, '--json'], environment);
