@@ -1,38 +1,25 @@
 // The controller's main job against the real control plane and the AWS test server: annotated
 // objects get a fresh pull Secret and an imagePullSecrets entry, with the fewest AWS calls and writes.
 
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
-import { start, type AwsTestServer } from '../aws/server.ts';
 import { cluster, uniqueName } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
-import { controllerKeys, createServedNamespace, startTestController, useAwsEndpoint, type TestController } from '../support/controller.ts';
+import { createServedNamespace, withAwsAndController } from '../support/controller.ts';
 import { decodeDockerConfig, pullSecretNames, readSecret } from '../support/objects.ts';
 
 const east = '111122223333.dkr.ecr.us-east-1.amazonaws.com';
 const west = '444455556666.dkr.ecr.eu-west-1.amazonaws.com';
 
 describe('the controller', () => {
-  let aws: AwsTestServer;
-  let controller: TestController;
+  const env = withAwsAndController();
   const core = (): k8s.CoreV1Api => cluster().adminConfig().makeApiClient(k8s.CoreV1Api);
 
-  before(async () => {
-    aws = await start();
-    aws.addUser(controllerKeys);
-    useAwsEndpoint(aws.endpoint);
-    controller = await startTestController();
-  });
-
-  after(async () => {
-    await controller.stop();
-    await aws.close();
-  });
 
   it('gives an annotated namespace a Secret and lists it on the default ServiceAccount', async () => {
     const ns = uniqueName('basic');
-    await createServedNamespace(controller, ns, { 'ecr-login/server': east });
+    await createServedNamespace(env.controller, ns, { 'ecr-login/server': east });
     const secret = await eventually('the Secret', () => readSecret(ns, 'ecr-login'));
     assert.equal(secret.type, 'kubernetes.io/dockerconfigjson');
     assert.equal(secret.metadata?.labels?.['app.kubernetes.io/managed-by'], 'kube-ecrlogin');
@@ -52,7 +39,7 @@ describe('the controller', () => {
 
   it('puts two registries in two regions into one Secret', async () => {
     const ns = uniqueName('tworegions');
-    await createServedNamespace(controller, ns, { 'ecr-login/server': `${east}, ${west}` });
+    await createServedNamespace(env.controller, ns, { 'ecr-login/server': `${east}, ${west}` });
     const secret = await eventually('the Secret', () => readSecret(ns, 'ecr-login'));
     const auths = decodeDockerConfig(secret);
     assert.deepEqual(Object.keys(auths).sort(), [east, west].sort());
@@ -63,7 +50,7 @@ describe('the controller', () => {
     const region = 'ap-southeast-2';
     const host = `111122223333.dkr.ecr.${region}.amazonaws.com`;
     const names = Array.from({ length: 50 }, (_, i) => `${uniqueName('fifty')}-${i}`);
-    await Promise.all(names.map((ns) => createServedNamespace(controller, ns, { 'ecr-login/server': host })));
+    await Promise.all(names.map((ns) => createServedNamespace(env.controller, ns, { 'ecr-login/server': host })));
     await eventually(
       'all 50 Secrets',
       async () => {
@@ -71,12 +58,12 @@ describe('the controller', () => {
       },
       { timeoutMs: 60_000 },
     );
-    assert.equal(aws.count({ api: 'GetAuthorizationToken', region }), 1);
+    assert.equal(env.aws.count({ api: 'GetAuthorizationToken', region }), 1);
   });
 
   it('keeps every other imagePullSecrets entry, and patches a ServiceAccount created later', async () => {
     const ns = uniqueName('later');
-    await createServedNamespace(controller, ns, {
+    await createServedNamespace(env.controller, ns, {
       'ecr-login/server': east,
       'ecr-login/service-accounts': '*',
     });
@@ -93,7 +80,7 @@ describe('the controller', () => {
 
   it('gives an annotated ServiceAccount its own Secret', async () => {
     const ns = uniqueName('sa');
-    await createServedNamespace(controller, ns);
+    await createServedNamespace(env.controller, ns);
     await core().createNamespacedServiceAccount({
       namespace: ns,
       body: { metadata: { name: 'deployer', annotations: { 'ecr-login/server': west } } },

@@ -1,13 +1,13 @@
 // When AWS fails or input is bad: the last good Secret stays as it is, nothing we do not own is
 // touched, and Events say what happened.
 
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
-import { start, type AwsTestServer, type FaultSpec } from '../aws/server.ts';
+import type { FaultSpec } from '../aws/server.ts';
 import { cluster, uniqueName } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
-import { controllerKeys, createServedNamespace, startTestController, useAwsEndpoint, type TestController } from '../support/controller.ts';
+import { createServedNamespace, withAwsAndController } from '../support/controller.ts';
 import { core, namespaceEvents, pullSecretNames, readSecret } from '../support/objects.ts';
 
 const fastRefresh = 'refresh:\n  margin: 50%\n  jitter: 0%\n  minInterval: 1s\n';
@@ -18,20 +18,7 @@ async function reasonsFor(namespace: string): Promise<string[]> {
 }
 
 describe('failures', () => {
-  let aws: AwsTestServer;
-  let controller: TestController;
-
-  before(async () => {
-    aws = await start();
-    aws.addUser(controllerKeys);
-    useAwsEndpoint(aws.endpoint);
-    controller = await startTestController({ config: fastRefresh });
-  });
-
-  after(async () => {
-    await controller.stop();
-    await aws.close();
-  });
+  const env = withAwsAndController({ config: fastRefresh });
 
   for (const fault of [
     { name: 'throttling', kind: 'throttle', reason: /ThrottlingException/ },
@@ -40,13 +27,13 @@ describe('failures', () => {
   ] as const) {
     it(`keeps the last good Secret when AWS answers ${fault.name}, and says so in an Event`, async () => {
       const region = { throttling: 'sa-east-1', '5xx': 'af-south-1', AccessDenied: 'me-south-1' }[fault.name];
-      aws.setTokenLifetime(6);
+      env.aws.setTokenLifetime(6);
       const ns = uniqueName(`fault-${fault.kind.toLowerCase()}`);
-      await createServedNamespace(controller, ns, { 'ecr-login/server': host(region) });
+      await createServedNamespace(env.controller, ns, { 'ecr-login/server': host(region) });
       const good = await eventually('the first Secret', () => readSecret(ns, 'ecr-login'));
-      aws.setTokenLifetime(12 * 3600);
+      env.aws.setTokenLifetime(12 * 3600);
       const spec: FaultSpec = { api: 'GetAuthorizationToken', region, kind: fault.kind };
-      const id = aws.faults.set(spec);
+      const id = env.aws.faults.set(spec);
       // The refresh (at half of 6 s) fails: a Warning Event, and the Secret is left exactly as it was.
       const failed = await eventually(
         'a RefreshFailed Event',
@@ -65,12 +52,12 @@ describe('failures', () => {
       assert.equal(during.metadata?.resourceVersion, good.metadata?.resourceVersion, 'the last good Secret is untouched');
       // One Event for a failure that repeats on every retry.
       await eventually('more failed attempts', () => {
-        assert.ok(aws.count({ api: 'GetAuthorizationToken', region }) >= 3);
+        assert.ok(env.aws.count({ api: 'GetAuthorizationToken', region }) >= 3);
         return Promise.resolve();
       }, { timeoutMs: 20_000 });
       assert.equal((await reasonsFor(ns)).filter((r) => r === 'Warning/RefreshFailed').length, 1);
 
-      aws.faults.clear({ id });
+      env.aws.faults.clear({ id });
       const recovered = await eventually(
         'recovery',
         async () => {
@@ -89,24 +76,24 @@ describe('failures', () => {
 
   it('does not retry AccessDenied in a hot loop', async () => {
     const region = 'il-central-1';
-    const id = aws.faults.set({ api: 'GetAuthorizationToken', region, kind: 'accessDenied' });
+    const id = env.aws.faults.set({ api: 'GetAuthorizationToken', region, kind: 'accessDenied' });
     const ns = uniqueName('denied');
-    await createServedNamespace(controller, ns, { 'ecr-login/server': host(region) });
+    await createServedNamespace(env.controller, ns, { 'ecr-login/server': host(region) });
     await eventually('a RefreshFailed Event', async () => {
       assert.ok((await reasonsFor(ns)).includes('Warning/RefreshFailed'));
     });
-    const first = aws.count({ api: 'GetAuthorizationToken', region });
+    const first = env.aws.count({ api: 'GetAuthorizationToken', region });
     // With a 1 s minInterval, the broker asks AWS at most about once a second for this identity.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
-    const calls = aws.count({ api: 'GetAuthorizationToken', region }) - first;
+    const calls = env.aws.count({ api: 'GetAuthorizationToken', region }) - first;
     assert.ok(calls <= 4, `${calls} calls in 3 s`);
-    aws.faults.clear({ id });
+    env.aws.faults.clear({ id });
   });
 
   it('leaves a same-named Secret it does not own untouched, with a SecretConflict Event', async () => {
     const ns = uniqueName('unowned');
     const api = core();
-    await createServedNamespace(controller, ns);
+    await createServedNamespace(env.controller, ns);
     const theirs = await api.createNamespacedSecret({
       namespace: ns,
       body: { metadata: { name: 'ecr-login' }, type: 'Opaque', stringData: { token: 'someone-elses' } },
@@ -126,11 +113,11 @@ describe('failures', () => {
     const sa = await api.readNamespacedServiceAccount({ namespace: ns, name: 'default' });
     assert.deepEqual(pullSecretNames(sa), [], 'no entry for a Secret that is not ours');
     assert.deepEqual(
-      cluster().writes({ user: controller.user, namespace: ns, resource: 'secrets' }),
+      cluster().writes({ user: env.controller.user, namespace: ns, resource: 'secrets' }),
       [],
       'not one write to Secrets in that namespace',
     );
-    assert.equal(aws.count({ region: 'us-west-1' }), 0, 'no token fetched for a Secret that cannot be written');
+    assert.equal(env.aws.count({ region: 'us-west-1' }), 0, 'no token fetched for a Secret that cannot be written');
   });
 
   for (const [name, value] of [
@@ -145,8 +132,8 @@ describe('failures', () => {
     it(`rejects ${name} with an InvalidAnnotation Event and no AWS call`, async () => {
       const ns = uniqueName('invalid');
       // No other test here uses us-east-1, the region of most of these values.
-      const callsBefore = aws.count({ region: 'us-east-1' });
-      await createServedNamespace(controller, ns, { 'ecr-login/server': value });
+      const callsBefore = env.aws.count({ region: 'us-east-1' });
+      await createServedNamespace(env.controller, ns, { 'ecr-login/server': value });
       const event = await eventually('an InvalidAnnotation Event', async () => {
         const found = (await namespaceEvents(ns)).find((e) => e.reason === 'InvalidAnnotation');
         assert.ok(found);
@@ -155,8 +142,8 @@ describe('failures', () => {
       assert.equal(event.type, 'Warning');
       assert.match(event.message ?? '', /ecr-login\/server/);
       assert.ok((event.message ?? '').length < 1100, 'the message stays readable');
-      assert.deepEqual(cluster().writes({ user: controller.user, namespace: ns, resource: 'secrets' }), []);
-      assert.equal(aws.count({ region: 'us-east-1' }), callsBefore, 'no AWS call');
+      assert.deepEqual(cluster().writes({ user: env.controller.user, namespace: ns, resource: 'secrets' }), []);
+      assert.equal(env.aws.count({ region: 'us-east-1' }), callsBefore, 'no AWS call');
     });
   }
 });

@@ -2,12 +2,11 @@
 // removed with our entry), and an invalid change keeps the last good policy in force, with a Warning
 // Event on the ConfigMap and a log line naming the error.
 
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { start, type AwsTestServer } from '../aws/server.ts';
 import { uniqueName } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
-import { controllerKeys, createServedNamespace, startTestController, useAwsEndpoint, type TestController } from '../support/controller.ts';
+import { createServedNamespace, withAwsAndController } from '../support/controller.ts';
 import { core, eventsFor, namespaceEvents, pullSecretNames, readSecret, secretAbsent } from '../support/objects.ts';
 
 const registry = '111122223333.dkr.ecr.us-east-1.amazonaws.com';
@@ -15,24 +14,11 @@ const allowProd = (extra = ''): string =>
   `rules:\n  - name: prod\n    namespaces: { selector: { matchLabels: { env: prod } } }\n    registries: [{ account: "111122223333" }]\n${extra}`;
 
 describe('the policy ConfigMap', () => {
-  let aws: AwsTestServer;
-  let controller: TestController;
-
-  before(async () => {
-    aws = await start();
-    aws.addUser(controllerKeys);
-    useAwsEndpoint(aws.endpoint);
-    controller = await startTestController({ config: allowProd() });
-  });
-
-  after(async () => {
-    await controller.stop();
-    await aws.close();
-  });
+  const env = withAwsAndController({ config: allowProd() });
 
   const setConfig = async (text: string): Promise<void> => {
     await core().replaceNamespacedConfigMap({
-      namespace: controller.namespace,
+      namespace: env.controller.namespace,
       name: 'kube-ecrlogin-config',
       body: { metadata: { name: 'kube-ecrlogin-config' }, data: { 'config.yaml': text } },
     });
@@ -40,7 +26,7 @@ describe('the policy ConfigMap', () => {
 
   it('applies a policy change without a restart, removing a Secret that is now denied', async () => {
     const ns = uniqueName('policy');
-    await createServedNamespace(controller, ns, { 'ecr-login/server': registry }, { env: 'prod' });
+    await createServedNamespace(env.controller, ns, { 'ecr-login/server': registry }, { env: 'prod' });
     await eventually('the Secret', () => readSecret(ns, 'ecr-login'));
     await eventually('the entry', async () => {
       assert.deepEqual(pullSecretNames(await core().readNamespacedServiceAccount({ namespace: ns, name: 'default' })), ['ecr-login']);
@@ -62,7 +48,7 @@ describe('the policy ConfigMap', () => {
   it('keeps the last good policy when the ConfigMap becomes invalid, and says so', async () => {
     await setConfig('rules:\n  - name: prod\n    namespaces: { selector: { matchLabels: { env: prod } } }\n    registries: [{ account: 111 }]\n  - oops: true\n');
     const event = await eventually('a ConfigInvalid Event', async () => {
-      const found = (await eventsFor(controller.namespace, 'ConfigMap', 'kube-ecrlogin-config')).find((e) => e.reason === 'ConfigInvalid');
+      const found = (await eventsFor(env.controller.namespace, 'ConfigMap', 'kube-ecrlogin-config')).find((e) => e.reason === 'ConfigInvalid');
       assert.ok(found);
       return found;
     });
@@ -70,15 +56,15 @@ describe('the policy ConfigMap', () => {
     assert.match(event.message ?? '', /rules\[0\]\.registries\[0\]\.account: must be a string/);
     assert.match(event.message ?? '', /rules\[1\]\.oops: unknown setting/);
     assert.ok(
-      controller.logs.some((line) => line.includes('Invalid config, keeping the last good one') && line.includes('rules[1].oops')),
+      env.controller.logs.some((line) => line.includes('Invalid config, keeping the last good one') && line.includes('rules[1].oops')),
       'a log line names the error',
     );
 
     // The last good policy (allow env=prod, deny the rest) is still in force.
     const prod = uniqueName('still-prod');
     const dev = uniqueName('still-dev');
-    await createServedNamespace(controller, prod, { 'ecr-login/server': registry }, { env: 'prod' });
-    await createServedNamespace(controller, dev, { 'ecr-login/server': registry }, { env: 'dev' });
+    await createServedNamespace(env.controller, prod, { 'ecr-login/server': registry }, { env: 'prod' });
+    await createServedNamespace(env.controller, dev, { 'ecr-login/server': registry }, { env: 'dev' });
     await eventually('the prod Secret', () => readSecret(prod, 'ecr-login'));
     await eventually('dev denied', async () => {
       const found = (await namespaceEvents(dev)).find((e) => e.reason === 'PolicyDenied');
@@ -88,7 +74,7 @@ describe('the policy ConfigMap', () => {
 
     await setConfig(allowProd());
     await eventually('a ConfigReloaded Event', async () => {
-      const reasons = (await eventsFor(controller.namespace, 'ConfigMap', 'kube-ecrlogin-config')).map((e) => e.reason);
+      const reasons = (await eventsFor(env.controller.namespace, 'ConfigMap', 'kube-ecrlogin-config')).map((e) => e.reason);
       assert.ok(reasons.includes('ConfigReloaded'));
     });
   });

@@ -2,7 +2,9 @@
 // endpoint. Each harness serves only namespaces carrying its own label, so test files running at
 // the same time never reconcile each other's namespaces.
 
+import { after, before } from 'node:test';
 import * as k8s from '@kubernetes/client-node';
+import { start as startAws, type AwsTestServer, type StartOptions } from '../aws/server.ts';
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { run, type Running } from '../../src/app.ts';
@@ -148,4 +150,39 @@ export async function createServedNamespace(
   return core.createNamespace({
     body: { metadata: { name, annotations, labels: { ...labels, [controller.label.key]: controller.label.value } } },
   });
+}
+
+/** The AWS test server and a controller using it, started before a suite's tests and stopped after. */
+export interface AwsAndController {
+  readonly aws: AwsTestServer;
+  readonly controller: TestController;
+}
+
+/**
+ * Registers before/after hooks in the calling describe(): starts the AWS test server (with the
+ * controller's static keys) and a test controller pointed at it.
+ */
+export function withAwsAndController(options: StartTestController & { readonly aws?: StartOptions } = {}): AwsAndController {
+  let aws: AwsTestServer | undefined;
+  let controller: TestController | undefined;
+  before(async () => {
+    aws = await startAws(options.aws);
+    aws.addUser(controllerKeys);
+    useAwsEndpoint(aws.endpoint);
+    controller = await startTestController(options);
+  });
+  after(async () => {
+    await controller?.stop();
+    await aws?.close();
+  });
+  return {
+    get aws(): AwsTestServer {
+      if (aws === undefined) throw new Error('the AWS test server starts in before()');
+      return aws;
+    },
+    get controller(): TestController {
+      if (controller === undefined) throw new Error('the controller starts in before()');
+      return controller;
+    },
+  };
 }
