@@ -3,12 +3,11 @@
 // values each give one InvalidAnnotation Warning Event naming the annotation, no Secret and no crash;
 // the controller goes on serving good input.
 
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { start, type AwsTestServer } from '../aws/server.ts';
 import { cluster, uniqueName } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
-import { controllerKeys, createServedNamespace, startTestController, useAwsEndpoint, type TestController } from '../support/controller.ts';
+import { createServedNamespace, withAwsAndController } from '../support/controller.ts';
 import { core, eventsFor, namespaceEvents, readSecret } from '../support/objects.ts';
 
 const east = '111122223333.dkr.ecr.us-east-1.amazonaws.com';
@@ -54,28 +53,16 @@ const cases: Record<string, readonly (readonly [string, string, RegExp])[]> = {
 };
 
 describe('bad annotation values on the real apiserver', () => {
-  let aws: AwsTestServer;
-  let controller: TestController;
+  const env = withAwsAndController();
 
-  before(async () => {
-    aws = await start();
-    aws.addUser(controllerKeys);
-    useAwsEndpoint(aws.endpoint);
-    controller = await startTestController();
-  });
-
-  after(async () => {
-    await controller.stop();
-    await aws.close();
-  });
 
   for (const [annotation, values] of Object.entries(cases)) {
     it(`refuses bad ${annotation} values with one InvalidAnnotation Event each, no Secret and no AWS call`, async () => {
-      const callsBefore = aws.count({ region: 'us-east-1' });
+      const callsBefore = env.aws.count({ region: 'us-east-1' });
       const namespaces = await Promise.all(
         values.map(async ([, value]) => {
           const name = uniqueName('bad-input');
-          await createServedNamespace(controller, name, { 'ecr-login/server': east, [annotation]: value });
+          await createServedNamespace(env.controller, name, { 'ecr-login/server': east, [annotation]: value });
           return name;
         }),
       );
@@ -92,19 +79,19 @@ describe('bad annotation values on the real apiserver', () => {
         assert.ok((event?.message ?? '').length < 600, `${what}: the message stays readable`);
         await assert.rejects(readSecret(namespace, 'ecr-login'), /404|not found/, `${what}: no Secret`);
       }
-      assert.equal(aws.count({ region: 'us-east-1' }), callsBefore, 'no AWS call for bad input');
+      assert.equal(env.aws.count({ region: 'us-east-1' }), callsBefore, 'no AWS call for bad input');
       assert.deepEqual(
-        cluster().writes({ user: controller.user, resource: 'secrets' }).filter((w) => namespaces.includes(w.objectRef?.namespace ?? '')),
+        cluster().writes({ user: env.controller.user, resource: 'secrets' }).filter((w) => namespaces.includes(w.objectRef?.namespace ?? '')),
         [],
         'not one write to Secrets in those namespaces',
       );
-      assert.ok(!controller.logs.some((line) => line.includes('Reconcile failed unexpectedly')), 'no unexpected failure');
+      assert.ok(!env.controller.logs.some((line) => line.includes('Reconcile failed unexpectedly')), 'no unexpected failure');
     });
   }
 
   it('refuses a Namespace-only annotation on a ServiceAccount, and keeps serving good input afterwards', async () => {
     const namespace = uniqueName('bad-input');
-    await createServedNamespace(controller, namespace);
+    await createServedNamespace(env.controller, namespace);
     await core().createNamespacedServiceAccount({
       namespace,
       body: { metadata: { name: 'builder', annotations: { 'ecr-login/server': east, 'ecr-login/service-accounts': '*' } } },
@@ -117,7 +104,7 @@ describe('bad annotation values on the real apiserver', () => {
     assert.match(event.message ?? '', /ecr-login\/service-accounts: only applies to a Namespace/);
     // Still alive and well: a good annotation is served.
     const good = uniqueName('good-input');
-    await createServedNamespace(controller, good, { 'ecr-login/server': east });
+    await createServedNamespace(env.controller, good, { 'ecr-login/server': east });
     await eventually('the Secret for good input', () => readSecret(good, 'ecr-login'));
   });
 });

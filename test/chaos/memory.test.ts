@@ -2,15 +2,14 @@
 // what the controller keeps per namespace or per identity is dropped once it is no longer needed.
 // A soak cannot show a few KiB per namespace in RSS; these tests look at the structures themselves.
 
-import { after, before, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { AwsApi, AwsCredentials, EcrToken } from '../../src/aws/api.ts';
 import { TokenBroker, type TokenIdentity } from '../../src/broker.ts';
 import { defaultSettings } from '../../src/config/settings.ts';
-import { start, type AwsTestServer } from '../aws/server.ts';
 import { uniqueName } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
-import { controllerKeys, createServedNamespace, startTestController, useAwsEndpoint, type TestController } from '../support/controller.ts';
+import { createServedNamespace, withAwsAndController } from '../support/controller.ts';
 import { FakeClock } from '../support/fake-clock.ts';
 import { core, readSecret } from '../support/objects.ts';
 
@@ -52,26 +51,14 @@ describe('the token broker over a day of namespace churn', () => {
 });
 
 describe('the controller over namespace churn', () => {
-  let aws: AwsTestServer;
-  let controller: TestController;
+  const env = withAwsAndController();
 
-  before(async () => {
-    aws = await start();
-    aws.addUser(controllerKeys);
-    useAwsEndpoint(aws.endpoint);
-    controller = await startTestController();
-  });
-
-  after(async () => {
-    await controller.stop();
-    await aws.close();
-  });
 
   it('keeps no reconcile result for a namespace once it is deleted', async () => {
     const namespace = uniqueName('churn');
-    await createServedNamespace(controller, namespace, { 'ecr-login/server': east });
+    await createServedNamespace(env.controller, namespace, { 'ecr-login/server': east });
     await eventually('the Secret', () => readSecret(namespace, 'ecr-login'));
-    const results = controller.running.parts.controller.lastResults;
+    const results = env.controller.running.parts.controller.lastResults;
     // The result is recorded when the reconcile that wrote the Secret ends, a moment after the write.
     await eventually('its reconcile result', () => {
       assert.ok(results.has(namespace));
