@@ -206,7 +206,7 @@ function panel(x0: number, title: string, yLabel: string, ns: readonly number[],
     parts.push(`<line x1="${left}" y1="${y}" x2="${right}" y2="${y}" stroke="#eee"/>`);
     parts.push(`<text x="${left - 6}" y="${y + 4}" text-anchor="end">${Number.isInteger(value) ? value : value.toFixed(1)}</text>`);
   }
-  for (const n of ns) parts.push(`<text x="${xOf(n)}" y="${bottom + 16}" text-anchor="middle">${n}</text>`);
+  for (const n of ns) parts.push(`<text x="${xOf(n).toFixed(1)}" y="${bottom + 16}" text-anchor="middle">${n}</text>`);
   parts.push(`<text x="${(left + right) / 2}" y="${bottom + 34}" text-anchor="middle">annotated namespaces (N, log scale)</text>`);
   parts.push(`<text x="${x0 + 14}" y="${(top + bottom) / 2}" text-anchor="middle" transform="rotate(-90 ${x0 + 14} ${(top + bottom) / 2})">${escapeXml(yLabel)}</text>`);
   for (const s of series) {
@@ -241,7 +241,7 @@ export function renderChart(info: RunInfo, results: readonly WorkloadResult[]): 
   const writes: Series[] = [];
   identityCounts.forEach((k, i) => {
     const dashed = i > 0;
-    const suffix = identityCounts.length > 1 ? `, ${k} id` : '';
+    const suffix = identityCounts.length > 1 ? `, k = ${k}` : '';
     latency.push({ label: `p50${suffix}`, color: palette.p50, dashed, points: pick(k, (r) => r.p50Ms) });
     latency.push({ label: `p95${suffix}`, color: palette.p95, dashed, points: pick(k, (r) => r.p95Ms) });
     latency.push({ label: `p99${suffix}`, color: palette.p99, dashed, points: pick(k, (r) => r.p99Ms) });
@@ -256,7 +256,7 @@ export function renderChart(info: RunInfo, results: readonly WorkloadResult[]): 
     `<rect width="${width}" height="${height}" fill="white"/>`,
     panel(0, 'Annotate-to-ready latency', 'milliseconds', ns, latency),
     panel(410, 'Kubernetes writes by the controller', 'writes', ns, writes),
-    `<text x="${width / 2}" y="${height - 6}" text-anchor="middle" fill="#666">${escapeXml(`kube-ecrlogin make bench, ${info.date.slice(0, 10)}, ${info.machine.cores} cores, load ${num(info.load.start, 1)}`)}</text>`,
+    `<text x="${width / 2}" y="${height - 6}" text-anchor="middle" fill="#666">${escapeXml(`kube-ecrlogin make bench, ${info.date.slice(0, 10)}, ${info.machine.cores} cores, load ${num(info.load.start, 1)}${identityCounts.length > 1 ? `; k = distinct identities, dashed: k > ${identityCounts[0] ?? 1}` : ''}`)}</text>`,
     '</svg>',
     '',
   ].join('\n');
