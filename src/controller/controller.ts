@@ -11,6 +11,7 @@ import {
 import type { Clock } from '../clock.ts';
 import { Informer } from '../kube/informer.ts';
 import { RecentWrites } from '../kube/recent-writes.ts';
+import { Interner, secretForCache, withoutManagedFields } from '../kube/trim.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { WorkQueue } from './queue.ts';
@@ -64,6 +65,7 @@ export class Controller implements CacheReader {
       ...(nsSelector !== undefined ? { labelSelector: nsSelector } : {}),
       log,
       maxRestartDelayMs,
+      transform: withoutManagedFields,
     });
     this.serviceAccounts = new Informer<V1ServiceAccount>({
       name: 'serviceaccounts',
@@ -72,6 +74,7 @@ export class Controller implements CacheReader {
       list: () => core.listServiceAccountForAllNamespaces(),
       log,
       maxRestartDelayMs,
+      transform: withoutManagedFields,
     });
     this.secretsInformer = new Informer<V1Secret>({
       name: 'secrets',
@@ -81,6 +84,7 @@ export class Controller implements CacheReader {
       labelSelector: managedSelector,
       log,
       maxRestartDelayMs,
+      transform: secretForCache(new Interner()),
     });
     this.namespaces.on((ns) => this.enqueue(ns.metadata?.name));
     this.serviceAccounts.on((sa) => this.enqueue(sa.metadata?.namespace));

@@ -25,6 +25,11 @@ export interface InformerOptions<T extends KubernetesObject> {
   readonly log: Logger;
   readonly minRestartDelayMs?: number;
   readonly maxRestartDelayMs?: number;
+  /**
+   * Applied to every object before it is cached (list and watch alike), e.g. to drop fields the
+   * controller never reads: the cache holds one of these per object in the cluster.
+   */
+  readonly transform?: (object: T) => T;
 }
 
 export class Informer<T extends KubernetesObject> {
@@ -43,13 +48,15 @@ export class Informer<T extends KubernetesObject> {
   constructor(options: InformerOptions<T>) {
     this.#o = options;
     this.#restartDelay = options.minRestartDelayMs ?? 1_000;
+    const transform = options.transform;
     const list = async (): Promise<KubernetesListObject<T>> => {
       const result = await options.list();
       this.#listed = true;
       this.lastContact = Date.now();
-      return result;
+      return transform === undefined ? result : { ...result, items: result.items.map(transform) };
     };
-    this.#cache = new ListWatch<T>(options.path, new Watch(options.config), list, false, options.labelSelector, options.fieldSelector);
+    const watch = transform === undefined ? new Watch(options.config) : new TransformingWatch(options.config, transform);
+    this.#cache = new ListWatch<T>(options.path, watch, list, false, options.labelSelector, options.fieldSelector);
     this.#cache.on('add', (object: T) => this.#emit(object, 'add'));
     this.#cache.on('update', (object: T) => this.#emit(object, 'update'));
     this.#cache.on('delete', (object: T) => this.#emit(object, 'delete'));
@@ -121,5 +128,31 @@ export class Informer<T extends KubernetesObject> {
       if (!this.#stopped) void this.#startOnce();
     }, delay);
     this.#restartTimer.unref();
+  }
+}
+
+/** A Watch whose events carry transformed objects (ERROR and BOOKMARK events pass through). */
+class TransformingWatch<T> extends Watch {
+  readonly #transform: (object: T) => T;
+
+  constructor(config: KubeConfig, transform: (object: T) => T) {
+    super(config);
+    this.#transform = transform;
+  }
+
+  override watch(
+    path: string,
+    queryParams: Record<string, string | number | boolean | undefined>,
+    callback: (phase: string, apiObj: unknown, watchObj?: unknown) => void,
+    done: (err: unknown) => void,
+  ): Promise<AbortController> {
+    return super.watch(
+      path,
+      queryParams,
+      (phase, apiObj: unknown, watchObj?: unknown) => {
+        callback(phase, phase === 'ADDED' || phase === 'MODIFIED' || phase === 'DELETED' ? this.#transform(apiObj as T) : apiObj, watchObj);
+      },
+      done,
+    );
   }
 }
