@@ -37,6 +37,12 @@ export interface AwsSettings {
   readonly externalId?: string;
   /** Lifetime asked of STS for assumed roles, seconds. */
   readonly sessionDurationSeconds: number;
+  /**
+   * Whom an assumed role's STS session is named for: `object` (ecr-login.<namespace>[.<serviceaccount>],
+   * so CloudTrail shows whom each token was for; one session and token per object) or `shared`
+   * (kube-ecrlogin: one session and token per role and region, shared by every object naming the role).
+   */
+  readonly sessionScope: 'object' | 'shared';
 }
 
 export interface RegistryPattern {
@@ -75,7 +81,7 @@ export const defaultSettings: Settings = deepFreeze({
   logLevel: 'info',
   refresh: { margin: { fraction: 0.5 }, jitter: 0.1, minInterval: 60_000 },
   defaults: { secretName: 'ecr-login' },
-  aws: { sessionDurationSeconds: 3600 },
+  aws: { sessionDurationSeconds: 3600, sessionScope: 'object' },
   identities: [...identityModes],
   rules: [],
 });
@@ -172,7 +178,7 @@ class Reader {
     if (value === undefined) return base;
     const obj = this.object(value, 'aws');
     if (obj === undefined) return base;
-    this.known(obj, 'aws', ['externalId', 'sessionDurationSeconds']);
+    this.known(obj, 'aws', ['externalId', 'sessionDurationSeconds', 'sessionScope']);
     let externalId: string | undefined;
     if (obj['externalId'] !== undefined) {
       externalId = this.string(obj['externalId'], 'aws.externalId');
@@ -187,7 +193,8 @@ class Reader {
       if (typeof n === 'number' && Number.isInteger(n) && n >= 900 && n <= 43_200) sessionDurationSeconds = n;
       else this.error('aws.sessionDurationSeconds', 'must be a whole number of seconds from 900 to 43200');
     }
-    return { sessionDurationSeconds, ...(externalId !== undefined ? { externalId } : {}) };
+    const sessionScope = this.oneOf(obj['sessionScope'], 'aws.sessionScope', ['object', 'shared'] as const) ?? base.sessionScope;
+    return { sessionDurationSeconds, sessionScope, ...(externalId !== undefined ? { externalId } : {}) };
   }
 
   rules(value: unknown): Rule[] {

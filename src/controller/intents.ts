@@ -100,7 +100,11 @@ export function resolveIntents(snapshot: Snapshot): Intents {
     const identity: TokenIdentity =
       settings.defaults.roleArn === undefined
         ? { mode: 'controller' }
-        : { mode: 'assume-role', roleArn: settings.defaults.roleArn, sessionName: sessionNameFor(source) };
+        : {
+            mode: 'assume-role',
+            roleArn: settings.defaults.roleArn,
+            sessionName: settings.aws.sessionScope === 'shared' ? sharedSessionName : sessionNameFor(source),
+          };
     claimed.set(snapshot.target.secretName, source);
     grants.push({
       source,
@@ -155,7 +159,7 @@ export function resolveIntents(snapshot: Snapshot): Intents {
       continue;
     }
     claimed.set(secretName, source);
-    const identity = tokenIdentity(resolved.identity, source);
+    const identity = tokenIdentity(resolved.identity, source, settings);
     grants.push({
       source,
       ref,
@@ -199,12 +203,17 @@ function resolveIdentity(request: Request, settings: Settings, serviceAccounts: 
   return { identity: { mode: 'service-account', roleArn, serviceAccount: request.identityServiceAccount } };
 }
 
-function tokenIdentity(identity: Identity, source: Source): TokenIdentity {
+/** The STS session name of an assumed role shared by every object naming it (aws.sessionScope: shared). */
+export const sharedSessionName = 'kube-ecrlogin';
+
+function tokenIdentity(identity: Identity, source: Source, settings: Settings): TokenIdentity {
   switch (identity.mode) {
     case 'controller':
       return identity;
-    case 'assume-role':
-      return { mode: 'assume-role', roleArn: identity.roleArn, sessionName: sessionNameFor(source) };
+    case 'assume-role': {
+      const sessionName = settings.aws.sessionScope === 'shared' ? sharedSessionName : sessionNameFor(source);
+      return { mode: 'assume-role', roleArn: identity.roleArn, sessionName };
+    }
     case 'service-account':
       return {
         mode: 'service-account',

@@ -53,6 +53,7 @@ defaults:
 aws:
   externalId: tenant-42
   sessionDurationSeconds: 900
+  sessionScope: shared
 identities: [controller, assume-role]
 rules:
   - name: team-a
@@ -74,7 +75,7 @@ rules:
       logLevel: 'debug',
       refresh: { margin: { fraction: 0.25 }, jitter: 0.05, minInterval: 30_000 },
       defaults: { secretName: 'regcred', roleArn: role },
-      aws: { externalId: 'tenant-42', sessionDurationSeconds: 900 },
+      aws: { externalId: 'tenant-42', sessionDurationSeconds: 900, sessionScope: 'shared' },
       identities: ['controller', 'assume-role'],
       rules: [
         {
@@ -135,6 +136,7 @@ describe('parseSettings: invalid documents', () => {
     { name: 'an external id with a space is refused', text: 'aws: {externalId: "a b"}', errors: [/^aws\.externalId: must be 2 to 1224 characters/] },
     { name: 'a session shorter than 15 minutes is refused', text: 'aws: {sessionDurationSeconds: 899}', errors: ['aws.sessionDurationSeconds: must be a whole number of seconds from 900 to 43200'] },
     { name: 'a session longer than 12 hours is refused', text: 'aws: {sessionDurationSeconds: 43201}', errors: [/^aws\.sessionDurationSeconds: must be a whole number/] },
+    { name: 'a session scope other than object or shared is refused', text: 'aws: {sessionScope: per-namespace}', errors: ['aws.sessionScope: "per-namespace" is not one of object, shared'] },
     { name: 'a session duration as a string is refused', text: 'aws: {sessionDurationSeconds: "3600"}', errors: [/^aws\.sessionDurationSeconds: must be a whole number/] },
     { name: 'a fractional session duration is refused', text: 'aws: {sessionDurationSeconds: 1000.5}', errors: [/^aws\.sessionDurationSeconds: must be a whole number/] },
     { name: 'identities as a string is refused', text: 'identities: controller', errors: ['identities: must be a list of: controller, assume-role, service-account'] },

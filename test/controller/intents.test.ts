@@ -47,6 +47,17 @@ describe('resolveIntents: grants', () => {
     assert.deepEqual(grant.identity, { mode: 'assume-role', roleArn: roleA, sessionName: 'ecr-login.team-a' });
   });
 
+  it('with aws.sessionScope shared, every object naming a role shares one session (and so one token)', () => {
+    const settings = settingsFrom('aws: {sessionScope: shared}');
+    const identities = ['team-a', 'team-b'].map(
+      (name) => only(resolveIntents(snapshot({ namespace: namespace(name, { 'ecr-login/server': east, 'ecr-login/role-arn': roleA }), settings }))).identity,
+    );
+    assert.deepEqual(identities, [
+      { mode: 'assume-role', roleArn: roleA, sessionName: 'kube-ecrlogin' },
+      { mode: 'assume-role', roleArn: roleA, sessionName: 'kube-ecrlogin' },
+    ]);
+  });
+
   it('without a role annotation, the default role is assumed', () => {
     const settings = settingsFrom(`defaults: {roleArn: "${roleB}"}`);
     const grant = only(resolveIntents(snapshot({ namespace: namespace('team-a', { 'ecr-login/server': east }), settings })));
