@@ -152,16 +152,23 @@ export class Reconciler {
   }
 
   /**
-   * Our cache only holds labelled Secrets. For each grant whose Secret it lacks, a live read tells a
-   * Secret we do not own (left untouched, reported) from one the watch has not delivered yet (ours).
+   * Our cache only holds labelled Secrets. A grant whose Secret it lacks is normally new, and its
+   * Secret is created (a same-named Secret makes the create fail with 409: see #write). Where a
+   * same-named Secret is known (a conflict reported before), or may be adopted (--target-adopt), a
+   * live read tells a Secret we do not own (left untouched, reported) from one that is, or becomes, ours.
    */
   async #checkUnmanaged(snapshot: Snapshot, intents: Intents, run: Run): Promise<{ snapshot: Snapshot; intents: Intents }> {
-    const { api } = this.#o;
+    const { api, events } = this.#o;
     const namespace = snapshot.namespace.metadata?.name ?? '';
     const lagging: V1Secret[] = [];
     const blocked = new Set<Grant>();
     const problems: Problem[] = [];
-    const unknown = intents.grants.filter((grant) => !snapshot.secrets.some((secret) => nameOf(secret) === grant.secretName));
+    const adopting = (grant: Grant): boolean => grant.source.kind === 'Target' && this.#o.target?.adopt === true;
+    const unknown = intents.grants.filter(
+      (grant) =>
+        !snapshot.secrets.some((secret) => nameOf(secret) === grant.secretName) &&
+        (events.active(grant.ref, reasons.SecretConflict) || adopting(grant)),
+    );
     await Promise.all(
       unknown.map(async (grant) => {
         let live: V1Secret | undefined;
@@ -177,18 +184,14 @@ export class Reconciler {
           lagging.push(live);
           return;
         }
-        if (grant.source.kind === 'Target' && this.#o.target?.adopt === true && isOriginalLogin(live, grant.registries.map((r) => r.host))) {
+        if (adopting(grant) && isOriginalLogin(live, grant.registries.map((r) => r.host))) {
           // The original kube-ecrlogin's Secret: taken over in place (labelled on the next write), never recreated.
           this.#o.log.info('Adopting Secret', { namespace, name: grant.secretName, source: describeSource(grant.source) });
           lagging.push(live);
           return;
         }
         blocked.add(grant);
-        problems.push({
-          ref: grant.ref,
-          reason: 'SecretConflict',
-          message: `Secret ${grant.secretName} exists and is not managed by kube-ecrlogin; it is left untouched`,
-        });
+        problems.push({ ref: grant.ref, reason: 'SecretConflict', message: unmanagedMessage(grant) });
       }),
     );
     if (lagging.length === 0 && blocked.size === 0) return { snapshot, intents };
@@ -228,12 +231,35 @@ export class Reconciler {
       return true;
     } catch (error) {
       const status = statusOf(error);
+      if (status === 409 && existing === undefined && (await this.#unmanagedAfterConflict(grant))) {
+        run.unhealthy();
+        return false;
+      }
       // 409: created or changed by someone else since we looked. Look again.
       if (status === 409) this.#o.cache.conflicted('Secret', namespace, grant.secretName);
       run.fail(`writing Secret ${namespace}/${grant.secretName}: ${describeKubeError(error)}`, status === 409 || status === undefined || status >= 500 || status === 429);
       metrics.refreshes.inc({ outcome: 'failed' });
       return false;
     }
+  }
+
+  /**
+   * After a create failed with 409: whether the Secret in the way is one we do not own. If so it is
+   * reported (and, from now on, checked before any token is fetched for it); if it is ours (the watch
+   * has not delivered it yet), the caller retries.
+   */
+  async #unmanagedAfterConflict(grant: Grant): Promise<boolean> {
+    const live = await this.#o.api.readSecret(grant.source.namespace, grant.secretName).catch(() => undefined);
+    if (live === undefined || isManaged(live)) return false;
+    this.#o.log.warn(problemLogMessage.SecretConflict, {
+      kind: grant.ref.kind,
+      namespace: grant.source.namespace,
+      name: grant.ref.name,
+      reason: reasons.SecretConflict,
+      error: unmanagedMessage(grant),
+    });
+    await this.#o.events.warnOnce(grant.ref, reasons.SecretConflict, unmanagedMessage(grant));
+    return true;
   }
 
   async #failed(grant: Grant, error: TokenError, run: Run): Promise<void> {
@@ -359,6 +385,10 @@ class Run {
     }
     return { ...base, ...(requeue !== undefined ? { requeueAfterMs: requeue } : {}) };
   }
+}
+
+function unmanagedMessage(grant: Grant): string {
+  return `Secret ${grant.secretName} exists and is not managed by kube-ecrlogin; it is left untouched`;
 }
 
 function registriesOf(grant: Grant): string {

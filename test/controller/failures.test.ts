@@ -117,7 +117,27 @@ describe('failures', () => {
       [],
       'not one write to Secrets in that namespace',
     );
-    assert.equal(env.aws.count({ region: 'us-west-1' }), 0, 'no token fetched for a Secret that cannot be written');
+    assert.equal(
+      cluster().auditEvents({ user: env.controller.user, namespace: ns, resource: 'secrets', verbs: ['create'], succeeded: false }).length,
+      1,
+      'one create, refused because the name is taken',
+    );
+    // Another pass (the namespace changes): the name is read, not created again, and not reported twice.
+    const passes = env.controller.running.parts.controller.lastResults.get(ns)?.count ?? 0;
+    await api.patchNamespace(
+      { name: ns, body: { metadata: { labels: { touched: 'yes' } } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    await eventually('another reconcile', () => {
+      assert.ok((env.controller.running.parts.controller.lastResults.get(ns)?.count ?? 0) > passes);
+      return Promise.resolve();
+    });
+    assert.equal(
+      cluster().auditEvents({ user: env.controller.user, namespace: ns, resource: 'secrets', verbs: ['create'], succeeded: false }).length,
+      1,
+      'no second create',
+    );
+    assert.equal((await namespaceEvents(ns)).filter((e) => e.reason === 'SecretConflict').length, 1);
   });
 
   for (const [name, value] of [
