@@ -112,7 +112,7 @@ export function renderTable(results: readonly WorkloadResult[]): string {
   ];
   const rows = results.map((r) => [
     String(r.namespaces),
-    r.identityMode === 'assume-role' ? `${r.identities} roles (assume-role)` : String(r.identities),
+    r.identityMode === 'controller' ? String(r.identities) : `${r.identities} roles (${r.identityMode === 'assume-role' ? 'session per namespace' : 'shared session'})`,
     num(r.coldStartSeconds),
     num(r.floorSeconds),
     num(ratio(r.coldStartSeconds, r.floorSeconds), 2),

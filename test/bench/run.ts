@@ -5,7 +5,8 @@
 //   BENCH_SIZES       annotated namespaces per workload (default "100 1000"; the full set: "100 1000 5000")
 //   BENCH_IDENTITIES  distinct (identity, region) token keys per workload (default "1 10")
 //   BENCH_MODE        "controller" (default): identities are regions of the controller's own identity;
-//                     "assume-role": identities are roles (ecr-login/role-arn) assumed from it
+//                     "assume-role": identities are roles (ecr-login/role-arn) assumed from it, one
+//                     session per namespace (the default); "assume-role-shared": aws.sessionScope: shared
 //   BENCH_WORKERS     the controller's --workers and the baselines' concurrency (default 4)
 //   BENCH_STREAM      namespaces annotated while the controller runs, and the rate: "COUNT@RATE" (default "200@20")
 //   BENCH_RESYNC      the controller's --resync-period in seconds (default 30)
@@ -121,7 +122,9 @@ async function main(): Promise<void> {
   const { count: streamCount, rate: streamRate } = stream();
   const [resyncSeconds = 30] = numbers('BENCH_RESYNC', '30');
   const modeText = process.env['BENCH_MODE'] ?? 'controller';
-  if (modeText !== 'controller' && modeText !== 'assume-role') throw new Error(`BENCH_MODE=${JSON.stringify(modeText)}: controller or assume-role`);
+  if (modeText !== 'controller' && modeText !== 'assume-role' && modeText !== 'assume-role-shared') {
+    throw new Error(`BENCH_MODE=${JSON.stringify(modeText)}: controller, assume-role or assume-role-shared`);
+  }
   const mode: IdentityMode = modeText;
   const dir = join(repoRoot, '.cache', 'bench');
   mkdirSync(dir, { recursive: true });

@@ -37,9 +37,10 @@ import type { SeedJob } from './seed-method.ts';
 
 /**
  * controller: the controller's own identity in 1..10 regions, so k identities are k token keys.
- * assume-role: k roles (ecr-login/role-arn) in one region, assumed from the controller's identity.
+ * assume-role: k roles (ecr-login/role-arn) in one region, assumed from the controller's identity,
+ * with the default session per namespace; assume-role-shared: the same with aws.sessionScope: shared.
  */
-export type IdentityMode = 'controller' | 'assume-role';
+export type IdentityMode = 'controller' | 'assume-role' | 'assume-role-shared';
 
 export interface WorkloadSpec {
   readonly namespaces: number;
@@ -112,6 +113,10 @@ const serverAnnotation = 'ecr-login/server';
 const roleAnnotation = 'ecr-login/role-arn';
 const benchConfig = 'refresh:\n  margin: 50%\n  jitter: 10%\n  minInterval: 1s\n';
 
+function configFor(mode: IdentityMode): string {
+  return mode === 'assume-role-shared' ? `${benchConfig}aws:\n  sessionScope: shared\n` : benchConfig;
+}
+
 function regionOf(index: number, identities: number): string {
   return regions[index % identities] ?? 'us-east-1';
 }
@@ -123,6 +128,7 @@ function hostOf(index: number, identities: number): string {
 /** The annotations of the i-th namespace. */
 function annotationsOf(index: number, identities: number, mode: IdentityMode): Record<string, string> {
   if (mode === 'controller') return { [serverAnnotation]: hostOf(index, identities) };
+  // assume-role and assume-role-shared
   return { [serverAnnotation]: hostOf(0, 1), [roleAnnotation]: `arn:aws:iam::${account}:role/bench-pull-${index % identities}` };
 }
 
@@ -208,7 +214,7 @@ export async function runWorkload(spec: WorkloadSpec): Promise<WorkloadResult> {
     const core = admin.makeApiClient(k8s.CoreV1Api);
     const apiserverCpu = (): number => cpuOf(plane.pids['kube-apiserver']) + cpuOf(plane.pids['etcd']);
 
-    const kubeconfig = await prepareControllerUser(plane, spec.dir);
+    const kubeconfig = await prepareControllerUser(plane, spec.dir, configFor(spec.mode));
     const names = Array.from({ length: n }, (_, i) => `bench-${pad(i, 5)}`);
     const streamNames = Array.from({ length: spec.streamCount }, (_, i) => `stream-${pad(i, 4)}`);
     const indexOf = new Map(names.map((name, i) => [name, i]));
@@ -483,7 +489,8 @@ export async function runWorkload(spec: WorkloadSpec): Promise<WorkloadResult> {
       p99Ms: round(percentile(latencies, 0.99), 1),
       streamSamples: latencies.length,
       awsCallsPerCycle: late ? null : awsAfter.total - awsBefore.total,
-      awsCallsMinimum: identities,
+      // A session per namespace makes every namespace its own token key; otherwise there is one per identity.
+      awsCallsMinimum: spec.mode === 'assume-role' ? n : identities,
       writesPerCycle: late ? null : cycleWrites.filter(succeeded).length,
       cycleSeconds: late ? null : round((cycleEnd - steadyEnd) / 1000),
       steadyStateWrites: late ? null : steadyWrites.length,
@@ -502,7 +509,7 @@ export async function runWorkload(spec: WorkloadSpec): Promise<WorkloadResult> {
 }
 
 /** The controller's user: the static user kube-ecrlogin, bound to the real ClusterRole and Role. */
-async function prepareControllerUser(plane: ControlPlane, dir: string): Promise<string> {
+async function prepareControllerUser(plane: ControlPlane, dir: string, config: string): Promise<string> {
   const admin = shareConnections(plane.adminConfig());
   const core = admin.makeApiClient(k8s.CoreV1Api);
   const rbac = admin.makeApiClient(k8s.RbacAuthorizationV1Api);
@@ -522,7 +529,7 @@ async function prepareControllerUser(plane: ControlPlane, dir: string): Promise<
   });
   await core.createNamespacedConfigMap({
     namespace: controllerNamespace,
-    body: { metadata: { name: 'kube-ecrlogin-config' }, data: { 'config.yaml': benchConfig } },
+    body: { metadata: { name: 'kube-ecrlogin-config' }, data: { 'config.yaml': config } },
   });
   return plane.writeKubeconfig(plane.userConfig(controllerUser), join(dir, 'controller.kubeconfig'));
 }
