@@ -141,10 +141,12 @@ export async function logCallerIdentity(parts: Parts): Promise<void> {
   }
 }
 
+export type StopReason = 'stopped' | 'lost-leadership';
+
 export interface Running {
   readonly parts: Parts;
-  /** Resolves when the controller stopped (after stop(), or after losing leadership). */
-  readonly done: Promise<void>;
+  /** Resolves when the controller stopped: after stop(), or after losing its Lease to another holder. */
+  readonly done: Promise<StopReason>;
   /** Graceful shutdown: stop taking work, finish in-flight reconciles, release the Lease. */
   stop(): Promise<boolean>;
   readonly elector?: LeaderElector;
@@ -200,17 +202,21 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
   // Only the leader writes; a standby keeps its caches warm and writes nothing but the Lease.
   if (elector !== undefined) parts.writeGate.follow(() => elector.canWrite());
 
+  let reason: StopReason = 'stopped';
   let finish: () => void = () => undefined;
-  const done = new Promise<void>((resolve) => {
-    finish = resolve;
+  const done = new Promise<StopReason>((resolve) => {
+    finish = () => resolve(reason);
   });
   let stopping: Promise<boolean> | undefined;
   const stop = (): Promise<boolean> =>
     (stopping ??= (async () => {
       shuttingDown = true;
       log.info('Shutting down', { timeoutMs: options.shutdownTimeoutMs });
+      const deadline = clock.now() + options.shutdownTimeoutMs;
       const drained = await controller.stop(options.shutdownTimeoutMs);
       if (!drained) log.warn('Shutdown timeout: some reconciles did not finish', { timeoutMs: options.shutdownTimeoutMs });
+      // The Events those reconciles queued, within what is left of the timeout (at least a second).
+      await parts.events.flush(Math.max(1_000, deadline - clock.now()));
       // What did not finish writes nothing more: each write is whole, and the next leader converges.
       parts.writeGate.follow(() => false);
       await elector?.release();
@@ -229,7 +235,9 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
   } else {
     void elector
       .acquire(() => {
-        // client-go's choice: a controller that lost its Lease stops, and its restart rejoins as a standby.
+        // client-go's choice: a controller that lost its Lease stops, and exits non-zero so that the
+        // restart is visible; the restarted process rejoins as a standby.
+        reason = 'lost-leadership';
         void stop();
       })
       .then((acquired) => {
@@ -277,6 +285,7 @@ export async function once(options: Options, deps: Dependencies = {}): Promise<O
     return { namespaces: names.size, failed, writes };
   } finally {
     await controller.stop(options.shutdownTimeoutMs);
+    await parts.events.flush(options.shutdownTimeoutMs);
     await parts.settings.stop();
   }
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The kube-ecrlogin command: parses flags and environment once, then runs a command.
 // Exit codes: 0 success; 1 failure (a `once` pass with failures, an unhealthy doctor, a start-up
-// error such as an invalid ConfigMap); 2 bad flags or environment.
+// error such as an invalid ConfigMap, a `run` that lost its Lease to another holder); 2 bad flags
+// or environment.
 
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -62,10 +63,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         process.once('SIGTERM', () => shutdown('SIGTERM'));
         process.once('SIGINT', () => shutdown('SIGINT'));
         started.running = await run(options);
-        await started.running.done;
+        const reason = await started.running.done;
         // Work abandoned at --shutdown-timeout (an AWS call that never answers) must not keep the process alive.
         setTimeout(() => process.exit(), 1_000).unref();
-        return 0;
+        return reason === 'lost-leadership' ? 1 : 0;
       }
     }
   } catch (error) {

@@ -63,7 +63,7 @@ export class SettingsSource {
       log: options.log,
       ...(options.maxRestartDelayMs !== undefined ? { maxRestartDelayMs: options.maxRestartDelayMs } : {}),
     });
-    this.#informer.on((configMap, kind) => void this.#changed(kind === 'delete' ? undefined : configMap));
+    this.#informer.on((configMap, kind) => this.#changed(kind === 'delete' ? undefined : configMap));
   }
 
   get current(): Settings {
@@ -98,7 +98,7 @@ export class SettingsSource {
     await this.#informer.stop();
   }
 
-  async #changed(configMap: V1ConfigMap | undefined): Promise<void> {
+  #changed(configMap: V1ConfigMap | undefined): void {
     const { log, metrics, namespace, name } = this.#o;
     const text = configMap?.data?.[configKey];
     if (!this.#started || text === this.#lastText) return;
@@ -113,7 +113,7 @@ export class SettingsSource {
       metrics.configReloads.inc({ result: 'failure' });
       metrics.configValid.set(0);
       log.error('Invalid config, keeping the last good one', { namespace, name, errors: result.errors });
-      await this.#o.events?.warnOnce(target, reasons.ConfigInvalid, `Invalid ${configKey}, the last good config stays in force: ${result.errors.join('; ')}`);
+      this.#o.events?.warnOnce(target, reasons.ConfigInvalid, `Invalid ${configKey}, the last good config stays in force: ${result.errors.join('; ')}`);
       return;
     }
     this.#current = result.settings;
@@ -121,7 +121,7 @@ export class SettingsSource {
     metrics.configValid.set(1);
     log.info('Reloaded config', { namespace, name, rules: result.settings.rules.length });
     if (this.#o.events?.resolve(target, reasons.ConfigInvalid)) {
-      await this.#o.events.emit(target, 'Normal', reasons.ConfigReloaded, `Valid ${configKey} loaded`);
+      this.#o.events.emit(target, 'Normal', reasons.ConfigReloaded, `Valid ${configKey} loaded`);
     }
     this.#o.onChange(result.settings);
   }

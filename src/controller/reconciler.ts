@@ -85,7 +85,7 @@ export class Reconciler {
     const run = new Run(namespaceName);
     // Before asking AWS for anything: a Secret name taken by a Secret we do not own cannot be served.
     const { snapshot, intents } = await this.#checkUnmanaged(observed, resolveIntents(observed), run);
-    await this.#reportProblems(intents.annotated, intents.problems);
+    this.#reportProblems(intents.annotated, intents.problems);
     if (intents.problems.length > 0) run.unhealthy();
 
     const needs = new Map<Grant, TokenNeed>(intents.grants.map((grant) => [grant, tokenNeed(snapshot, grant)]));
@@ -107,9 +107,9 @@ export class Reconciler {
     }
     for (const grant of plan.unchanged) {
       this.#o.metrics.refreshes.inc({ outcome: 'unchanged' });
-      await this.#recovered(grant);
+      this.#recovered(grant);
     }
-    for (const { grant, error } of plan.failed) await this.#failed(grant, error, run);
+    for (const { grant, error } of plan.failed) this.#failed(grant, error, run);
 
     for (const patch of planServiceAccounts(snapshot.serviceAccounts, intents.grants, available, intents.keep)) {
       try {
@@ -215,7 +215,7 @@ export class Reconciler {
         this.#o.cache.wrote('Secret', namespace, grant.secretName, await api.createSecret(secret));
         metrics.refreshes.inc({ outcome: 'issued' });
         log.info('Created Secret', { namespace, name: grant.secretName, source: describeSource(grant.source), registries: grant.registries.length });
-        await events.emit(grant.ref, 'Normal', reasons.CredentialsIssued, `Created Secret ${grant.secretName} with credentials for ${registriesOf(grant)}`);
+        events.emit(grant.ref, 'Normal', reasons.CredentialsIssued, `Created Secret ${grant.secretName} with credentials for ${registriesOf(grant)}`);
       } else {
         this.#o.cache.wrote('Secret', namespace, grant.secretName, await api.applySecret(secret, existing.metadata?.resourceVersion ?? ''));
         metrics.refreshes.inc({ outcome: 'refreshed' });
@@ -227,7 +227,7 @@ export class Reconciler {
         });
       }
       run.writes++;
-      await this.#recovered(grant);
+      this.#recovered(grant);
       return true;
     } catch (error) {
       const status = statusOf(error);
@@ -258,14 +258,14 @@ export class Reconciler {
       reason: reasons.SecretConflict,
       error: unmanagedMessage(grant),
     });
-    await this.#o.events.warnOnce(grant.ref, reasons.SecretConflict, unmanagedMessage(grant));
+    this.#o.events.warnOnce(grant.ref, reasons.SecretConflict, unmanagedMessage(grant));
     return true;
   }
 
-  async #failed(grant: Grant, error: TokenError, run: Run): Promise<void> {
+  #failed(grant: Grant, error: TokenError, run: Run): void {
     const { events, log, metrics } = this.#o;
     const message = `Could not get registry credentials for ${registriesOf(grant)}: ${error.message}. The current Secret, if any, is kept.`;
-    await events.warnOnce(grant.ref, reasons.RefreshFailed, message);
+    events.warnOnce(grant.ref, reasons.RefreshFailed, message);
     log.warn('Refresh failed', {
       namespace: grant.source.namespace,
       name: grant.secretName,
@@ -279,10 +279,10 @@ export class Reconciler {
     run.fail(error.message, error.kind === 'transient');
   }
 
-  async #recovered(grant: Grant): Promise<void> {
+  #recovered(grant: Grant): void {
     this.#o.metrics.lastRefreshFailure.set({ namespace: grant.source.namespace, secret: grant.secretName }, 0);
     if (this.#o.events.resolve(grant.ref, reasons.RefreshFailed)) {
-      await this.#o.events.emit(grant.ref, 'Normal', reasons.RefreshRecovered, `Secret ${grant.secretName} has fresh credentials again`);
+      this.#o.events.emit(grant.ref, 'Normal', reasons.RefreshRecovered, `Secret ${grant.secretName} has fresh credentials again`);
     }
   }
 
@@ -298,7 +298,7 @@ export class Reconciler {
       metrics.forgetSecret(namespace, name);
       const owner = ownerRef(secret);
       if (owner !== undefined) {
-        await events.emit(owner, 'Normal', reasons.CredentialsRemoved, `Deleted Secret ${name}: nothing asks for it any more`);
+        events.emit(owner, 'Normal', reasons.CredentialsRemoved, `Deleted Secret ${name}: nothing asks for it any more`);
       }
     } catch (error) {
       const status = statusOf(error);
@@ -308,11 +308,11 @@ export class Reconciler {
     }
   }
 
-  async #reportProblems(annotated: readonly ObjectRef[], problems: readonly Problem[]): Promise<void> {
+  #reportProblems(annotated: readonly ObjectRef[], problems: readonly Problem[]): void {
     const { events, log, metrics } = this.#o;
     for (const problem of problems) {
       const fresh = !events.active(problem.ref, problem.reason);
-      await events.warnOnce(problem.ref, problem.reason, problem.message);
+      events.warnOnce(problem.ref, problem.reason, problem.message);
       if (fresh) {
         log.warn(problemLogMessage[problem.reason], {
           kind: problem.ref.kind,

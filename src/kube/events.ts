@@ -1,6 +1,7 @@
 // Kubernetes Events, on transitions and failures only. The recorder remembers what it last said
 // about each object and reason, so a failure repeated on every retry produces one Event, and a
-// recovery is announced once.
+// recovery is announced once. Like client-go's broadcaster, it sends in the background, a few at a
+// time: a reconcile never waits for an Event, and a slow or throttled Event API slows no Secret.
 
 import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Clock } from '../clock.ts';
@@ -34,20 +35,27 @@ export interface EventRecorderOptions {
   readonly log: Logger;
   /** Pod name, for reportingInstance. */
   readonly instance: string;
+  /** Events sent at once (default 2). */
+  readonly concurrency?: number;
+  /** Events waiting beyond this many are dropped, with a log line (default 4096). */
+  readonly maxPending?: number;
 }
 
 export class EventRecorder {
   readonly #options: EventRecorderOptions;
   /** target key -> reason -> last message said. */
   readonly #said = new Map<string, Map<string, string>>();
+  readonly #pending: CoreV1Event[] = [];
+  #sending = 0;
+  #idle: (() => void)[] = [];
 
   constructor(options: EventRecorderOptions) {
     this.#options = options;
   }
 
-  /** Emits an Event now (Normal events for transitions the caller detected). */
-  async emit(target: EventTarget, type: EventType, reason: Reason, message: string): Promise<void> {
-    const { api, clock, log, instance } = this.#options;
+  /** Queues an Event to be sent (Normal events for transitions the caller detected). */
+  emit(target: EventTarget, type: EventType, reason: Reason, message: string): void {
+    const { clock, log, instance, maxPending = 4096 } = this.#options;
     const now = new Date(clock.now());
     // Events about cluster-scoped objects (Namespaces) live in `default`, as client-go puts them.
     const namespace = target.namespace ?? 'default';
@@ -70,20 +78,61 @@ export class EventRecorder {
       lastTimestamp: now,
       count: 1,
     };
-    try {
-      await api.createEvent(event);
-    } catch (error) {
-      // Events are best effort: failing to report must not fail the work.
-      log.warn('Could not record Event', { reason, kind: target.kind, name: target.name, namespace: target.namespace, error: errorMessage(error) });
+    if (this.#pending.length >= maxPending) {
+      log.warn('Dropped Event: too many waiting to be sent', { reason, kind: target.kind, name: target.name, namespace: target.namespace, waiting: this.#pending.length });
+      return;
     }
+    this.#pending.push(event);
+    this.#pump();
   }
 
   /** Emits a Warning unless the same reason and message were already said about this object. */
-  async warnOnce(target: EventTarget, reason: Reason, message: string): Promise<void> {
+  warnOnce(target: EventTarget, reason: Reason, message: string): void {
     const said = this.#forTarget(target);
     if (said.get(reason) === message) return;
     said.set(reason, message);
-    await this.emit(target, 'Warning', reason, message);
+    this.emit(target, 'Warning', reason, message);
+  }
+
+  /** Resolves when every queued Event has been sent (or failed), or false after timeoutMs. */
+  flush(timeoutMs: number): Promise<boolean> {
+    if (this.#pending.length === 0 && this.#sending === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.#idle = this.#idle.filter((waiter) => waiter !== done);
+        resolve(false);
+      }, timeoutMs);
+      const done = (): void => {
+        clearTimeout(timer);
+        resolve(true);
+      };
+      this.#idle.push(done);
+    });
+  }
+
+  #pump(): void {
+    const { api, log, concurrency = 2 } = this.#options;
+    while (this.#sending < concurrency) {
+      const event = this.#pending.shift();
+      if (event === undefined) break;
+      this.#sending++;
+      api
+        .createEvent(event)
+        .catch((error: unknown) => {
+          // Events are best effort: failing to report must not fail the work.
+          const { reason, involvedObject: object } = event;
+          log.warn('Could not record Event', { reason, kind: object.kind, name: object.name, namespace: object.namespace, error: errorMessage(error) });
+        })
+        .finally(() => {
+          this.#sending--;
+          this.#pump();
+          if (this.#pending.length === 0 && this.#sending === 0) {
+            const waiters = this.#idle;
+            this.#idle = [];
+            for (const waiter of waiters) waiter();
+          }
+        });
+    }
   }
 
   /** Whether a warning for reason is in force for this object. */

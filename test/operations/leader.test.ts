@@ -443,3 +443,46 @@ describe('a clean shutdown of the leader', () => {
     t.diagnostic(`handed over ${handover} ms after SIGTERM`);
   });
 });
+
+describe('a leader whose Lease another holder takes', () => {
+  let aws: AwsTestServer;
+  let install: Install;
+  let controller: ControllerProcess;
+
+  before(async () => {
+    aws = await start();
+    aws.addUser(controllerKeys);
+    install = await createInstall('lost');
+    const account = await serviceAccount(install, 'controller');
+    controller = await spawnController({
+      install,
+      identity: 'lost-0',
+      kubeconfig: account.kubeconfig,
+      awsEndpoint: aws.endpoint,
+      args: ['--leader-elect', '--lease-duration', '4s', '--renew-deadline', '3s', '--retry-period', '500ms'],
+    });
+  });
+
+  after(async () => {
+    await stopController(controller);
+    await aws.close();
+  });
+
+  it('steps down on its next renewal, stops, and exits 1 so that the restart is visible', async () => {
+    const lease = await eventually('the controller leads', async () => {
+      const current = await readLease(install);
+      assert.equal(current?.spec?.holderIdentity, 'lost-0');
+      return current;
+    });
+    // Another replica (as after a partition) writes itself into the Lease.
+    await admin().coordination.replaceNamespacedLease({
+      namespace: install.namespace,
+      name: 'kube-ecrlogin',
+      body: { ...lease, spec: { ...lease.spec, holderIdentity: 'intruder', renewTime: new k8s.V1MicroTime(), leaseDurationSeconds: 60 } },
+    });
+    assert.deepEqual(await controller.exited, { code: 1, signal: null });
+    assert.equal(controller.logged('Lost leadership').length, 1);
+    assert.equal(controller.logged('Released leadership').length, 0, 'a Lease held by another is not released');
+    assert.equal((await readLease(install))?.spec?.holderIdentity, 'intruder');
+  });
+});
