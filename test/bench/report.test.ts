@@ -11,6 +11,7 @@ const info: RunInfo = {
   machine: { cores: 2, memoryGiB: 23.5, cpu: 'Test CPU' },
   load: { start: 0.5, end: 0.7 },
   controller: 'node dist/cli.js',
+  memoryLimitMiB: 384,
   workers: 4,
   streamCount: 200,
   streamRate: 20,

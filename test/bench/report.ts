@@ -12,8 +12,10 @@ export interface RunInfo {
   readonly machine: { readonly cores: number; readonly memoryGiB: number; readonly cpu: string };
   /** 1-minute load average at the start and the end of the run. */
   readonly load: { readonly start: number; readonly end: number };
-  /** How the controller ran: "node dist/cli.js" (compiled, as the image runs it) or "node src/cli.ts". */
+  /** How the controller ran: "node <the image's flags> dist/cli.js" (compiled, as the image runs it) or "node src/cli.ts". */
   readonly controller: string;
+  /** The base Deployment's memory limit, against which the image's heap share was resolved. */
+  readonly memoryLimitMiB: number;
   readonly workers: number;
   readonly streamCount: number;
   readonly streamRate: number;
@@ -49,7 +51,8 @@ export function renderMarkdown(info: RunInfo, results: readonly WorkloadResult[]
   lines.push(
     `${info.date.slice(0, 10)}, ${info.machine.cores} cores (${info.machine.cpu}), ${info.machine.memoryGiB} GiB; ` +
       `load average ${num(info.load.start, 2)} at the start, ${num(info.load.end, 2)} at the end; ` +
-      `\`${info.command}\`; the controller as \`${info.controller}\`, ${info.workers} workers, resync ${info.resyncSeconds} s; ` +
+      `\`${info.command}\`; the controller as \`${info.controller}\` (the image's NODE_OPTIONS, its heap share resolved against the ` +
+      `Deployment's ${info.memoryLimitMiB} MiB limit), ${info.workers} workers, resync ${info.resyncSeconds} s; ` +
       `stream of ${info.streamCount} namespaces at ${info.streamRate}/s.`,
   );
   lines.push('');

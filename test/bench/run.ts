@@ -25,6 +25,7 @@ import { spawnAwsTestServer } from '../aws/control-client.ts';
 import { repoRoot } from '../cluster/controlplane.ts';
 import { controllerKeys } from '../support/controller.ts';
 import { loadAverage, machine } from './proc.ts';
+import { imageRuntime } from './image-runtime.ts';
 import { renderMarkdown, writeReports, type RunInfo } from './report.ts';
 import { regions, runWorkload, type IdentityMode, type WorkloadResult } from './workload.ts';
 
@@ -129,13 +130,18 @@ async function main(): Promise<void> {
   const dir = join(repoRoot, '.cache', 'bench');
   mkdirSync(dir, { recursive: true });
   const entry = controllerEntry(dir);
+  // As the image runs it (see image-runtime.ts); BENCH_CONTROLLER_NODE_ARGS adds flags, e.g.
+  // "--cpu-prof --cpu-prof-dir=.cache/bench/profiles" for profiling.
+  const runtime = imageRuntime();
+  const nodeArgs = [...runtime.nodeArgs, ...(process.env['BENCH_CONTROLLER_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== '')];
 
   const info: RunInfo = {
     date: new Date().toISOString(),
     command: `${mode === 'controller' ? '' : `BENCH_MODE=${mode} `}BENCH_SIZES="${sizes.join(' ')}" BENCH_IDENTITIES="${identityCounts.join(' ')}" make bench`,
     machine: machine(),
     load: { start: loadAverage(), end: Number.NaN },
-    controller: `node ${relative(repoRoot, entry).replace(/^\.cache\/bench\/build\//, '')}`,
+    controller: `node ${[...nodeArgs, relative(repoRoot, entry).replace(/^\.cache\/bench\/build\//, '')].join(' ')}`,
+    memoryLimitMiB: runtime.memoryLimitMiB,
     workers,
     streamCount,
     streamRate,
@@ -154,7 +160,7 @@ async function main(): Promise<void> {
         const began = Date.now();
         try {
           results.push(
-            await runWorkload({ namespaces, identities, mode, workers, streamCount, streamRate, resyncSeconds, dir: join(dir, 'run'), controllerEntry: entry, aws, log }),
+            await runWorkload({ namespaces, identities, mode, workers, streamCount, streamRate, resyncSeconds, dir: join(dir, 'run'), controllerEntry: entry, controllerNodeArgs: nodeArgs, aws, log }),
           );
         } catch (error) {
           log(`workload failed: ${error instanceof Error ? error.message : String(error)}`);

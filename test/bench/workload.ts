@@ -57,6 +57,8 @@ export interface WorkloadSpec {
   readonly dir: string;
   /** The controller's entry point: dist/cli.js of a build (as the image runs it) or src/cli.ts. */
   readonly controllerEntry: string;
+  /** Node.js flags for the controller: the image's (see image-runtime.ts), then any for profiling. */
+  readonly controllerNodeArgs: readonly string[];
   readonly aws: SpawnedServer;
   readonly log: (message: string) => void;
 }
@@ -554,12 +556,10 @@ function spawnController(spec: WorkloadSpec, kubeconfig: string, metricsPort: nu
   // Straight into a file: through a pipe read by this process, the controller's synchronous writes to
   // stderr would wait for this process whenever the machine is busy.
   const log = openSync(join(spec.dir, 'controller.log'), 'w');
-  // BENCH_CONTROLLER_NODE_ARGS, e.g. "--cpu-prof --cpu-prof-dir=.cache/bench/profiles", for profiling.
-  const nodeArgs = (process.env['BENCH_CONTROLLER_NODE_ARGS'] ?? '').split(' ').filter((arg) => arg !== '');
   const child = spawn(
     process.execPath,
     [
-      ...nodeArgs,
+      ...spec.controllerNodeArgs,
       spec.controllerEntry,
       'run',
       '--namespace', controllerNamespace,

@@ -11,6 +11,7 @@ import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSyn
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { start, type AwsTestServer } from '../aws/server.ts';
+import { dockerfileNodeOptions } from '../bench/image-runtime.ts';
 import { repoRoot } from '../cluster/controlplane.ts';
 import { cluster, uniqueName } from '../support/cluster.ts';
 import { controllerKeys } from '../support/controller.ts';
@@ -122,7 +123,7 @@ describe('the Dockerfile', () => {
         env: {
           PATH: '/usr/bin:/bin',
           NODE_ENV: 'production',
-          NODE_OPTIONS: '--enable-source-maps',
+          NODE_OPTIONS: dockerfileNodeOptions(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8')).join(' '),
           HOME: readOnly,
           TMPDIR: readOnly,
           ...extraEnv,
