@@ -332,10 +332,15 @@ export async function runWorkload(spec: WorkloadSpec): Promise<WorkloadResult> {
     controller = spawnController(spec, kubeconfig, metricsPort);
     const pid = controller.pid ?? 0;
     const exited = new Promise<number | null>((resolve) => controller?.once('exit', resolve));
+    /** Throws once the controller has gone; an abort (V8 out of heap) sets signalCode, not exitCode. */
+    const alive = (): void => {
+      if (controller?.exitCode === null && controller.signalCode === null) return;
+      throw new Error(`the controller exited (${String(controller?.exitCode ?? controller?.signalCode)}); see ${join(spec.dir, 'controller.log')}`);
+    };
     let secretTimes = new Map<string, number>();
     let saTimes = new Map<string, number>();
     const coldEnd = await until('the cold start', 120_000 + n * 200, () => {
-      if (controller?.exitCode !== null) throw new Error(`the controller exited with ${String(controller?.exitCode)}; see ${join(spec.dir, 'controller.log')}`);
+      alive();
       poll();
       for (const name of names) {
         if (!secretTimes.has(name)) {
@@ -393,6 +398,7 @@ export async function runWorkload(spec: WorkloadSpec): Promise<WorkloadResult> {
       if (w.resource === 'namespaces' && w.verb === 'patch' && streamIndexOf.has(w.name)) annotatedAt.set(w.name, w.received);
     }
     const latencies = await until('every streamed namespace to be ready', 60_000 + spec.streamCount * 500, () => {
+      alive();
       poll();
       for (const w of index.between(adminUser, streamStart - 1, Number.POSITIVE_INFINITY)) {
         if (w.resource === 'namespaces' && w.verb === 'patch' && streamIndexOf.has(w.name)) annotatedAt.set(w.name, w.received);
@@ -421,6 +427,7 @@ export async function runWorkload(spec: WorkloadSpec): Promise<WorkloadResult> {
       );
     });
     await until('the stream namespaces to be cleaned up', 60_000 + spec.streamCount * 500, () => {
+      alive();
       poll();
       const done = streamNames.every(
         (name) =>
@@ -454,6 +461,7 @@ export async function runWorkload(spec: WorkloadSpec): Promise<WorkloadResult> {
     // 5. One refresh cycle: every Secret rewritten once.
     log(`refresh cycle: waiting for ${n} Secrets to be refreshed`);
     const cycleEnd = await until('one refresh cycle', 60_000 + tokenLifetimeSeconds * 100 + n * 200, () => {
+      alive();
       poll();
       let last = 0;
       for (const name of names) {
