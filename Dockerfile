@@ -41,10 +41,12 @@ COPY package.json ./
 # Memory: V8's young generation capped at 8 MiB per semi-space (its default grows to tens of MiB, most of
 # the peak at cold start), and the old generation at half of the container's memory limit (Node reads
 # the cgroup limit), so that the garbage collector works before the limit, not the OOM killer. `make
-# bench` runs the controller with these flags.
+# bench` runs the controller with these flags. No --enable-source-maps: it costs 0.3 s of start and about
+# 8 MiB; the compiled JavaScript keeps the TypeScript's names and structure, and the maps are in dist/ for
+# whoever sets it.
 ENV NODE_ENV=production \
     HOME=/home/nonroot \
-    NODE_OPTIONS="--enable-source-maps --max-semi-space-size=8 --max-old-space-size-percentage=50"
+    NODE_OPTIONS="--max-semi-space-size=8 --max-old-space-size-percentage=50"
 USER 65532:65532
 EXPOSE 8080 8081
 ENTRYPOINT ["node", "/app/dist/cli.js"]
