@@ -183,7 +183,8 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
   }
   const parts = assembled;
   const { controller, log, clock } = parts;
-  await logCallerIdentity(parts);
+  // Asked beside the work, never before it: a slow or unreachable STS delays nothing.
+  void logCallerIdentity(parts);
 
   const elector = options.leaderElect
     ? new LeaderElector({
@@ -258,8 +259,7 @@ export async function once(options: Options, deps: Dependencies = {}): Promise<O
   const parts = await assemble(options, deps);
   const { controller, log } = parts;
   try {
-    await logCallerIdentity(parts);
-    await controller.sync();
+    await Promise.all([logCallerIdentity(parts), controller.sync()]);
     const names = new Set<string>(controller.namespaces.list().map((ns) => ns.metadata?.name ?? ''));
     for (const secret of controller.secretsInformer.list()) names.add(secret.metadata?.namespace ?? '');
     if (options.target !== undefined) names.add(options.target.namespace);

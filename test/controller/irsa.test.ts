@@ -51,9 +51,13 @@ describe('the controller on IRSA', () => {
     await aws.close();
   });
 
-  it('logs its caller identity once, never a credential', () => {
-    const identity = controller.logs.filter((line) => line.includes('"AWS identity"'));
-    assert.equal(identity.length, 1);
+  it('logs its caller identity once, never a credential', async () => {
+    // Asked beside the cache sync, so it may come after the controller is ready.
+    const identity = await eventually('the AWS identity log line', () => {
+      const lines = controller.logs.filter((line) => line.includes('"AWS identity"'));
+      assert.equal(lines.length, 1);
+      return Promise.resolve(lines);
+    });
     assert.match(identity[0] ?? '', /assumed-role\/kube-ecrlogin-controller\/kube-ecrlogin/);
     assert.doesNotMatch(controller.logs.join('\n'), /ASIA[A-Z0-9]{12,}/);
   });
