@@ -47,6 +47,10 @@ typecheck: deps ## Type-check sources and tests.
 cluster-bin: ## Build etcd, kube-apiserver, kube-controller-manager (cached by version).
 	test/cluster/build.sh >/dev/null
 
+.PHONY: promtool
+promtool: ## Build Prometheus's promtool (cached by version), for the alerting rules' tests.
+	test/promtool/build.sh >/dev/null
+
 .PHONY: moto
 moto: ## Install moto into .cache/moto-venv.
 	test/aws/install-moto.sh
@@ -82,7 +86,7 @@ deploy: ## Apply kustomize/overlays/default to the current kubectl context.
 ##@ Test
 
 .PHONY: test
-test: lint typecheck cluster-bin moto ## Lint, type-check and run every test against a real control plane.
+test: lint typecheck cluster-bin moto promtool ## Lint, type-check and run every test against a real control plane.
 	$(TS) --test --test-concurrency=$(TEST_CONCURRENCY) --test-timeout=600000 \
 	  --test-global-setup=test/setup.ts $(TEST_FILES)
 
