@@ -103,7 +103,7 @@ export function resolveIntents(snapshot: Snapshot): Intents {
         : {
             mode: 'assume-role',
             roleArn: settings.defaults.roleArn,
-            sessionName: settings.aws.sessionScope === 'shared' ? sharedSessionName : sessionNameFor(source),
+            sessionName: assumedSessionName(source, settings),
           };
     claimed.set(snapshot.target.secretName, source);
     grants.push({
@@ -206,14 +206,17 @@ function resolveIdentity(request: Request, settings: Settings, serviceAccounts: 
 /** The STS session name of an assumed role shared by every object naming it (aws.sessionScope: shared). */
 export const sharedSessionName = 'kube-ecrlogin';
 
+/** The STS session an assumed role is asked for: named for the object, or shared (aws.sessionScope). */
+function assumedSessionName(source: Source, settings: Settings): string {
+  return settings.aws.sessionScope === 'shared' ? sharedSessionName : sessionNameFor(source);
+}
+
 function tokenIdentity(identity: Identity, source: Source, settings: Settings): TokenIdentity {
   switch (identity.mode) {
     case 'controller':
       return identity;
-    case 'assume-role': {
-      const sessionName = settings.aws.sessionScope === 'shared' ? sharedSessionName : sessionNameFor(source);
-      return { mode: 'assume-role', roleArn: identity.roleArn, sessionName };
-    }
+    case 'assume-role':
+      return { mode: 'assume-role', roleArn: identity.roleArn, sessionName: assumedSessionName(source, settings) };
     case 'service-account':
       return {
         mode: 'service-account',

@@ -251,14 +251,7 @@ export class Reconciler {
   async #unmanagedAfterConflict(grant: Grant): Promise<boolean> {
     const live = await this.#o.api.readSecret(grant.source.namespace, grant.secretName).catch(() => undefined);
     if (live === undefined || isManaged(live)) return false;
-    this.#o.log.warn(problemLogMessage.SecretConflict, {
-      kind: grant.ref.kind,
-      namespace: grant.source.namespace,
-      name: grant.ref.name,
-      reason: reasons.SecretConflict,
-      error: unmanagedMessage(grant),
-    });
-    this.#o.events.warnOnce(grant.ref, reasons.SecretConflict, unmanagedMessage(grant));
+    this.#report({ ref: grant.ref, reason: 'SecretConflict', message: unmanagedMessage(grant) });
     return true;
   }
 
@@ -309,27 +302,30 @@ export class Reconciler {
   }
 
   #reportProblems(annotated: readonly ObjectRef[], problems: readonly Problem[]): void {
-    const { events, log, metrics } = this.#o;
-    for (const problem of problems) {
-      const fresh = !events.active(problem.ref, problem.reason);
-      events.warnOnce(problem.ref, problem.reason, problem.message);
-      if (fresh) {
-        log.warn(problemLogMessage[problem.reason], {
-          kind: problem.ref.kind,
-          namespace: problem.ref.namespace ?? problem.ref.name,
-          name: problem.ref.name,
-          reason: problem.reason,
-          error: problem.message,
-        });
-        if (problem.reason === 'PolicyDenied') metrics.policyDenials.inc({ rule: problem.rule ?? '' });
-      }
-    }
+    const { events } = this.#o;
+    for (const problem of problems) this.#report(problem);
     // A problem no longer present is resolved, so that its return is reported again.
     for (const ref of annotated) {
       for (const reason of problemReasons) {
         if (!problems.some((p) => p.ref === ref && p.reason === reason)) events.resolve(ref, reason);
       }
     }
+  }
+
+  /** A Warning Event unless already said; a log line (and a denial count) when the problem is new. */
+  #report(problem: Problem): void {
+    const { events, log, metrics } = this.#o;
+    const fresh = !events.active(problem.ref, problem.reason);
+    events.warnOnce(problem.ref, problem.reason, problem.message);
+    if (!fresh) return;
+    log.warn(problemLogMessage[problem.reason], {
+      kind: problem.ref.kind,
+      namespace: problem.ref.namespace ?? problem.ref.name,
+      name: problem.ref.name,
+      reason: problem.reason,
+      error: problem.message,
+    });
+    if (problem.reason === 'PolicyDenied') metrics.policyDenials.inc({ rule: problem.rule ?? '' });
   }
 
   #recordExpiries(namespace: string, grants: readonly Grant[], writes: readonly SecretWrite[]): void {

@@ -339,19 +339,23 @@ export async function runWorkload(spec: WorkloadSpec): Promise<WorkloadResult> {
     };
     let secretTimes = new Map<string, number>();
     let saTimes = new Map<string, number>();
-    const coldEnd = await until('the cold start', 120_000 + n * 200, () => {
-      alive();
-      poll();
-      for (const name of names) {
+    /** Records when each namespace's Secret was created and its ServiceAccount patched, since a time. */
+    const recordReady = (namespaces: readonly string[], since: number): void => {
+      for (const name of namespaces) {
         if (!secretTimes.has(name)) {
-          const at = index.first(controllerUser, 'create', 'secrets', name, secretName, t0);
+          const at = index.first(controllerUser, 'create', 'secrets', name, secretName, since);
           if (at !== undefined) secretTimes.set(name, at);
         }
         if (!saTimes.has(name)) {
-          const at = index.first(controllerUser, 'patch', 'serviceaccounts', name, 'default', t0);
+          const at = index.first(controllerUser, 'patch', 'serviceaccounts', name, 'default', since);
           if (at !== undefined) saTimes.set(name, at);
         }
       }
+    };
+    const coldEnd = await until('the cold start', 120_000 + n * 200, () => {
+      alive();
+      poll();
+      recordReady(names, t0);
       if (secretTimes.size < n || saTimes.size < n) return undefined;
       return Math.max(...secretTimes.values(), ...saTimes.values());
     });
@@ -403,16 +407,7 @@ export async function runWorkload(spec: WorkloadSpec): Promise<WorkloadResult> {
       for (const w of index.between(adminUser, streamStart - 1, Number.POSITIVE_INFINITY)) {
         if (w.resource === 'namespaces' && w.verb === 'patch' && streamIndexOf.has(w.name)) annotatedAt.set(w.name, w.received);
       }
-      for (const name of streamNames) {
-        if (!secretTimes.has(name)) {
-          const at = index.first(controllerUser, 'create', 'secrets', name, secretName, streamStart);
-          if (at !== undefined) secretTimes.set(name, at);
-        }
-        if (!saTimes.has(name)) {
-          const at = index.first(controllerUser, 'patch', 'serviceaccounts', name, 'default', streamStart);
-          if (at !== undefined) saTimes.set(name, at);
-        }
-      }
+      recordReady(streamNames, streamStart);
       if (secretTimes.size < streamNames.length || saTimes.size < streamNames.length || annotatedAt.size < streamNames.length) return undefined;
       return streamNames.map((name) => Math.max(secretTimes.get(name) ?? 0, saTimes.get(name) ?? 0) - (annotatedAt.get(name) ?? 0));
     });
