@@ -355,9 +355,13 @@ describe('two replicas on the real control plane', () => {
     const standbyWrites = plane.writes({ user: pair.replicas[standby].user, succeeded: false });
     assert.deepEqual(standbyWrites.filter((w) => w.objectRef?.resource !== 'leases').map((w) => `${w.verb} ${w.objectRef?.resource}`), [], 'the standby wrote nothing');
     assert.deepEqual(plane.writes({ user: pair.replicas[standby].user }), [], 'not even the Lease');
-    // The audit log records writes only: the standby's log shows that it reads the Lease.
-    const seen = pair.replicas[standby].process.logged('New leader');
-    assert.deepEqual(seen.map((line) => line['leader']), [`replica-${leader}`], 'the standby campaigns: it read the Lease and saw the leader');
+    // The audit log records writes only: the standby's log shows that it reads the Lease (on its
+    // first retry after losing the race to create it, which may come after the leader's first writes).
+    await eventually('the standby saw the leader', () => {
+      const seen = pair.replicas[standby].process.logged('New leader');
+      assert.deepEqual(seen.map((line) => line['leader']), [`replica-${leader}`], 'the standby campaigns: it read the Lease and saw the leader');
+      return Promise.resolve();
+    });
 
     const probe = await httpGet(`${pair.replicas[standby].process.healthUrl}/readyz`);
     assert.equal(probe.status, 200, 'a standby with synced caches is ready');

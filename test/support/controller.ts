@@ -12,6 +12,7 @@ import { parseOptions, type Options } from '../../src/config/options.ts';
 import { createLogger } from '../../src/log.ts';
 import { Metrics } from '../../src/metrics.ts';
 import { cluster } from './cluster.ts';
+import { eventually } from './eventually.ts';
 
 /** The controller's own AWS identity in tests: static keys, as the original kube-ecrlogin used. */
 export const controllerKeys = {
@@ -124,6 +125,14 @@ export async function startTestController(options: StartTestController = {}): Pr
     log: createLogger({ level: 'debug', stream }),
     metrics,
     awsRetryMinDelayMs: 20,
+  });
+  // The controller asks STS who it is beside its cache sync, not before it: wait for the answer (or
+  // the warning that there is none), so that tests counting AWS calls start from a quiet server.
+  await eventually('the controller to log its AWS identity', () => {
+    if (!logs.some((line) => line.includes('"AWS identity"') || line.includes('Could not determine the AWS identity'))) {
+      throw new Error('no AWS identity line yet');
+    }
+    return Promise.resolve();
   });
   return {
     running,
