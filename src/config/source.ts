@@ -58,7 +58,7 @@ export class SettingsSource {
       name: 'configmap',
       config: options.config,
       path: `/api/v1/namespaces/${options.namespace}/configmaps`,
-      list: () => core.listNamespacedConfigMap({ namespace: options.namespace, fieldSelector }),
+      list: (page) => core.listNamespacedConfigMap({ ...page, namespace: options.namespace, fieldSelector }),
       fieldSelector,
       log: options.log,
       ...(options.maxRestartDelayMs !== undefined ? { maxRestartDelayMs: options.maxRestartDelayMs } : {}),

@@ -61,7 +61,7 @@ export class Controller implements CacheReader {
       name: 'namespaces',
       config: options.config,
       path: '/api/v1/namespaces',
-      list: () => core.listNamespace(nsSelector !== undefined ? { labelSelector: nsSelector } : {}),
+      list: (page) => core.listNamespace({ ...page, ...(nsSelector !== undefined ? { labelSelector: nsSelector } : {}) }),
       ...(nsSelector !== undefined ? { labelSelector: nsSelector } : {}),
       log,
       maxRestartDelayMs,
@@ -71,7 +71,7 @@ export class Controller implements CacheReader {
       name: 'serviceaccounts',
       config: options.config,
       path: '/api/v1/serviceaccounts',
-      list: () => core.listServiceAccountForAllNamespaces(),
+      list: (page) => core.listServiceAccountForAllNamespaces(page),
       log,
       maxRestartDelayMs,
       transform: withoutManagedFields,
@@ -80,7 +80,7 @@ export class Controller implements CacheReader {
       name: 'secrets',
       config: options.config,
       path: '/api/v1/secrets',
-      list: () => core.listSecretForAllNamespaces({ labelSelector: managedSelector }),
+      list: (page) => core.listSecretForAllNamespaces({ ...page, labelSelector: managedSelector }),
       labelSelector: managedSelector,
       log,
       maxRestartDelayMs,
@@ -109,6 +109,8 @@ export class Controller implements CacheReader {
   }
 
   wrote(kind: 'Secret' | 'ServiceAccount', namespace: string, name: string, object: V1Secret | V1ServiceAccount | undefined): void {
+    // Kept as the cache keeps objects (a cold start remembers one write per namespace for a while).
+    if (object !== undefined) withoutManagedFields(object);
     if (kind === 'Secret') this.#recentSecrets.wrote(namespace, name, object);
     else this.#recentServiceAccounts.wrote(namespace, name, object);
   }

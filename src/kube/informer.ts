@@ -1,8 +1,10 @@
 // A list-watch cache (client-node's ListWatch) that does not give up: client-node stops an informer
 // for good on any watch error other than 410 Gone, so this restarts it with capped backoff, never
-// twice at once, and knows whether it has completed a list (synced).
+// twice at once, and knows whether it has completed a list (synced). It lists in pages, as
+// client-go's reflector does, so that a large cluster's list is never held whole in memory twice.
 
 import {
+  ApiException,
   ListWatch,
   Watch,
   type KubeConfig,
@@ -14,12 +16,24 @@ import { errorMessage, type Logger } from '../log.ts';
 export type ChangeKind = 'add' | 'update' | 'delete';
 export type ChangeHandler<T> = (object: T, kind: ChangeKind) => void;
 
+/** One page of a list: the request's `limit` and `continue` parameters; neither for a whole list. */
+export interface ListPage {
+  readonly limit?: number;
+  readonly _continue?: string;
+}
+
+/** client-go's page size for a reflector's list. */
+export const defaultListPageSize = 500;
+
 export interface InformerOptions<T extends KubernetesObject> {
   readonly name: string;
   readonly config: KubeConfig;
   /** The collection's API path, e.g. /api/v1/namespaces. */
   readonly path: string;
-  readonly list: () => Promise<KubernetesListObject<T>>;
+  /** Reads one page of the collection (the page's parameters spread into the list call). */
+  readonly list: (page: ListPage) => Promise<KubernetesListObject<T>>;
+  /** Objects per list page (default 500). */
+  readonly listPageSize?: number;
   readonly labelSelector?: string;
   readonly fieldSelector?: string;
   readonly log: Logger;
@@ -50,10 +64,10 @@ export class Informer<T extends KubernetesObject> {
     this.#restartDelay = options.minRestartDelayMs ?? 1_000;
     const transform = options.transform;
     const list = async (): Promise<KubernetesListObject<T>> => {
-      const result = await options.list();
+      const result = await listInPages(options.list, options.listPageSize ?? defaultListPageSize, transform);
       this.#listed = true;
       this.lastContact = Date.now();
-      return transform === undefined ? result : { ...result, items: result.items.map(transform) };
+      return result;
     };
     const watch = transform === undefined ? new Watch(options.config) : new TransformingWatch(options.config, transform);
     this.#cache = new ListWatch<T>(options.path, watch, list, false, options.labelSelector, options.fieldSelector);
@@ -129,6 +143,35 @@ export class Informer<T extends KubernetesObject> {
     }, delay);
     this.#restartTimer.unref();
   }
+}
+
+/**
+ * Reads a whole collection in pages of `pageSize`, transforming each page's objects as it arrives.
+ * Every page comes from the first page's snapshot, so the result's resourceVersion is the one to
+ * watch from. When that snapshot is compacted away before the last page (410 Gone on a continue
+ * token), it lists once more in one request, as client-go's pager does.
+ */
+export async function listInPages<T extends KubernetesObject>(
+  list: (page: ListPage) => Promise<KubernetesListObject<T>>,
+  pageSize: number,
+  transform?: (object: T) => T,
+): Promise<KubernetesListObject<T>> {
+  const first = await list({ limit: pageSize });
+  const items: T[] = [];
+  for (let page = first; ; ) {
+    for (const item of page.items) items.push(transform === undefined ? item : transform(item));
+    const next = page.metadata?._continue;
+    if (next === undefined || next === '') break;
+    try {
+      page = await list({ limit: pageSize, _continue: next });
+    } catch (error) {
+      if (!(error instanceof ApiException && error.code === 410)) throw error;
+      const whole = await list({});
+      return { ...whole, items: transform === undefined ? whole.items : whole.items.map(transform) };
+    }
+  }
+  const { _continue: _, remainingItemCount: __, ...metadata } = first.metadata ?? {};
+  return { ...first, metadata, items };
 }
 
 /** A Watch whose events carry transformed objects (ERROR and BOOKMARK events pass through). */

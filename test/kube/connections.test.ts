@@ -62,7 +62,7 @@ describe('shared connections to the apiserver', () => {
       name: 'namespaces',
       config,
       path: '/api/v1/namespaces',
-      list: () => config.makeApiClient(k8s.CoreV1Api).listNamespace({ labelSelector: `connections-test=${name}` }),
+      list: (page) => config.makeApiClient(k8s.CoreV1Api).listNamespace({ ...page, labelSelector: `connections-test=${name}` }),
       labelSelector: `connections-test=${name}`,
       log: createLogger({ level: 'error' }),
     });
