@@ -5,20 +5,18 @@
 
 ARG NODE_IMAGE=node:24-slim
 
-# Build: the full toolchain (TypeScript), `npm run build` compiles src/ into dist/.
+# Build: the full toolchain. `npm run build` type-checks and compiles src/ (tsc); `npm run bundle` makes the
+# one file the image runs: src/ with its production dependencies, bundled and minified by esbuild (names
+# kept, a source map beside it). One file instead of dist/ and node_modules/ starts in half the time and
+# holds about 30 MiB less: Node keeps every loaded module's source text, and the bundle leaves out what
+# the controller never loads.
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
-RUN npm run build && chmod +x dist/cli.js
-
-# Production dependencies only: no TypeScript, ESLint or the `node` devDependency; no install scripts.
-FROM ${NODE_IMAGE} AS deps
-WORKDIR /app
-COPY package.json package-lock.json ./
-RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
+RUN npm run build && npm run bundle && chmod +x dist/kube-ecrlogin.mjs
 
 FROM ${NODE_IMAGE}
 ARG VERSION=0.1.0
@@ -31,23 +29,21 @@ RUN groupadd --gid 65532 nonroot \
  && useradd --uid 65532 --gid 65532 --home-dir /home/nonroot --create-home --shell /usr/sbin/nologin nonroot \
  && rm -rf /usr/local/lib/node_modules/npm /usr/local/lib/node_modules/corepack \
            /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
- && ln -s /app/dist/cli.js /usr/local/bin/kube-ecrlogin
+ && ln -s /app/dist/kube-ecrlogin.mjs /usr/local/bin/kube-ecrlogin
 WORKDIR /app
-COPY --from=deps /app/node_modules ./node_modules
-COPY --from=build /src/dist ./dist
-# cli.js reads the version from ../package.json.
+COPY --from=build /src/dist/kube-ecrlogin.mjs /src/dist/kube-ecrlogin.mjs.map ./dist/
+# The bundle reads the version from ../package.json.
 COPY package.json ./
 # Nothing is written at run time: HOME is only read (the AWS SDK looks for ~/.aws), no temporary files.
 # Memory: V8's young generation capped at 8 MiB per semi-space (its default grows to tens of MiB, most of
 # the peak at cold start), and the old generation at half of the container's memory limit (Node reads
 # the cgroup limit), so that the garbage collector works before the limit, not the OOM killer. `make
-# bench` runs the controller with these flags. No --enable-source-maps: it costs 0.3 s of start and about
-# 8 MiB; the compiled JavaScript keeps the TypeScript's names and structure, and the maps are in dist/ for
-# whoever sets it.
+# bench` runs the bundle with these flags. No --enable-source-maps: it costs start time and memory; the
+# bundle keeps function and class names, and its map is beside it for whoever sets the flag.
 ENV NODE_ENV=production \
     HOME=/home/nonroot \
     NODE_OPTIONS="--max-semi-space-size=8 --max-old-space-size-percentage=50"
 USER 65532:65532
 EXPOSE 8080 8081
-ENTRYPOINT ["node", "/app/dist/cli.js"]
+ENTRYPOINT ["node", "/app/dist/kube-ecrlogin.mjs"]
 CMD ["run"]

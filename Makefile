@@ -30,10 +30,12 @@ node_modules/.installed: package.json package-lock.json
 deps: node_modules/.installed ## Install dependencies (npm ci), including Node.js 24.
 
 .PHONY: build
-build: deps ## Compile TypeScript into dist/.
+build: deps ## Compile TypeScript into dist/, and the image's one-file bundle dist/kube-ecrlogin.mjs.
 	rm -rf dist
 	tsc -p tsconfig.build.json
 	chmod +x dist/cli.js
+	npm run --silent bundle
+	chmod +x dist/kube-ecrlogin.mjs
 
 .PHONY: lint
 lint: deps ## Lint with ESLint.

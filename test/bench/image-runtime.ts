@@ -1,9 +1,11 @@
-// The Node.js flags the container image runs the controller with, so that the benchmark measures
-// the controller as it runs in a Pod: NODE_OPTIONS from the Dockerfile, with a heap share
-// (`--max-old-space-size-percentage`, which Node resolves against the container's memory limit)
-// resolved against the base Deployment's memory limit, since the benchmark runs in no container.
+// The controller as the container image runs it, so that the benchmark and the Dockerfile's test
+// measure and run what ships: the one-file bundle of `npm run bundle` beside package.json, and the
+// Node.js flags of the Dockerfile's NODE_OPTIONS, with a heap share (`--max-old-space-size-percentage`,
+// which Node resolves against the container's memory limit) resolved against the base Deployment's
+// memory limit, since the benchmark runs in no container.
 
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { repoRoot } from '../cluster/controlplane.ts';
@@ -52,4 +54,30 @@ export function imageRuntime(root = repoRoot): ImageRuntime {
   const memoryLimitMiB = deploymentMemoryLimitMiB(readFileSync(join(root, 'kustomize', 'base', 'deployment.yaml'), 'utf8'));
   const nodeArgs = resolveHeapShare(dockerfileNodeOptions(readFileSync(join(root, 'Dockerfile'), 'utf8')), memoryLimitMiB);
   return { nodeArgs, memoryLimitMiB };
+}
+
+/** The bundle's path in the image, relative to /app (package.json beside dist/, as cli.ts reads it). */
+export const bundlePath = 'dist/kube-ecrlogin.mjs';
+
+/** The esbuild arguments of package.json's `bundle` script (its double-quoted words unquoted). */
+export function bundleScriptArgs(packageJson: string): string[] {
+  const script = (JSON.parse(packageJson) as { scripts?: Record<string, string> }).scripts?.['bundle'];
+  if (script === undefined) throw new Error('package.json has no bundle script');
+  const words = (script.match(/"[^"]*"|\S+/g) ?? []).map((word) => word.replace(/^"(.*)"$/, '$1'));
+  if (words[0] !== 'esbuild') throw new Error(`the bundle script runs ${String(words[0])}, not esbuild`);
+  return words.slice(1);
+}
+
+/**
+ * Builds the image's /app into `app`: `npm run bundle` with its output there instead of dist/, and
+ * package.json. Returns the bundle's path.
+ */
+export function buildImageApp(app: string, root = repoRoot, extraArgs: readonly string[] = []): string {
+  const packageJson = readFileSync(join(root, 'package.json'), 'utf8');
+  const outfile = join(app, bundlePath);
+  const args = bundleScriptArgs(packageJson).map((arg) => (arg.startsWith('--outfile=') ? `--outfile=${outfile}` : arg));
+  mkdirSync(join(app, 'dist'), { recursive: true });
+  execFileSync(join(root, 'node_modules', '.bin', 'esbuild'), [...args, ...extraArgs, '--log-level=warning'], { cwd: root, stdio: 'inherit' });
+  copyFileSync(join(root, 'package.json'), join(app, 'package.json'));
+  return outfile;
 }

@@ -10,7 +10,7 @@ const info: RunInfo = {
   command: 'make bench',
   machine: { cores: 2, memoryGiB: 23.5, cpu: 'Test CPU' },
   load: { start: 0.5, end: 0.7 },
-  controller: 'node dist/cli.js',
+  controller: 'node dist/kube-ecrlogin.mjs',
   memoryLimitMiB: 384,
   workers: 4,
   streamCount: 200,

@@ -12,7 +12,7 @@ export interface RunInfo {
   readonly machine: { readonly cores: number; readonly memoryGiB: number; readonly cpu: string };
   /** 1-minute load average at the start and the end of the run. */
   readonly load: { readonly start: number; readonly end: number };
-  /** How the controller ran: "node <the image's flags> dist/cli.js" (compiled, as the image runs it) or "node src/cli.ts". */
+  /** How the controller ran: "node <the image's flags> dist/kube-ecrlogin.mjs" (the bundle, as the image runs it) or "node src/cli.ts". */
   readonly controller: string;
   /** The base Deployment's memory limit, against which the image's heap share was resolved. */
   readonly memoryLimitMiB: number;

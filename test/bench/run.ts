@@ -10,22 +10,21 @@
 //   BENCH_WORKERS     the controller's --workers and the baselines' concurrency (default 4)
 //   BENCH_STREAM      namespaces annotated while the controller runs, and the rate: "COUNT@RATE" (default "200@20")
 //   BENCH_RESYNC      the controller's --resync-period in seconds (default 30)
-//   BENCH_CONTROLLER  "dist" (default: compiled, as the image runs it), "src" (node src/cli.ts), or the
-//                     path of another build's cli.js (to compare a change)
+//   BENCH_CONTROLLER  "dist" (default: the bundle, as the image runs it), "src" (node src/cli.ts), or the
+//                     path of another build's entry point, e.g. a dist/cli.js (to compare a change)
 //   BENCH_CONTROLLER_NODE_ARGS  Node flags for the controller, e.g. "--cpu-prof --cpu-prof-dir=.cache/bench/profiles"
 //   BENCH_PUBLISH=1   also copy the chart to test/bench/results/ and the table into README.md
 //
 // Output: a markdown table on stdout and in .cache/bench/report.md, .cache/bench/report.json,
 // .cache/bench/chart.svg. Each workload runs on a fresh private control plane in .cache/bench/.
 
-import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative, resolve } from 'node:path';
 import { spawnAwsTestServer } from '../aws/control-client.ts';
 import { repoRoot } from '../cluster/controlplane.ts';
 import { controllerKeys } from '../support/controller.ts';
 import { loadAverage, machine } from './proc.ts';
-import { imageRuntime } from './image-runtime.ts';
+import { buildImageApp, imageRuntime } from './image-runtime.ts';
 import { renderMarkdown, writeReports, type RunInfo } from './report.ts';
 import { regions, runWorkload, type IdentityMode, type WorkloadResult } from './workload.ts';
 
@@ -46,22 +45,18 @@ function stream(): { count: number; rate: number } {
 }
 
 /**
- * The controller as the image runs it: compiled JavaScript (tsconfig.build.json) beside a copy of
- * package.json. BENCH_CONTROLLER=src runs src/cli.ts with Node's type stripping instead (about
- * 25 MiB more resident memory, and slower to start).
+ * The controller as the image runs it: the bundle of `npm run bundle` beside a copy of package.json
+ * (see image-runtime.ts). BENCH_CONTROLLER=src runs src/cli.ts with Node's type stripping instead
+ * (more resident memory, and slower to start).
  */
 function controllerEntry(dir: string): string {
   const choice = process.env['BENCH_CONTROLLER'] ?? 'dist';
   if (choice === 'src') return join(repoRoot, 'src', 'cli.ts');
-  // A path: another build's cli.js, to compare a change.
+  // A path: another build's entry point, to compare a change.
   if (choice !== 'dist') return resolve(choice);
   const build = join(dir, 'build');
   rmSync(build, { recursive: true, force: true });
-  execFileSync(join(repoRoot, 'node_modules', '.bin', 'tsc'), ['-p', join(repoRoot, 'tsconfig.build.json'), '--outDir', join(build, 'dist')], {
-    stdio: 'inherit',
-  });
-  copyFileSync(join(repoRoot, 'package.json'), join(build, 'package.json'));
-  return join(build, 'dist', 'cli.js');
+  return buildImageApp(build);
 }
 
 const log = (message: string): void => {

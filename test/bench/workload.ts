@@ -3,7 +3,7 @@
 //
 // In order, on the same control plane:
 //   1. the floor (floor.ts) and the original's method (seed-method.ts), each as its own process;
-//   2. the controller as its own process (`node dist/cli.js run`, or src/cli.ts), as its own user
+//   2. the controller as its own process (`node dist/kube-ecrlogin.mjs run`, or src/cli.ts), as its own user
 //      (the static user kube-ecrlogin bound to kustomize/base's ClusterRole and Role): cold start
 //      until every Secret and ServiceAccount entry is in place;
 //   3. a steady stream of namespaces annotated while it runs: annotate-to-ready latency (then the
@@ -55,7 +55,7 @@ export interface WorkloadSpec {
   readonly resyncSeconds: number;
   /** Work directory (the control plane, job files, the controller's log). */
   readonly dir: string;
-  /** The controller's entry point: dist/cli.js of a build (as the image runs it) or src/cli.ts. */
+  /** The controller's entry point: the bundle (as the image runs it), src/cli.ts, or another build's. */
   readonly controllerEntry: string;
   /** Node.js flags for the controller: the image's (see image-runtime.ts), then any for profiling. */
   readonly controllerNodeArgs: readonly string[];

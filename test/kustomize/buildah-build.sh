@@ -37,5 +37,5 @@ buildah bud --layers=false --build-arg NODE_IMAGE="$base" -t "$image" "$root"
 buildah inspect --format 'user={{.OCIv1.Config.User}} entrypoint={{.OCIv1.Config.Entrypoint}} cmd={{.OCIv1.Config.Cmd}}{{"\n"}}' "$image"
 ctr="$(buildah from "$image")"
 trap 'buildah rm "$ctr" >/dev/null' EXIT
-buildah run "$ctr" -- node /app/dist/cli.js --version
+buildah run "$ctr" -- node /app/dist/kube-ecrlogin.mjs --version
 buildah run "$ctr" -- sh -c 'id -u; kube-ecrlogin version; if touch /app/probe 2>/dev/null; then echo "/app is writable" >&2; exit 1; fi'

@@ -1,19 +1,23 @@
 // What the Dockerfile builds, without a container engine: its build stage (`npm run build`, i.e. tsc
-// with tsconfig.build.json) and its runtime stage (dist/, package.json and `npm ci --omit=dev`) replayed
-// into a temporary directory, then run the way the image runs it: `node /app/dist/cli.js`, as UID/GID
-// 65532 (when the tests run as root), with HOME, TMPDIR and the working directory not writable. A
-// `once` pass as the manifests' ServiceAccount against the control plane and the AWS test server must
-// write the Secret and exit 0, using only the production node_modules.
+// with tsconfig.build.json, then `npm run bundle`, esbuild) and its runtime stage (the bundle and
+// package.json, no node_modules) replayed into a temporary directory, then run the way the image runs it:
+// `node /app/dist/kube-ecrlogin.mjs`, as UID/GID 65532 (when the tests run as root), with HOME, TMPDIR
+// and the working directory not writable. A `once` pass as the manifests' ServiceAccount against the
+// control plane and the AWS test server must write the Secret and exit 0, and `run` must become ready,
+// serve, and stop on SIGTERM, with nothing but the bundle.
 
+import { spawn } from 'node:child_process';
+import { once as eventOf } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { start, type AwsTestServer } from '../aws/server.ts';
-import { dockerfileNodeOptions } from '../bench/image-runtime.ts';
-import { repoRoot } from '../cluster/controlplane.ts';
+import { buildImageApp, bundlePath, bundleScriptArgs, dockerfileNodeOptions } from '../bench/image-runtime.ts';
+import { freePorts, repoRoot } from '../cluster/controlplane.ts';
 import { cluster, uniqueName } from '../support/cluster.ts';
+import { eventually } from '../support/eventually.ts';
 import { controllerKeys } from '../support/controller.ts';
 import { decodeDockerConfig, pullSecretNames, readSecret } from '../support/objects.ts';
 import { cleanUp, core, installController, run, runOk, Scratch, type InstalledController } from './support.ts';
@@ -36,55 +40,56 @@ describe('the Dockerfile', () => {
   });
   after(() => rmSync(work, { recursive: true, force: true }));
 
-  it('is multi-stage on node:24-slim and runs dist/cli.js as 65532 with production dependencies only', () => {
+  it('is multi-stage on node:24-slim and runs the bundle as 65532, with no node_modules', () => {
     assert.match(dockerfile, /^ARG NODE_IMAGE=node:24-slim$/m);
-    assert.deepEqual(dockerfile.match(/^FROM .*$/gm), ['FROM ${NODE_IMAGE} AS build', 'FROM ${NODE_IMAGE} AS deps', 'FROM ${NODE_IMAGE}']);
+    assert.deepEqual(dockerfile.match(/^FROM .*$/gm), ['FROM ${NODE_IMAGE} AS build', 'FROM ${NODE_IMAGE}']);
     assert.match(dockerfile, /^RUN npm ci --no-audit --no-fund$/m);
-    assert.match(dockerfile, /^RUN npm run build && chmod \+x dist\/cli\.js$/m);
-    assert.match(dockerfile, /^RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund$/m);
-    assert.match(dockerfile, /^COPY --from=deps \/app\/node_modules \.\/node_modules$/m);
-    assert.match(dockerfile, /^COPY --from=build \/src\/dist \.\/dist$/m);
+    assert.match(dockerfile, /^RUN npm run build && npm run bundle && chmod \+x dist\/kube-ecrlogin\.mjs$/m);
+    assert.match(dockerfile, /^COPY --from=build \/src\/dist\/kube-ecrlogin\.mjs \/src\/dist\/kube-ecrlogin\.mjs\.map \.\/dist\/$/m);
+    assert.doesNotMatch(dockerfile, /node_modules \.\/node_modules/);
     assert.match(dockerfile, /^USER 65532:65532$/m);
-    assert.match(dockerfile, /^ENTRYPOINT \["node", "\/app\/dist\/cli\.js"\]$/m);
+    assert.match(dockerfile, new RegExp(`^ENTRYPOINT \\["node", "/app/${bundlePath.replaceAll('.', '\\.')}"\\]$`, 'm'));
+    assert.match(dockerfile, new RegExp(`ln -s /app/${bundlePath.replaceAll('.', '\\.')} /usr/local/bin/kube-ecrlogin`));
     const ignored = readFileSync(join(repoRoot, '.dockerignore'), 'utf8');
     assert.match(ignored, /^\*$/m, '.dockerignore is an allowlist');
     for (const copied of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
       for (const path of (copied[1] ?? '').split(' ')) assert.match(ignored, new RegExp(`^!${path.replaceAll('.', '\\.')}/?$`, 'm'), `${path} is in the build context`);
     }
     // The npm scripts the build stage runs are the project's.
-    const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { scripts: Record<string, string> };
+    const packageJson = readFileSync(join(repoRoot, 'package.json'), 'utf8');
+    const pkg = JSON.parse(packageJson) as { scripts: Record<string, string> };
     assert.equal(pkg.scripts['build'], 'tsc -p tsconfig.build.json');
+    const bundle = bundleScriptArgs(packageJson);
+    assert.equal(bundle[0], 'src/cli.ts');
+    for (const flag of ['--bundle', '--platform=node', '--format=esm', '--target=node24', '--keep-names', '--sourcemap', `--outfile=${bundlePath}`]) assert.ok(bundle.includes(flag), flag);
   });
 
-  it('build stage: `npm run build` compiles src/ into dist/ with cli.js', async () => {
-    // The same compiler and tsconfig as `npm run build`, into the temporary /app instead of the repository.
-    await runOk(projectNode, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repoRoot, 'tsconfig.build.json'), '--outDir', join(app, 'dist')]);
-    chmodSync(join(app, 'dist', 'cli.js'), 0o755);
-    assert.match(readFileSync(join(app, 'dist', 'cli.js'), 'utf8'), /^#!\/usr\/bin\/env node\n/);
-    assert.ok(!readdirSync(join(app, 'dist')).some((f) => f.endsWith('.ts')), 'no TypeScript left');
-  });
+  it('build stage: `npm run build` compiles src/ with cli.js; `npm run bundle` makes one file with only production dependencies', async () => {
+    // The same compiler and tsconfig as `npm run build`, into a scratch directory instead of the repository.
+    const compiled = join(work, 'compiled');
+    await runOk(projectNode, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repoRoot, 'tsconfig.build.json'), '--outDir', compiled]);
+    assert.match(readFileSync(join(compiled, 'cli.js'), 'utf8'), /^#!\/usr\/bin\/env node\n/);
+    assert.ok(!readdirSync(compiled).some((f) => f.endsWith('.ts')), 'no TypeScript left');
 
-  it('runtime stage: `npm ci --omit=dev` installs the production dependencies and nothing else', async () => {
-    for (const file of ['package.json', 'package-lock.json']) copyFileSync(join(repoRoot, file), join(app, file));
-    await runOk('npm', ['ci', '--omit=dev', '--ignore-scripts', '--no-audit', '--no-fund'], { cwd: app });
-    // What npm's lockfile marks dev-only is absent; everything production needs is present.
-    const lock = JSON.parse(readFileSync(join(app, 'package-lock.json'), 'utf8')) as {
-      packages: Record<string, { dev?: boolean; optional?: boolean; devOptional?: boolean }>;
-    };
-    let devOnly = 0;
-    for (const [path, entry] of Object.entries(lock.packages)) {
-      if (path === '') continue;
-      if (entry.dev === true) {
-        devOnly++;
-        assert.ok(!existsSync(join(app, path)), `${path} is dev-only`);
-      } else if (entry.optional !== true && entry.devOptional !== true) {
-        assert.ok(existsSync(join(app, path)), `${path} is needed in production`);
-      }
+    // `npm run bundle` into the temporary /app, with esbuild's record of what went in.
+    const meta = join(work, 'bundle-meta.json');
+    const bundle = buildImageApp(app, repoRoot, [`--metafile=${meta}`]);
+    chmodSync(bundle, 0o755);
+    assert.deepEqual(readdirSync(join(app, 'dist')).sort(), ['kube-ecrlogin.mjs', 'kube-ecrlogin.mjs.map']);
+    assert.match(readFileSync(bundle, 'utf8'), /^#!\/usr\/bin\/env node\n/);
+    // Every package in the bundle is a production dependency by the lock file; none is dev-only.
+    const lock = JSON.parse(readFileSync(join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
+    const inputs = Object.keys((JSON.parse(readFileSync(meta, 'utf8')) as { inputs: Record<string, unknown> }).inputs);
+    const packages = new Set(inputs.filter((input) => input.includes('node_modules/')).map((input) => /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)/.exec(input)?.[1] ?? input));
+    assert.ok(packages.has('node_modules/@kubernetes/client-node') && packages.has('node_modules/@aws-sdk/client-ecr'), [...packages].join(' '));
+    for (const path of packages) {
+      assert.ok(lock.packages[path] !== undefined, `${path} is in the lock file`);
+      assert.notEqual(lock.packages[path]?.dev, true, `${path} is dev-only`);
     }
-    assert.ok(devOnly > 0);
-    for (const tool of ['typescript', 'eslint', 'node']) assert.ok(!existsSync(join(app, 'node_modules', tool)), tool);
-    // The image's /app is read-only for its user.
+    assert.ok(inputs.some((input) => input === 'src/cli.ts'));
+    // The image's /app is read-only for its user, and nothing above it holds a node_modules.
     await runOk('chmod', ['-R', 'a+rX,go-w', work]);
+    for (let dir = app; dir !== '/'; dir = join(dir, '..')) assert.ok(!existsSync(join(dir, 'node_modules')), `no node_modules in ${dir}`);
   });
 
   describe('the image, run', () => {
@@ -116,20 +121,34 @@ describe('the Dockerfile', () => {
       await cleanUp(created);
     });
 
-    /** `node /app/dist/cli.js ARGS` with the image's environment, as its user where possible. */
-    const image = (args: readonly string[], extraEnv: Record<string, string> = {}) =>
-      run(projectNode, [join(app, 'dist', 'cli.js'), ...args], {
-        cwd: readOnly,
-        env: {
-          PATH: '/usr/bin:/bin',
-          NODE_ENV: 'production',
-          NODE_OPTIONS: dockerfileNodeOptions(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8')).join(' '),
-          HOME: readOnly,
-          TMPDIR: readOnly,
-          ...extraEnv,
-        },
-        ...(asRoot ? runtimeUser : {}),
-      });
+    /** The image's environment and user (where possible), with `extraEnv`. */
+    const imageProcess = (extraEnv: Record<string, string>) => ({
+      cwd: readOnly,
+      env: {
+        PATH: '/usr/bin:/bin',
+        NODE_ENV: 'production',
+        NODE_OPTIONS: dockerfileNodeOptions(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8')).join(' '),
+        HOME: readOnly,
+        TMPDIR: readOnly,
+        ...extraEnv,
+      },
+      ...(asRoot ? runtimeUser : {}),
+    });
+
+    /** `node /app/dist/kube-ecrlogin.mjs ARGS` run to completion. */
+    const image = (args: readonly string[], extraEnv: Record<string, string> = {}) => run(projectNode, [join(app, bundlePath), ...args], imageProcess(extraEnv));
+
+    /** What the Deployment gives the container, against the test control plane and AWS test server. */
+    const podEnv = (): Record<string, string> => ({
+      KUBECONFIG: kubeconfig,
+      POD_NAMESPACE: installed.namespace,
+      POD_NAME: 'kube-ecrlogin-image-test',
+      AWS_ENDPOINT_URL: aws.endpoint,
+      AWS_ACCESS_KEY_ID: controllerKeys.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: controllerKeys.secretAccessKey,
+      AWS_REGION: 'us-east-1',
+      AWS_EC2_METADATA_DISABLED: 'true',
+    });
 
     it('runs where it can write nothing: HOME, TMPDIR and the working directory', { skip: asRoot ? false : 'needs root to switch to UID 65532' }, async () => {
       const probe = await run(projectNode, ['-e', 'require("fs").writeFileSync(require("path").join(process.env.HOME, "probe"), "x")'], {
@@ -152,16 +171,7 @@ describe('the Dockerfile', () => {
       const tenant = uniqueName('image-tenant');
       created.push({ kind: 'Namespace', name: tenant });
       await core().createNamespace({ body: { metadata: { name: tenant, labels: { [label.key]: label.value }, annotations: { 'ecr-login/server': east } } } });
-      const result = await image(['once', '--namespace-selector', `${label.key}=${label.value}`], {
-        KUBECONFIG: kubeconfig,
-        POD_NAMESPACE: installed.namespace,
-        POD_NAME: 'kube-ecrlogin-image-test',
-        AWS_ENDPOINT_URL: aws.endpoint,
-        AWS_ACCESS_KEY_ID: controllerKeys.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: controllerKeys.secretAccessKey,
-        AWS_REGION: 'us-east-1',
-        AWS_EC2_METADATA_DISABLED: 'true',
-      });
+      const result = await image(['once', '--namespace-selector', `${label.key}=${label.value}`], podEnv());
       assert.equal(result.code, 0, `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`);
       assert.match(result.stdout + result.stderr, /Pass complete/);
       const secret = await readSecret(tenant, 'ecr-login');
@@ -169,6 +179,42 @@ describe('the Dockerfile', () => {
       const sa = await core().readNamespacedServiceAccount({ namespace: tenant, name: 'default' });
       assert.deepEqual(pullSecretNames(sa), ['ecr-login']);
       assert.ok(cluster().writes({ user: installed.user, namespace: tenant, resource: 'secrets' }).length > 0, 'written as the ServiceAccount');
+    });
+
+    it('`run` becomes ready, serves metrics, writes a new namespace\'s Secret, and exits 0 on SIGTERM', async () => {
+      const tenant = uniqueName('image-run');
+      created.push({ kind: 'Namespace', name: tenant });
+      const [metricsPort, healthPort] = await freePorts(2);
+      const options = imageProcess(podEnv());
+      const child = spawn(
+        projectNode,
+        [join(app, bundlePath), 'run', '--namespace-selector', `${label.key}=${label.value}`, '--metrics-bind-address', `127.0.0.1:${String(metricsPort)}`, '--health-probe-bind-address', `127.0.0.1:${String(healthPort)}`],
+        { ...options, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      let output = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      const exited = eventOf(child, 'exit') as Promise<[number | null, NodeJS.Signals | null]>;
+      try {
+        await eventually('/readyz answers 200', async () => {
+          if (child.exitCode !== null) throw new Error(`exited ${String(child.exitCode)}:\n${output}`);
+          const response = await fetch(`http://127.0.0.1:${String(healthPort)}/readyz`);
+          if (response.status !== 200) throw new Error(`HTTP ${String(response.status)}`);
+        });
+        await core().createNamespace({ body: { metadata: { name: tenant, labels: { [label.key]: label.value }, annotations: { 'ecr-login/server': east } } } });
+        await eventually('the Secret and the ServiceAccount entry', async () => {
+          const secret = await readSecret(tenant, 'ecr-login');
+          assert.deepEqual(Object.keys(decodeDockerConfig(secret)), [east]);
+          const sa = await core().readNamespacedServiceAccount({ namespace: tenant, name: 'default' });
+          assert.deepEqual(pullSecretNames(sa), ['ecr-login']);
+        });
+        const metrics = await (await fetch(`http://127.0.0.1:${String(metricsPort)}/metrics`)).text();
+        assert.match(metrics, /^kube_ecrlogin_/m);
+      } finally {
+        child.kill('SIGTERM');
+      }
+      const [code, signal] = await exited;
+      assert.deepEqual({ code, signal }, { code: 0, signal: null }, output);
     });
   });
 });
