@@ -74,7 +74,7 @@ describe('informer lists in pages', () => {
       // Out of the other tests' selection at once (a namespace takes a while to go).
       const late = await core.readNamespace({ name: `${run}-late` }).catch(() => undefined);
       if (late?.metadata?.labels !== undefined) {
-        delete late.metadata.labels[label];
+        late.metadata.labels = Object.fromEntries(Object.entries(late.metadata.labels).filter(([key]) => key !== label));
         await core.replaceNamespace({ name: `${run}-late`, body: late });
       }
       await namespaces.stop();
