@@ -81,11 +81,11 @@ export class Replica {
     this.#child = child;
     this.starts++;
     this.#startedAt = Date.now();
-    this.#log.write(`--- ${new Date().toISOString()} start #${this.starts} pid ${child.pid ?? '?'}\n`);
-    child.stdout?.pipe(this.#log, { end: false });
+    this.#write(`--- ${new Date().toISOString()} start #${this.starts} pid ${child.pid ?? '?'}\n`);
+    child.stdout?.on('data', (chunk: Buffer) => this.#write(chunk));
     if (child.stderr !== null) {
       createInterface({ input: child.stderr }).on('line', (text) => {
-        this.#log.write(`${text}\n`);
+        this.#write(`${text}\n`);
         let line: LogLine;
         try {
           line = JSON.parse(text) as LogLine;
@@ -96,7 +96,7 @@ export class Replica {
       });
     }
     child.once('exit', (code, signal) => {
-      this.#log.write(`--- ${new Date().toISOString()} exit code ${String(code)} signal ${String(signal)}\n`);
+      this.#write(`--- ${new Date().toISOString()} exit code ${String(code)} signal ${String(signal)}\n`);
       if (this.#child !== child || this.#held || this.#stopped) return;
       // Like a kubelet: start it again, backing off while it keeps exiting soon after starting.
       this.unexpectedExits++;
@@ -128,6 +128,14 @@ export class Replica {
       await exited;
       clearTimeout(timer);
     }
+    // Its last lines may arrive after 'exit': the log ends once its output has closed.
+    if (child !== undefined && child.stdout?.closed === false) await once(child.stdout, 'close');
+    if (child !== undefined && child.stderr?.closed === false) await once(child.stderr, 'close');
     await new Promise<void>((resolve) => this.#log.end(resolve));
+  }
+
+  /** Appends to the replica's log; output that arrives after stop() ended it is dropped, not an error. */
+  #write(text: string | Buffer): void {
+    if (!this.#log.writableEnded) this.#log.write(text);
   }
 }
