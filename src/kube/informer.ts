@@ -156,10 +156,11 @@ export async function listInPages<T extends KubernetesObject>(
   pageSize: number,
   transform?: (object: T) => T,
 ): Promise<KubernetesListObject<T>> {
+  const each = transform ?? ((object: T): T => object);
   const first = await list({ limit: pageSize });
   const items: T[] = [];
   for (let page = first; ; ) {
-    for (const item of page.items) items.push(transform === undefined ? item : transform(item));
+    for (const item of page.items) items.push(each(item));
     const next = page.metadata?._continue;
     if (next === undefined || next === '') break;
     try {
@@ -167,7 +168,7 @@ export async function listInPages<T extends KubernetesObject>(
     } catch (error) {
       if (!(error instanceof ApiException && error.code === 410)) throw error;
       const whole = await list({});
-      return { ...whole, items: transform === undefined ? whole.items : whole.items.map(transform) };
+      return { ...whole, items: whole.items.map(each) };
     }
   }
   const { _continue: _, remainingItemCount: __, ...metadata } = first.metadata ?? {};

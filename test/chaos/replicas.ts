@@ -129,8 +129,7 @@ export class Replica {
       clearTimeout(timer);
     }
     // Its last lines may arrive after 'exit': the log ends once its output has closed.
-    if (child !== undefined && child.stdout?.closed === false) await once(child.stdout, 'close');
-    if (child !== undefined && child.stderr?.closed === false) await once(child.stderr, 'close');
+    for (const output of [child?.stdout, child?.stderr]) if (output?.closed === false) await once(output, 'close');
     await new Promise<void>((resolve) => this.#log.end(resolve));
   }
 

@@ -48,8 +48,9 @@ describe('the Dockerfile', () => {
     assert.match(dockerfile, /^COPY --from=build \/src\/dist\/kube-ecrlogin\.mjs \/src\/dist\/kube-ecrlogin\.mjs\.map \.\/dist\/$/m);
     assert.doesNotMatch(dockerfile, /node_modules \.\/node_modules/);
     assert.match(dockerfile, /^USER 65532:65532$/m);
-    assert.match(dockerfile, new RegExp(`^ENTRYPOINT \\["node", "/app/${bundlePath.replaceAll('.', '\\.')}"\\]$`, 'm'));
-    assert.match(dockerfile, new RegExp(`ln -s /app/${bundlePath.replaceAll('.', '\\.')} /usr/local/bin/kube-ecrlogin`));
+    const bundleInImage = `/app/${bundlePath}`.replaceAll('.', '\\.');
+    assert.match(dockerfile, new RegExp(`^ENTRYPOINT \\["node", "${bundleInImage}"\\]$`, 'm'));
+    assert.match(dockerfile, new RegExp(`ln -s ${bundleInImage} /usr/local/bin/kube-ecrlogin`));
     const ignored = readFileSync(join(repoRoot, '.dockerignore'), 'utf8');
     assert.match(ignored, /^\*$/m, '.dockerignore is an allowlist');
     for (const copied of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
