@@ -82,15 +82,13 @@ describe('the local control plane', () => {
     await eventually('the RoleBinding to take effect', async () => {
       await asTenant.createNamespacedConfigMap({ namespace: name, body: { metadata: { name: 'hello' } } });
     });
-    await eventually('the audit event', () => {
-      const writes = plane.writes({ user: 'tenant-a', namespace: name, resource: 'configmaps' });
-      const [write] = writes;
-      assert.equal(writes.length, 1);
-      assert.ok(write);
-      assert.equal(write.verb, 'create');
-      assert.equal(write.objectRef?.name, 'hello');
-      return Promise.resolve();
-    });
+    await plane.auditCaughtUp();
+    const writes = plane.writes({ user: 'tenant-a', namespace: name, resource: 'configmaps' });
+    const [write] = writes;
+    assert.equal(writes.length, 1);
+    assert.ok(write);
+    assert.equal(write.verb, 'create');
+    assert.equal(write.objectRef?.name, 'hello');
     await core.deleteNamespace({ name });
   });
 });

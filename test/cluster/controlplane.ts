@@ -200,6 +200,22 @@ export class ControlPlane {
     return this.auditEvents({ ...query, verbs: writeVerbs });
   }
 
+  /**
+   * Waits until the audit log has caught up with the writes answered before this call. The apiserver
+   * logs a request once it has answered it, so a write already seen through the API can be missing
+   * from the log for a moment. This makes a write of its own now (a dry-run create, which changes
+   * nothing) and waits for its line: the earlier writes' lines were already on their way.
+   */
+  async auditCaughtUp(timeoutMs = 10_000): Promise<void> {
+    const name = `audit-barrier-${randomBytes(4).toString('hex')}`;
+    await this.adminConfig().makeApiClient(k8s.CoreV1Api).createNamespacedConfigMap({ namespace: 'default', body: { metadata: { name } }, dryRun: 'All' });
+    const deadline = Date.now() + timeoutMs;
+    while (!this.auditEvents({ resource: 'configmaps', namespace: 'default', verbs: ['create'] }).some((event) => event.objectRef?.name === name)) {
+      if (Date.now() > deadline) throw new Error(`the audit log did not show ${name} within ${timeoutMs} ms`);
+      await sleep(50);
+    }
+  }
+
   /** Process ids by component, for tests that restart one. */
   get pids(): Readonly<Record<string, number>> {
     return this.state.pids;

@@ -66,8 +66,11 @@ describe('GitOps and the controller on imagePullSecrets', () => {
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.ServerSideApply),
     );
 
-  /** The controller's writes to ServiceAccounts in a namespace, from the audit log. */
-  const controllerWrites = (namespace: string): number => cluster().writes({ user: installed.user, resource: 'serviceaccounts', namespace }).length;
+  /** The controller's writes to ServiceAccounts in a namespace, from the audit log once it has caught up. */
+  const controllerWrites = async (namespace: string): Promise<number> => {
+    await cluster().auditCaughtUp();
+    return cluster().writes({ user: installed.user, resource: 'serviceaccounts', namespace }).length;
+  };
 
   const entries = async (namespace: string): Promise<string[]> => pullSecretNames(await core().readNamespacedServiceAccount({ namespace, name: 'app' }));
 
@@ -111,7 +114,7 @@ describe('GitOps and the controller on imagePullSecrets', () => {
         await gitApply(manager, namespace, { imagePullSecrets: ['ecr-login'], labels: { revision: '2' } });
         await reconciled(namespace);
         assert.deepEqual(await entries(namespace), ['ecr-login']);
-        assert.equal(controllerWrites(namespace), 0);
+        assert.equal(await controllerWrites(namespace), 0);
       });
 
       it('(b) Git does not declare imagePullSecrets: re-applies leave the entry, the controller wrote once', async () => {
@@ -131,19 +134,19 @@ describe('GitOps and the controller on imagePullSecrets', () => {
         assert.deepEqual(pullSecretNames(await gitApply(other, namespace, {})), ['ecr-login']);
         await reconciled(namespace);
         assert.deepEqual(await entries(namespace), ['ecr-login']);
-        assert.equal(controllerWrites(namespace), 1, 'one JSON Patch, at the start');
+        assert.equal(await controllerWrites(namespace), 1, 'one JSON Patch, at the start');
       });
 
       it('(c) Git declares another list: every sync removes the entry and the controller appends it again', async () => {
         const namespace = await setUp('gitops-c', manager, { imagePullSecrets: ['dockerhub'] });
         await eventually('the entry appended', async () => assert.deepEqual(await entries(namespace), ['dockerhub', 'ecr-login']));
-        assert.equal(controllerWrites(namespace), 1);
+        assert.equal(await controllerWrites(namespace), 1);
 
         for (const sync of [2, 3]) {
           const applied = await gitApply(manager, namespace, { imagePullSecrets: ['dockerhub'] });
           assert.deepEqual(pullSecretNames(applied), ['dockerhub'], 'the forced apply takes the whole atomic list');
           await eventually('the entry appended again', async () => assert.deepEqual(await entries(namespace), ['dockerhub', 'ecr-login']));
-          assert.equal(controllerWrites(namespace), sync, 'one more write per sync');
+          assert.equal(await controllerWrites(namespace), sync, 'one more write per sync');
         }
         const sa = await core().readNamespacedServiceAccount({ namespace, name: 'app' });
         const owner = sa.metadata?.managedFields?.find((f) => JSON.stringify(f.fieldsV1 ?? {}).includes('f:imagePullSecrets'));
@@ -161,6 +164,6 @@ describe('GitOps and the controller on imagePullSecrets', () => {
     const applied = await gitApply(managers['Argo CD'], namespace, { imagePullSecrets: live, labels: { revision: '2' } });
     assert.deepEqual(pullSecretNames(applied), ['dockerhub', 'ecr-login']);
     await reconciled(namespace);
-    assert.equal(controllerWrites(namespace), 1, 'only the first append');
+    assert.equal(await controllerWrites(namespace), 1, 'only the first append');
   });
 });
