@@ -368,7 +368,10 @@ describe('two replicas on the real control plane', () => {
     const [leaderMetrics, standbyMetrics] = await Promise.all([scrape(pair.replicas[leader].process.metricsUrl), scrape(pair.replicas[standby].process.metricsUrl)]);
     assert.equal(leaderMetrics.value('kube_ecrlogin_leader'), 1);
     assert.equal(standbyMetrics.value('kube_ecrlogin_leader'), 0);
-    assert.equal(standbyMetrics.sum('kube_ecrlogin_kubernetes_writes_total'), 0);
+    // Its one possible write attempt is the Lease create it lost at start (a 409, counted as an error).
+    const lostCreate = standbyMetrics.sum('kube_ecrlogin_kubernetes_writes_total', { verb: 'create', resource: 'leases', result: 'error' });
+    assert.ok(lostCreate <= 1, `${lostCreate} failed Lease creates`);
+    assert.equal(standbyMetrics.sum('kube_ecrlogin_kubernetes_writes_total') - lostCreate, 0, 'the standby wrote nothing else');
     assert.equal(standbyMetrics.value('kube_ecrlogin_managed_secrets'), names.length, 'its cache holds the Secrets');
   });
 
