@@ -339,7 +339,10 @@ describe('two replicas on the real control plane', () => {
     const { leader, standby } = await leaderOf(pair);
     assert.equal(invalid?.reportingInstance, `replica-${leader}`);
     await eventually('the standby saw the invalid config too', () => {
-      assert.ok(pair.replicas[standby].process.logged('Invalid config, keeping the last good one').length > 0);
+      const replica = pair.replicas[standby].process;
+      // On failure, say whether the standby still runs and what it last logged.
+      const state = `standby replica-${standby}: exit code ${String(replica.child.exitCode)}, signal ${String(replica.child.signalCode)}; last output:\n${replica.output().slice(-2_000)}`;
+      assert.ok(replica.logged('Invalid config, keeping the last good one').length > 0, state);
       return Promise.resolve();
     });
     configMap.data['config.yaml'] = 'refresh:\n  minInterval: 1s\n';
