@@ -3,6 +3,7 @@
 
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Server } from 'node:http';
+import { AdmissionParamsPublisher } from './admission/publisher.ts';
 import type { AwsApi } from './aws/api.ts';
 import { sdkAwsApi } from './aws/sdk.ts';
 import { describeAwsError } from './aws/errors.ts';
@@ -49,6 +50,8 @@ export interface Parts {
   readonly clock: Clock;
   /** Every Kubernetes write in `api` passes this gate: open, or following the leader elector (run). */
   readonly writeGate: WriteGate;
+  /** The admission policy's parameters (--admission-params), published while this replica leads. */
+  readonly admissionParams?: AdmissionParamsPublisher;
 }
 
 export function loadKubeConfig(options: Options): KubeConfig {
@@ -69,7 +72,7 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
   const api = leaderOnly(kubeApi(config, metrics), () => writeGate.open, log);
   const events = new EventRecorder({ api, clock, log, instance: options.instance });
   // The settings source needs the controller to requeue on change; the controller is built after it.
-  const controllerRef: { current?: Controller } = {};
+  const controllerRef: { current?: Controller; params?: AdmissionParamsPublisher } = {};
   const settings = new SettingsSource({
     config,
     namespace: options.namespace,
@@ -80,6 +83,7 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
     onChange: (next: Settings) => {
       if (options.logLevel === undefined) log.level = next.logLevel;
       controllerRef.current?.enqueueAll();
+      controllerRef.params?.touchAll();
     },
     // As the controller's own informers: a start-up during an outage begins within one backoff cap of its end.
     maxRestartDelayMs: Math.min(options.backoffMaxMs, 30_000),
@@ -109,6 +113,28 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
     ...(options.namespaceSelector !== undefined ? { namespaceSelector: options.namespaceSelector } : {}),
   });
   controllerRef.current = controller;
+  const admissionParams =
+    options.admissionParams === undefined
+      ? undefined
+      : new AdmissionParamsPublisher({
+          api,
+          cache: {
+            namespace: (name) => controller.namespace(name),
+            namespaceNames: () => controller.namespaces.list().map((ns) => ns.metadata?.name ?? ''),
+            serviceAccountsIn: (namespace) => controller.serviceAccountsIn(namespace),
+          },
+          settings: () => settings.current,
+          namespace: options.namespace,
+          name: options.admissionParams,
+          clock,
+          log,
+          resyncMs: options.resyncMs,
+        });
+  if (admissionParams !== undefined) {
+    controllerRef.params = admissionParams;
+    controller.namespaces.on((ns) => admissionParams.touch(ns.metadata?.name));
+    controller.serviceAccounts.on((sa) => admissionParams.touch(sa.metadata?.namespace));
+  }
   metrics.bind({
     queueDepth: () => controller.queue.length,
     queueScheduled: () => controller.queue.delayedCount,
@@ -127,7 +153,21 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
     maxRequeueMs: options.resyncMs,
     ...(options.target !== undefined ? { target: options.target } : {}),
   });
-  return { options, config, log, metrics, aws, api, settings, broker, controller, events, clock, writeGate };
+  return {
+    options,
+    config,
+    log,
+    metrics,
+    aws,
+    api,
+    settings,
+    broker,
+    controller,
+    events,
+    clock,
+    writeGate,
+    ...(admissionParams !== undefined ? { admissionParams } : {}),
+  };
 }
 
 /** Logs the controller's own AWS identity once (never a credential). */
@@ -215,6 +255,7 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
       log.info('Shutting down', { timeoutMs: options.shutdownTimeoutMs });
       const deadline = clock.now() + options.shutdownTimeoutMs;
       const drained = await controller.stop(options.shutdownTimeoutMs);
+      await parts.admissionParams?.stop();
       if (!drained) log.warn('Shutdown timeout: some reconciles did not finish', { timeoutMs: options.shutdownTimeoutMs });
       // The Events those reconciles queued, within what is left of the timeout (at least a second).
       await parts.events.flush(Math.max(1_000, deadline - clock.now()));
@@ -233,6 +274,7 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
   if (elector === undefined) {
     metrics.leader.set(1);
     controller.startWorkers();
+    parts.admissionParams?.start();
   } else {
     void elector
       .acquire(() => {
@@ -242,7 +284,10 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
         void stop();
       })
       .then((acquired) => {
-        if (acquired && !controller.queue.shuttingDown) controller.startWorkers();
+        if (acquired && !controller.queue.shuttingDown) {
+          controller.startWorkers();
+          parts.admissionParams?.start();
+        }
       });
   }
   return { parts, done, stop, ...(elector !== undefined ? { elector } : {}) };

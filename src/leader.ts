@@ -339,6 +339,8 @@ export function leaderOnly(api: KubeApi, mayWrite: () => boolean, log: Logger): 
       });
       return Promise.resolve();
     },
+    applyConfigMap: (configMap) =>
+      mayWrite() ? api.applyConfigMap(configMap) : refuse(`ConfigMap ${configMap.metadata?.namespace}/${configMap.metadata?.name}`),
     requestToken: (namespace, name, audience, expirationSeconds) =>
       mayWrite() ? api.requestToken(namespace, name, audience, expirationSeconds) : refuse(`a TokenRequest for ${namespace}/${name}`),
   };

@@ -15,7 +15,7 @@ export interface MetricSources {
   /** Managed Secrets in the namespaces this controller serves. */
   readonly managedSecrets: () => number;
 }
-export type WriteResource = 'secrets' | 'serviceaccounts' | 'events' | 'leases' | 'serviceaccounts/token';
+export type WriteResource = 'secrets' | 'serviceaccounts' | 'events' | 'leases' | 'serviceaccounts/token' | 'configmaps';
 
 export class Metrics {
   readonly registry = new Registry();

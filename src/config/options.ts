@@ -26,6 +26,8 @@ export interface Options {
   readonly namespace: string;
   readonly configMap: string;
   readonly namespaceSelector?: string;
+  /** The admission policy's parameter ConfigMap in the controller's namespace, kept by the leader. */
+  readonly admissionParams?: string;
   readonly workers: number;
   readonly leaderElect: boolean;
   readonly leaseName: string;
@@ -71,6 +73,8 @@ Flags (environment variable in brackets):
   --namespace NAME                  the controller's namespace [POD_NAMESPACE] (default: in-cluster namespace, else kube-ecrlogin)
   --config-map NAME                 policy ConfigMap in that namespace (default kube-ecrlogin-config)
   --namespace-selector SELECTOR     only serve namespaces with these labels, e.g. env=prod
+  --admission-params NAME           keep the admission policy's parameter ConfigMap NAME in the
+                                    controller's namespace (the admission-policy component sets it)
   --workers N                       concurrent reconciles (default 4)
   --leader-elect                    elect a leader on a Lease; only the leader writes
   --lease-name NAME                 (default kube-ecrlogin)
@@ -105,6 +109,7 @@ const flags = {
   namespace: { type: 'string' },
   'config-map': { type: 'string' },
   'namespace-selector': { type: 'string' },
+  'admission-params': { type: 'string' },
   workers: { type: 'string' },
   'leader-elect': { type: 'boolean' },
   'lease-name': { type: 'string' },
@@ -190,6 +195,8 @@ export function parseOptions(argv: readonly string[], environment: Environment):
     throw new UsageError(`--namespace-selector ${JSON.stringify(namespaceSelector)} is not a label selector`);
   }
   const target = staticTarget(values, env, namespace);
+  const admissionParams = values['admission-params'];
+  if (admissionParams !== undefined) name('--admission-params', admissionParams);
 
   return Object.freeze({
     command,
@@ -211,6 +218,7 @@ export function parseOptions(argv: readonly string[], environment: Environment):
     json: values.json ?? false,
     ...(kubeconfig !== undefined && kubeconfig !== '' ? { kubeconfig } : {}),
     ...(namespaceSelector !== undefined ? { namespaceSelector } : {}),
+    ...(admissionParams !== undefined ? { admissionParams } : {}),
     ...(metricsAddress !== undefined ? { metricsAddress } : {}),
     ...(healthAddress !== undefined ? { healthAddress } : {}),
     ...(logLevel !== undefined ? { logLevel } : {}),

@@ -240,6 +240,20 @@ function refOf(kind: ObjectRef['kind'], name: string, namespace: string | undefi
   return { kind, name, ...(namespace !== undefined ? { namespace } : {}), ...(uid !== undefined ? { uid } : {}) };
 }
 
+/** Whether a grant's Secret belongs in a ServiceAccount's imagePullSecrets (and so in its Pods'). */
+export function grantTargets(grant: Grant, serviceAccount: string): boolean {
+  return grant.targets.all || grant.targets.names.includes(serviceAccount);
+}
+
+/**
+ * The Secrets a Pod running as a ServiceAccount should list in spec.imagePullSecrets: those of the
+ * grants that target the ServiceAccount, in grant order. One rule for the ServiceAccount patch, the
+ * admission webhook and the doctor.
+ */
+export function pullSecretsFor(grants: readonly Grant[], serviceAccount: string): string[] {
+  return [...new Set(grants.filter((grant) => grantTargets(grant, serviceAccount)).map((grant) => grant.secretName))];
+}
+
 export function nameOf(object: { metadata?: { name?: string } }): string {
   return object.metadata?.name ?? '';
 }

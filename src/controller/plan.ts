@@ -4,7 +4,7 @@
 import type { V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import type { IssuedToken, TokenError } from '../broker.ts';
 import type { Grant, Intents, Snapshot } from './intents.ts';
-import { nameOf } from './intents.ts';
+import { nameOf, pullSecretsFor } from './intents.ts';
 import { buildSecret, combinedTimes, isManaged, readSecretState, secretDiffers, secretRefreshAt } from './secrets.ts';
 
 /** Whether a grant can keep its Secret as it is, or needs tokens (and newer than which). */
@@ -128,12 +128,7 @@ export function planServiceAccounts(
   for (const sa of serviceAccounts) {
     const name = nameOf(sa);
     if (sa.metadata?.deletionTimestamp !== undefined) continue;
-    const desired = new Set(
-      grants
-        .filter((grant) => grant.targets.all || grant.targets.names.includes(name))
-        .map((grant) => grant.secretName)
-        .filter((secret) => available.has(secret)),
-    );
+    const desired = new Set(pullSecretsFor(grants, name).filter((secret) => available.has(secret)));
     const listed = (sa.imagePullSecrets ?? []).map((ref) => ref.name ?? '');
     const recordedText = sa.metadata?.annotations?.[pullSecretsAnnotation];
     const recorded = parseRecorded(recordedText);

@@ -8,6 +8,7 @@ import {
   setHeaderOptions,
   type CoreV1Event,
   type KubeConfig,
+  type V1ConfigMap,
   type V1Secret,
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
@@ -26,6 +27,8 @@ export interface KubeApi {
   readSecret(namespace: string, name: string): Promise<V1Secret | undefined>;
   patchServiceAccount(namespace: string, name: string, ops: readonly JsonPatchOp[]): Promise<V1ServiceAccount>;
   createEvent(event: CoreV1Event): Promise<void>;
+  /** Server-Side Apply of a ConfigMap we own (the admission policy's parameters). */
+  applyConfigMap(configMap: V1ConfigMap): Promise<void>;
   /** TokenRequest for a ServiceAccount. */
   requestToken(namespace: string, name: string, audience: string, expirationSeconds: number): Promise<string>;
 }
@@ -83,6 +86,14 @@ export function kubeApi(config: KubeConfig, metrics?: Metrics): KubeApi {
           setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
         ),
       ),
+
+    applyConfigMap: (configMap) =>
+      counted('apply', 'configmaps', async () => {
+        await core.patchNamespacedConfigMap(
+          { name: configMap.metadata?.name ?? '', namespace: configMap.metadata?.namespace ?? '', body: configMap, fieldManager, force: true },
+          setHeaderOptions('Content-Type', PatchStrategy.ServerSideApply),
+        );
+      }),
 
     createEvent: (event) =>
       counted('create', 'events', async () => {

@@ -51,8 +51,19 @@ export const namespaceRules: readonly PolicyRule[] = namespaceRulesFor(defaultNa
 /** Only for `ecr-login/identity: service-account` (the keyless-tenants component): TokenRequest. */
 export const keylessRules: readonly PolicyRule[] = [{ apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'] }];
 
+/**
+ * With the admission-policy component (--admission-params NAME): the policy's parameter ConfigMap in
+ * the controller's namespace, written with Server-Side Apply. An apply that creates is authorized as
+ * `create` with the object's name, so both verbs can be limited to that one ConfigMap.
+ */
+export function admissionParamsRules(name: string): readonly PolicyRule[] {
+  return [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [name], verbs: ['create', 'patch'] }];
+}
+
 /** When a permission is needed. */
 export type Need =
+  /** With --admission-params. */
+  | 'admission-params'
   | 'always'
   /** With --leader-elect. */
   | 'leader-election'
@@ -72,7 +83,7 @@ export interface Permission {
 }
 
 /** Every permission the controller needs, one per verb, derived from the rules above. */
-export function requiredPermissions(ownNamespace: string, names: OwnNames = defaultNames): readonly Permission[] {
+export function requiredPermissions(ownNamespace: string, names: OwnNames = defaultNames, admissionParams?: string): readonly Permission[] {
   const expand = (rules: readonly PolicyRule[], need: (rule: PolicyRule) => Need, namespace?: string): Permission[] =>
     rules.flatMap((rule) =>
       rule.apiGroups.flatMap((group) =>
@@ -96,6 +107,7 @@ export function requiredPermissions(ownNamespace: string, names: OwnNames = defa
     ...expand(clusterRules, () => 'always'),
     ...expand(namespaceRulesFor(names), (rule) => (rule.resources.includes('leases') ? 'leader-election' : 'always'), ownNamespace),
     ...expand(keylessRules, () => 'keyless-tenants'),
+    ...(admissionParams !== undefined ? expand(admissionParamsRules(admissionParams), () => 'admission-params', ownNamespace) : []),
   ];
 }
 

@@ -5,16 +5,39 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import * as k8s from '@kubernetes/client-node';
 import { cluster, uniqueName } from '../support/cluster.ts';
-import { httpsGet } from './controlplane.ts';
+import { httpsGet, kubeMinor } from './controlplane.ts';
 import { eventually } from '../support/eventually.ts';
 
 describe('the local control plane', () => {
-  it('answers /readyz and reports Kubernetes 1.34', async () => {
+  it('answers /readyz and reports the Kubernetes minor KUBE_VERSION asked for', async () => {
     const plane = cluster();
     const ready = await httpsGet(`${plane.server}/readyz`, plane.caPem, plane.tokenOf('admin'));
     assert.equal(ready.status, 200);
     const version = await plane.adminConfig().makeApiClient(k8s.VersionApi).getCode();
-    assert.match(version.gitVersion, /^v1\.34\.\d+$/);
+    assert.equal(plane.minor, kubeMinor());
+    assert.match(version.gitVersion, new RegExp(`^v${plane.minor.replace('.', '\\.')}\\.\\d+$`));
+  });
+
+  it('makes Pods from a Deployment, as a cluster does', async () => {
+    const plane = cluster();
+    const core = plane.adminConfig().makeApiClient(k8s.CoreV1Api);
+    const apps = plane.adminConfig().makeApiClient(k8s.AppsV1Api);
+    const name = uniqueName('workloads');
+    await core.createNamespace({ body: { metadata: { name } } });
+    await eventually('the default ServiceAccount', () => core.readNamespacedServiceAccount({ namespace: name, name: 'default' }));
+    const labels = { app: 'web' };
+    await apps.createNamespacedDeployment({
+      namespace: name,
+      body: {
+        metadata: { name: 'web' },
+        spec: { replicas: 2, selector: { matchLabels: labels }, template: { metadata: { labels }, spec: { containers: [{ name: 'web', image: 'web:1' }] } } },
+      },
+    });
+    await eventually('two Pods of the Deployment', async () => {
+      const pods = await core.listNamespacedPod({ namespace: name });
+      assert.equal(pods.items.length, 2);
+    });
+    await core.deleteNamespace({ name });
   });
 
   it('gives a new namespace its default ServiceAccount, and completes its deletion', async () => {

@@ -47,6 +47,8 @@ export interface ControlPlaneState {
   readonly ports: Readonly<Record<string, number>>;
   /** How each component was started (binary, arguments, log file), so that restart() starts it the same way. */
   readonly launches?: Readonly<Record<string, Launch>>;
+  /** The Kubernetes minor it runs. */
+  readonly minor?: KubeMinor;
 }
 
 /** One component's command line. */
@@ -75,6 +77,9 @@ export interface AuditEvent {
   readonly requestReceivedTimestamp: string;
   readonly stageTimestamp: string;
   readonly userAgent?: string;
+  /** Pod creations only: the object as sent, and as stored after admission. */
+  readonly requestObject?: unknown;
+  readonly responseObject?: unknown;
 }
 
 export interface AuditQuery {
@@ -98,6 +103,8 @@ export interface StartOptions {
   readonly detached?: boolean;
   /** Echo progress to stderr. */
   readonly verbose?: boolean;
+  /** The Kubernetes minor (default: KUBE_VERSION, else the newest). */
+  readonly minor?: KubeMinor;
 }
 
 export class ControlPlane {
@@ -113,6 +120,11 @@ export class ControlPlane {
 
   get issuer(): string {
     return this.state.issuer;
+  }
+
+  /** The Kubernetes minor this control plane runs. */
+  get minor(): KubeMinor {
+    return this.state.minor ?? kubeMinor();
   }
 
   get caPem(): string {
@@ -281,15 +293,33 @@ function matches(event: AuditEvent, query: AuditQuery): boolean {
   return true;
 }
 
-/** Builds (or finds in the cache) the binaries and returns their directory. */
-export function ensureBinaries(): string {
-  const out = execFileSync(join(here, 'build.sh'), { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+/** The Kubernetes minors the project is tested on; KUBE_VERSION picks one (default: the newest). */
+export const kubeMinors = ['1.34', '1.37'] as const;
+export type KubeMinor = (typeof kubeMinors)[number];
+
+/** The minor KUBE_VERSION names (1.34 or 1.37, with or without a leading v), or the newest. */
+export function kubeMinor(value = process.env['KUBE_VERSION']): KubeMinor {
+  const wanted = (value ?? '').replace(/^v/, '');
+  if (wanted === '') return '1.37';
+  const found = kubeMinors.find((minor) => minor === wanted);
+  if (found === undefined) throw new Error(`KUBE_VERSION=${value ?? ''} is not one of the tested minors: ${kubeMinors.join(', ')}`);
+  return found;
+}
+
+/** Builds (or finds in the cache) the binaries of a minor and returns their directory. */
+export function ensureBinaries(minor: KubeMinor = kubeMinor(), extra: readonly string[] = []): string {
+  const out = execFileSync(join(here, 'build.sh'), [...extra], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, KUBE_VERSION: minor },
+  });
   return out.trim().split('\n').at(-1) ?? '';
 }
 
 /** Starts a control plane in options.dir and waits until it serves and its controllers work. */
 export async function startControlPlane(options: StartOptions): Promise<ControlPlane> {
-  const bin = ensureBinaries();
+  const minor = options.minor ?? kubeMinor();
+  const bin = ensureBinaries(minor);
   const dir = resolve(options.dir);
   rmSync(dir, { recursive: true, force: true });
   for (const sub of ['etcd', 'pki', 'logs']) mkdirSync(join(dir, sub), { recursive: true });
@@ -374,6 +404,7 @@ export async function startControlPlane(options: StartOptions): Promise<ControlP
       pids,
       ports: { etcd: etcdPort, etcdPeer: peerPort, apiserver: apiPort },
       launches,
+      minor,
     };
     const plane = new ControlPlane(state);
     plane.writeKubeconfig(plane.adminConfig(), state.adminKubeconfig);
@@ -381,7 +412,7 @@ export async function startControlPlane(options: StartOptions): Promise<ControlP
     log('kube-controller-manager');
     launch('kube-controller-manager', [
       `--kubeconfig=${state.adminKubeconfig}`,
-      '--controllers=namespace-controller,serviceaccount-controller,garbage-collector-controller,root-ca-certificate-publisher-controller,clusterrole-aggregation-controller',
+      `--controllers=${controllers.join(',')}`,
       `--root-ca-file=${caFile}`,
       '--leader-elect=false',
       '--secure-port=0',
@@ -427,6 +458,25 @@ export async function stopControlPlaneIn(dir: string): Promise<void> {
   rmSync(file);
 }
 
+/**
+ * kube-controller-manager's controllers: what a namespace, its ServiceAccounts and garbage collection
+ * need, and the workload controllers, so that Pods are made the way a cluster makes them (a Deployment
+ * applied with its Namespace is where admission matters). No scheduler runs: Pods stay Pending.
+ */
+const controllers = [
+  'namespace-controller',
+  'serviceaccount-controller',
+  'garbage-collector-controller',
+  'root-ca-certificate-publisher-controller',
+  'clusterrole-aggregation-controller',
+  'deployment-controller',
+  'replicaset-controller',
+  'statefulset-controller',
+  'daemonset-controller',
+  'job-controller',
+  'cronjob-controller',
+];
+
 interface ApiserverPaths {
   readonly dir: string;
   readonly etcdUrl: string;
@@ -441,6 +491,9 @@ function apiserverArgs(p: ApiserverPaths): string[] {
     `--secure-port=${p.apiPort}`,
     '--bind-address=127.0.0.1',
     '--advertise-address=127.0.0.1',
+    // 1.37 refuses a loopback advertise address for the `kubernetes` Service's endpoints; nothing here
+    // reaches the apiserver through that Service.
+    '--endpoint-reconciler-type=none',
     `--cert-dir=${join(p.dir, 'pki')}`,
     '--service-cluster-ip-range=10.0.0.0/24',
     `--service-account-issuer=${p.server}`,
@@ -460,11 +513,15 @@ function apiserverArgs(p: ApiserverPaths): string[] {
   ];
 }
 
-// Every write at Metadata level (who, what, when, result); reads are not logged.
+// Every write at Metadata level (who, what, when, result); reads are not logged. Pod creations also
+// with their request and response bodies: what admission changed shows as the difference.
 const auditPolicy = `apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived, ResponseStarted]
 rules:
+  - level: RequestResponse
+    verbs: [create]
+    resources: [{group: "", resources: [pods]}]
   - level: Metadata
     verbs: [create, update, patch, delete, deletecollection]
   - level: None

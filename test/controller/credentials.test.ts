@@ -92,7 +92,8 @@ describe('the controller', () => {
       const sa = await core().readNamespacedServiceAccount({ namespace: ns, name: 'deployer' });
       assert.deepEqual(pullSecretNames(sa), ['ecr-login-deployer']);
     });
-    const defaultSa = await core().readNamespacedServiceAccount({ namespace: ns, name: 'default' });
+    // The serviceaccount controller makes `default` a moment after the namespace: wait for it.
+    const defaultSa = await eventually('the default ServiceAccount', () => core().readNamespacedServiceAccount({ namespace: ns, name: 'default' }));
     assert.deepEqual(pullSecretNames(defaultSa), [], 'the default ServiceAccount is not touched');
   });
 });

@@ -50,6 +50,8 @@ const namespaceRules = [
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['kube-ecrlogin'], verbs: ['get', 'update'] },
 ];
+/** Only with the admission-policy component: its parameter ConfigMap (src/admission/publisher.ts). */
+const admissionParamsRules = [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['kube-ecrlogin-admission'], verbs: ['create', 'patch'] }];
 /** Only with the keyless-tenants component (src/kube/api.ts requestToken). */
 const keylessRules = [{ apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'] }];
 
@@ -83,6 +85,9 @@ describe('RBAC', () => {
     assert.deepEqual(find(base, 'Role', 'kube-ecrlogin')['rules'], namespaceRules);
     const keyless = await kustomize(scratch.kustomization('keyless', { resources: ['kustomize/base'], components: ['kustomize/components/keyless-tenants'] }));
     assert.deepEqual(find(keyless, 'ClusterRole', 'kube-ecrlogin-keyless-tenants')['rules'], keylessRules);
+    const admission = await kustomize(scratch.kustomization('admission', { resources: ['kustomize/base'], components: ['kustomize/components/admission-policy'] }));
+    assert.deepEqual(find(admission, 'Role', 'kube-ecrlogin-admission-params')['rules'], admissionParamsRules);
+    assert.deepEqual(permissions.admissionParamsRules('kube-ecrlogin-admission'), admissionParamsRules);
     const roles = (objects: readonly { kind: string }[]): number => objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role').length;
     assert.equal(roles(base), 2, 'no other role in the base');
     for (const overlay of ['default', 'seed-compatible']) {

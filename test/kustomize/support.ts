@@ -94,7 +94,7 @@ export function toYaml(objects: readonly Manifest[]): string {
 /** Directories under kustomize/ holding a kustomization.yaml, relative to kustomize/. */
 export const kustomizations = {
   base: ['base'],
-  components: ['irsa', 'pod-identity', 'static-credentials', 'keyless-tenants', 'cronjob', 'high-availability', 'prometheus'].map((c) => `components/${c}`),
+  components: ['irsa', 'pod-identity', 'static-credentials', 'keyless-tenants', 'cronjob', 'high-availability', 'prometheus', 'admission-policy'].map((c) => `components/${c}`),
   overlays: ['default', 'seed-compatible', 'argocd', 'flux'].map((o) => `overlays/${o}`),
 } as const;
 
@@ -153,15 +153,30 @@ export function inNamespace(scratch: Scratch, name: string, namespace: string, s
   });
 }
 
-const clusterScoped = new Set(['ClusterRole', 'ClusterRoleBinding', 'Namespace', 'CustomResourceDefinition']);
+/** Cluster-scoped kinds the manifests hold; each gets a test-unique name from isolateClusterScoped. */
+const renamed = new Set([
+  'ClusterRole',
+  'ClusterRoleBinding',
+  'MutatingAdmissionPolicy',
+  'MutatingAdmissionPolicyBinding',
+  'ValidatingAdmissionPolicy',
+  'ValidatingAdmissionPolicyBinding',
+  'MutatingWebhookConfiguration',
+]);
+const clusterScoped = new Set([...renamed, 'Namespace', 'CustomResourceDefinition']);
 
-/** Gives ClusterRoles and ClusterRoleBindings a test-unique name (and fixes roleRefs), so tests never clash. */
+/**
+ * Gives cluster-scoped objects (roles, admission policies and their bindings) a test-unique name, and
+ * fixes the references to them (roleRef, policyName), so tests never clash.
+ */
 export function isolateClusterScoped(objects: readonly Manifest[], suffix: string): Manifest[] {
   return objects.map((object) => {
     const copy = structuredClone(object);
-    if (copy.kind === 'ClusterRole' || copy.kind === 'ClusterRoleBinding') copy.metadata.name = `${copy.metadata.name}-${suffix}`;
+    if (renamed.has(copy.kind)) copy.metadata.name = `${copy.metadata.name}-${suffix}`;
     const roleRef = copy['roleRef'] as { kind?: string; name?: string } | undefined;
     if (roleRef?.kind === 'ClusterRole' && roleRef.name !== undefined) roleRef.name = `${roleRef.name}-${suffix}`;
+    const spec = copy['spec'] as { policyName?: string } | undefined;
+    if (copy.kind.endsWith('AdmissionPolicyBinding') && spec?.policyName !== undefined) spec.policyName = `${spec.policyName}-${suffix}`;
     return copy;
   });
 }
@@ -247,6 +262,13 @@ export async function createNamespace(name: string, labels: Record<string, strin
   return name;
 }
 
+const admissionKinds = new Set([...renamed].filter((kind) => !kind.startsWith('Cluster')));
+
+async function deleteClusterScoped(kind: string, name: string): Promise<void> {
+  const client = k8s.KubernetesObjectApi.makeApiClient(cluster().adminConfig());
+  await client.delete({ apiVersion: 'admissionregistration.k8s.io/v1', kind, metadata: { name } });
+}
+
 /** Deletes namespaces and cluster-scoped objects a test created; ignores what is already gone. */
 export async function cleanUp(objects: readonly { kind: string; name: string }[]): Promise<void> {
   const rbac = cluster().adminConfig().makeApiClient(k8s.RbacAuthorizationV1Api);
@@ -255,6 +277,7 @@ export async function cleanUp(objects: readonly { kind: string; name: string }[]
       if (kind === 'Namespace') await core().deleteNamespace({ name });
       else if (kind === 'ClusterRole') await rbac.deleteClusterRole({ name });
       else if (kind === 'ClusterRoleBinding') await rbac.deleteClusterRoleBinding({ name });
+      else if (admissionKinds.has(kind)) await deleteClusterScoped(kind, name);
     } catch (error) {
       if (!(error instanceof k8s.ApiException && error.code === 404)) throw error;
     }
@@ -337,11 +360,21 @@ const installKinds = new Set(['ServiceAccount', 'ClusterRole', 'ClusterRoleBindi
  */
 export async function installController(
   scratch: Scratch,
-  options: { namespace: string; suffix: string; source?: string; components?: readonly string[]; labels?: Record<string, string>; extraKinds?: readonly string[] },
+  options: {
+    namespace: string;
+    suffix: string;
+    source?: string;
+    components?: readonly string[];
+    labels?: Record<string, string>;
+    extraKinds?: readonly string[];
+    /** Changes the rendered objects before they are applied (e.g. an admission binding's selector). */
+    edit?: (objects: Manifest[]) => Manifest[];
+  },
 ): Promise<InstalledController> {
   const { namespace, suffix } = options;
   const rendered = await kustomize(inNamespace(scratch, `install-${suffix}`, namespace, options.source ?? 'base', options.components ?? []));
-  const objects = isolateClusterScoped(rendered, suffix);
+  const isolated = isolateClusterScoped(rendered, suffix);
+  const objects = options.edit?.(isolated) ?? isolated;
   await createNamespace(namespace, options.labels ?? {});
   const kinds = new Set([...installKinds, ...(options.extraKinds ?? [])]);
   const applied = objects.filter((object) => kinds.has(object.kind));

@@ -165,6 +165,26 @@ describe('kube-ecrlogin doctor', () => {
     assert.equal(row(report, `Namespace/${ns.good}`).lastError, undefined);
   });
 
+  it('lists Pods created before their ServiceAccount listed the pull Secret, and says when it may not list Pods', async () => {
+    const { core } = admin();
+    const body = (name: string, imagePullSecrets?: k8s.V1LocalObjectReference[]): k8s.V1Pod => ({
+      metadata: { name },
+      spec: { containers: [{ name: 'c', image: `${ecrHost('us-east-1')}/app:1` }], ...(imagePullSecrets !== undefined ? { imagePullSecrets } : {}) },
+    });
+    // A Pod that names a Secret of its own gets nothing from its ServiceAccount: the race's outcome.
+    await core.createNamespacedPod({ namespace: ns.good, body: body('late', [{ name: 'other' }]) });
+    await core.createNamespacedPod({ namespace: ns.good, body: body('fine') });
+    const asAdmin = await json(served(), env(kubeconfigs.admin));
+    const pods = asAdmin.report.checks.find((check) => check.name === 'pods');
+    assert.equal(pods?.status, 'warn');
+    assert.match(pods?.detail ?? '', new RegExp(`^1 Pod was created before its ServiceAccount listed the pull Secret .*: ${ns.good}/late \\(ecr-login\\)\\. Delete them`));
+    assert.doesNotMatch(pods?.detail ?? '', /\/fine/);
+    const asController = await json(served(), env(kubeconfigs.leastPrivilege));
+    assert.match(asController.report.checks.find((check) => check.name === 'pods')?.detail ?? '', /^cannot list Pods, .*HTTP 403/);
+    assert.equal(asController.code, 0, 'a warning, not a failure');
+    await core.deleteCollectionNamespacedPod({ namespace: ns.good });
+  });
+
   it('missing RBAC: exits 1 and names each permission that is denied', async () => {
     const result = await doctor(served(), env(kubeconfigs.missingRbac));
     assert.equal(result.code, 1, result.stdout);
