@@ -210,7 +210,7 @@ function removeCgroup(path: string): void {
 
 // --- mounts ---------------------------------------------------------------------------------------------
 
-/** Mount points under dir, deepest first. */
+/** Mount points under dir, longest first: a mount inside another comes before it. */
 export function mountsUnder(dir: string, mountinfo = readFileSync('/proc/self/mountinfo', 'utf8')): string[] {
   const points = mountinfo
     .split('\n')

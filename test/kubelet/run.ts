@@ -5,6 +5,8 @@
 // Otherwise it builds the kubelet beside the other Kubernetes binaries (cached by version), runs the
 // scenarios with node:test, and then sweeps whatever the run recorded in its ledger, whether the
 // scenarios passed, failed, crashed or were interrupted (Ctrl-C).
+//
+//   node test/kubelet/run.ts [node --test options, e.g. --test-name-pattern=rotation]
 
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
@@ -91,7 +93,7 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
   const child = spawn(
     process.execPath,
-    ['--enable-source-maps', '--disable-warning=ExperimentalWarning', '--test', '--test-timeout=600000', join('test', 'kubelet', 'scenarios.ts')],
+    ['--enable-source-maps', '--disable-warning=ExperimentalWarning', '--test', '--test-timeout=600000', ...process.argv.slice(2), join('test', 'kubelet', 'scenarios.ts')],
     { cwd: repoRoot, stdio: 'inherit', env: { ...process.env, KUBE_VERSION: minor } },
   );
   const code = await new Promise<number>((resolve) => child.on('exit', (status, signal) => resolve(status ?? (signal !== null ? 1 : 0))));
