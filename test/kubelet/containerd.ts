@@ -126,6 +126,8 @@ export async function startContainerd(
     data.shimSocketsBefore = existsSync(shimSocketDir) ? readdirSync(shimSocketDir) : [];
   });
   const out = openSync(paths.log, 'a');
+  // A process group of its own: a Ctrl-C reaches the tests, whose sweep stops the kubelet, the
+  // containers and then containerd, in that order.
   const child = spawn('containerd', ['--config', paths.config], { stdio: ['ignore', out, out], detached: true });
   closeSync(out);
   if (child.pid === undefined) throw new Error('could not start containerd');

@@ -107,6 +107,7 @@ export async function startKubelet(
     data.sysctls ??= readSysctls();
   });
   const out = openSync(paths.log, 'a');
+  // A process group of its own, as containerd's: only the sweep stops it.
   const child = spawn(
     options.bin,
     [

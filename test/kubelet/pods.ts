@@ -113,9 +113,3 @@ export function describePod(pod: k8s.V1Pod): string {
   });
   return `${pod.metadata?.name ?? '?'} ${pod.status?.phase ?? 'no phase'} [${states.join('; ')}]`;
 }
-
-/** Deletes namespaces without waiting for them to go. */
-export async function deleteNamespaces(plane: ControlPlane, names: readonly string[]): Promise<void> {
-  const core = plane.adminConfig().makeApiClient(k8s.CoreV1Api);
-  await Promise.all(names.map((name) => core.deleteNamespace({ name }).catch(() => undefined)));
-}

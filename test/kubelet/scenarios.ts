@@ -12,11 +12,11 @@ import * as k8s from '@kubernetes/client-node';
 import { uniqueName } from '../support/cluster.ts';
 import { controllerKeys, startTestController, useAwsEndpoint, type TestController } from '../support/controller.ts';
 import { eventually } from '../support/eventually.ts';
-import { cleanUp, installController, kubectl, Scratch, toYaml, type InstalledController, type Manifest } from '../kustomize/support.ts';
+import { installController, kubectl, Scratch, toYaml, type InstalledController, type Manifest } from '../kustomize/support.ts';
 import { raceObjects } from '../admission/race.ts';
 import { kubeMinor } from '../cluster/controlplane.ts';
 import { images, registries, startTestNode, type TestNode } from './node.ts';
-import { createPod, deleteNamespaces, describePod, failedPulls, onTheNode, pulledEvent, pullSecretsOf, settled } from './pods.ts';
+import { createPod, describePod, failedPulls, onTheNode, pulledEvent, pullSecretsOf, settled } from './pods.ts';
 import type { RegistryRequest } from './registry.ts';
 
 /** Short-lived tokens, refreshed at half their life: a refresh in place happens within seconds. */
@@ -33,8 +33,6 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
   let scratch: Scratch;
   let installed: InstalledController;
   let controller: TestController;
-  const namespaces: string[] = [];
-  const created: { kind: string; name: string }[] = [];
   const core = (): k8s.CoreV1Api => node.plane.adminConfig().makeApiClient(k8s.CoreV1Api);
   /** Labels of a Namespace the controller serves (and, with `bound`, the admission policy's binding matches). */
   let served: Record<string, string>;
@@ -44,7 +42,6 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
   const namespace = async (prefix: string, annotations: Record<string, string>, labels = served): Promise<string> => {
     const name = uniqueName(prefix);
     await core().createNamespace({ body: { metadata: { name, labels, annotations } } });
-    namespaces.push(name);
     await eventually('the default ServiceAccount', () => core().readNamespacedServiceAccount({ namespace: name, name: 'default' }));
     return name;
   };
@@ -75,7 +72,6 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
       extraKinds: policy ? ['MutatingAdmissionPolicy', 'MutatingAdmissionPolicyBinding'] : [],
       edit: (objects) => objects.map((object) => (object.kind === 'MutatingAdmissionPolicyBinding' ? bindTo(object, suffix) : object)),
     });
-    created.push(...installed.created);
     await core().replaceNamespacedConfigMap({
       namespace: installed.namespace,
       name: 'kube-ecrlogin-config',
@@ -86,7 +82,6 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
       user: installed.user,
       args: ['--namespace', installed.namespace, ...(policy ? ['--admission-params', paramsName] : [])],
     });
-    created.push({ kind: 'Namespace', name: controller.namespace });
     served = { [controller.label.key]: controller.label.value };
     bound = { ...served, [bindingLabel]: suffix };
     if (policy) {
@@ -106,11 +101,8 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
   });
 
   after(async () => {
+    // The control plane, the Node and every Pod go with node.stop(): nothing to delete one by one.
     await controller?.stop();
-    if (node !== undefined) {
-      await deleteNamespaces(node.plane, namespaces).catch(() => undefined);
-      await cleanUp(created).catch(() => undefined);
-    }
     scratch?.remove();
     await node?.stop();
   });
@@ -240,7 +232,6 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
      */
     async function raceOnTheNode(labels: Record<string, string>): Promise<{ pods: number; missed: number; backedOff: number }> {
       const ns = uniqueName('race');
-      namespaces.push(ns);
       const { objects, secret } = raceObjects({ level: 'namespace', server: registries.main, labels }, ns);
       const applied = await kubectl(['apply', '-f', '-'], toYaml(objects.map((object) => onTheNodeTemplate(object, node.nodeName))));
       assert.equal(applied.code, 0, applied.stderr);
