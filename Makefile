@@ -101,6 +101,10 @@ test: lint typecheck cluster-bin moto promtool ## Lint, type-check and run every
 	KUBE_VERSION=1.34 $(TS) --test --test-concurrency=$(TEST_CONCURRENCY) --test-timeout=600000 \
 	  --test-global-setup=test/setup.ts $(BOTH_MINORS_TESTS)
 
+.PHONY: test-kubelet
+test-kubelet: deps ## As root: real Pods pull from an ECR-shaped registry with our Secrets (kubelet, containerd; skips where it cannot run).
+	$(TS) test/kubelet/run.ts
+
 .PHONY: chaos
 chaos: deps cluster-bin ## Run every fault against a private control plane; report in .cache/chaos/.
 	$(TS) test/chaos/run.ts
