@@ -3,18 +3,21 @@
 
 import { KubeConfig } from '@kubernetes/client-node';
 import type { Server } from 'node:http';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { CertificateKeeper } from './admission/keeper.ts';
 import { AdmissionParamsPublisher } from './admission/publisher.ts';
+import { AdmissionWebhook } from './admission/webhook.ts';
 import type { AwsApi } from './aws/api.ts';
 import { sdkAwsApi } from './aws/sdk.ts';
 import { describeAwsError } from './aws/errors.ts';
 import { TokenBroker } from './broker.ts';
 import { systemClock, type Clock } from './clock.ts';
-import type { Options } from './config/options.ts';
+import type { Options, WebhookOptions } from './config/options.ts';
 import { SettingsSource } from './config/source.ts';
 import type { Settings } from './config/settings.ts';
 import { Controller } from './controller/controller.ts';
 import { Reconciler, type ReconcileResult } from './controller/reconciler.ts';
-import { kubeApi, type KubeApi } from './kube/api.ts';
+import { kubeApi, liveReads, webhookApi, type KubeApi } from './kube/api.ts';
 import { shareConnections } from './kube/connections.ts';
 import { EventRecorder } from './kube/events.ts';
 import { LeaderElector, leaderOnly, leaseApi, WriteGate } from './leader.ts';
@@ -190,6 +193,8 @@ export interface Running {
   /** Graceful shutdown: stop taking work, finish in-flight reconciles, release the Lease. */
   stop(): Promise<boolean>;
   readonly elector?: LeaderElector;
+  /** The admission webhook (--webhook). */
+  readonly admission?: Admission;
 }
 
 /** `kube-ecrlogin run`: the controller until stopped. */
@@ -199,12 +204,15 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
   const watchdog = eventLoopWatchdog();
   const servers: Server[] = [];
   let assembled: Parts | undefined;
+  let admission: Admission | undefined;
   let shuttingDown = false;
   const readiness = (): string | undefined => {
     if (shuttingDown) return 'shutting down';
     if (assembled === undefined) return 'loading config';
-    // A standby with synced caches is ready: it takes over without a cold start.
-    return assembled.controller.synced ? undefined : 'caches not synced';
+    // A standby with synced caches is ready: it takes over without a cold start (and answers admissions).
+    if (!assembled.controller.synced) return 'caches not synced';
+    if (admission !== undefined && !admission.ready) return 'webhook not serving a trusted certificate';
+    return undefined;
   };
   try {
     if (options.metricsAddress !== undefined) servers.push(await serve(options.metricsAddress, { metrics }));
@@ -225,6 +233,11 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
   const { controller, log, clock } = parts;
   // Asked beside the work, never before it: a slow or unreachable STS delays nothing.
   void logCallerIdentity(parts);
+  // Every replica answers admissions, leader or not: a Pod creation never waits for an election.
+  if (options.webhook !== undefined) {
+    admission = startAdmission(parts, options.webhook);
+    void admission.keeper.start();
+  }
 
   const elector = options.leaderElect
     ? new LeaderElector({
@@ -254,6 +267,9 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
       shuttingDown = true;
       log.info('Shutting down', { timeoutMs: options.shutdownTimeoutMs });
       const deadline = clock.now() + options.shutdownTimeoutMs;
+      // Readiness is off now; the webhook keeps answering until the Service has stopped sending to it.
+      admission?.webhook.drain();
+      const webhookDrained = admission === undefined ? Promise.resolve() : sleep(admission.shutdownDelayMs);
       const drained = await controller.stop(options.shutdownTimeoutMs);
       await parts.admissionParams?.stop();
       if (!drained) log.warn('Shutdown timeout: some reconciles did not finish', { timeoutMs: options.shutdownTimeoutMs });
@@ -262,6 +278,8 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
       // What did not finish writes nothing more: each write is whole, and the next leader converges.
       parts.writeGate.follow(() => false);
       await elector?.release();
+      await webhookDrained;
+      await admission?.stop();
       await parts.settings.stop();
       watchdog.stop();
       await Promise.all(servers.map((server) => closeServer(server)));
@@ -290,7 +308,64 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
         }
       });
   }
-  return { parts, done, stop, ...(elector !== undefined ? { elector } : {}) };
+  return { parts, done, stop, ...(elector !== undefined ? { elector } : {}), ...(admission !== undefined ? { admission } : {}) };
+}
+
+export interface Admission {
+  readonly keeper: CertificateKeeper;
+  readonly webhook: AdmissionWebhook;
+  readonly shutdownDelayMs: number;
+  readonly ready: boolean;
+  stop(): Promise<void>;
+}
+
+/** The admission webhook and its certificate keeper, reading the controller's caches. */
+function startAdmission(parts: Parts, options: WebhookOptions): Admission {
+  const { controller, log, metrics, clock, settings } = parts;
+  const live = liveReads(parts.config);
+  const selector = parts.options.namespaceSelector;
+  const webhook = new AdmissionWebhook({
+    address: options.address,
+    reads: {
+      cachedNamespace: (name) => controller.namespace(name),
+      cachedServiceAccounts: (namespace) => controller.serviceAccountsIn(namespace),
+      liveNamespace: (name) => live.namespace(name, selector),
+      liveServiceAccount: (namespace, name) => live.serviceAccount(namespace, name),
+    },
+    settings: () => settings.current,
+    clock,
+    log,
+    metrics,
+  });
+  const keeper = new CertificateKeeper({
+    api: webhookApi(parts.config, metrics),
+    namespace: parts.options.namespace,
+    secret: options.secret,
+    certs: options.certs,
+    configuration: options.configuration,
+    hosts: options.hosts,
+    lifetimes: { certMs: options.certLifetimeMs },
+    clock,
+    log,
+    serve: (cert, key, expiresAt) => {
+      metrics.webhookCertExpiry.set(expiresAt / 1000);
+      webhook.useCertificate(cert, key).catch((error: unknown) => {
+        log.error('Admission webhook cannot listen', { address: `${options.address.host}:${String(options.address.port)}`, error: errorMessage(error) });
+      });
+    },
+  });
+  return {
+    keeper,
+    webhook,
+    shutdownDelayMs: options.shutdownDelayMs,
+    get ready() {
+      return webhook.serving && keeper.ready;
+    },
+    stop: async () => {
+      await keeper.stop();
+      await webhook.close();
+    },
+  };
 }
 
 export interface OnceSummary {

@@ -251,7 +251,10 @@ function resolveAll(inventory: Inventory, settings: Settings, options: Options, 
 
 async function checkPermissions(config: KubeConfig, options: Options, keyless: boolean): Promise<Check[]> {
   const authorization = config.makeApiClient(AuthorizationV1Api);
-  const permissions = requiredPermissions(options.namespace, { configMap: options.configMap, lease: options.leaseName }, options.admissionParams);
+  const webhook = options.webhook === undefined
+    ? undefined
+    : { secret: options.webhook.secret, ...(options.webhook.certs === 'self-signed' ? { configuration: options.webhook.configuration } : {}) };
+  const permissions = requiredPermissions(options.namespace, { configMap: options.configMap, lease: options.leaseName }, options.admissionParams, webhook);
   const results = await Promise.all(
     permissions.map(async (permission): Promise<{ permission: Permission; allowed: boolean; error?: string }> => {
       try {
@@ -278,6 +281,7 @@ async function checkPermissions(config: KubeConfig, options: Options, keyless: b
   const required = (permission: Permission): boolean =>
     permission.need === 'always' ||
     permission.need === 'admission-params' ||
+    permission.need === 'webhook' ||
     (permission.need === 'leader-election' && options.leaderElect) ||
     (permission.need === 'keyless-tenants' && keyless);
   const denied = (filter: (permission: Permission) => boolean): string[] =>

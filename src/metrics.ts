@@ -15,7 +15,7 @@ export interface MetricSources {
   /** Managed Secrets in the namespaces this controller serves. */
   readonly managedSecrets: () => number;
 }
-export type WriteResource = 'secrets' | 'serviceaccounts' | 'events' | 'leases' | 'serviceaccounts/token' | 'configmaps';
+export type WriteResource = 'secrets' | 'serviceaccounts' | 'events' | 'leases' | 'serviceaccounts/token' | 'configmaps' | 'mutatingwebhookconfigurations';
 
 export class Metrics {
   readonly registry = new Registry();
@@ -109,6 +109,27 @@ export class Metrics {
     help: 'Managed Secrets in the namespaces this controller serves.',
     registers: [this.registry],
     collect: () => this.#collect('managedSecrets'),
+  });
+
+  readonly webhookRequests = new Counter({
+    name: 'kube_ecrlogin_webhook_requests_total',
+    help: 'Admission webhook requests by result: mutated, unchanged (nothing to add), skipped (not a Pod creation), error (answered without a patch), rejected (not a valid AdmissionReview).',
+    labelNames: ['result'] as const,
+    registers: [this.registry],
+  });
+
+  readonly webhookDuration = new Histogram({
+    name: 'kube_ecrlogin_webhook_duration_seconds',
+    help: 'Time to answer one admission webhook request.',
+    labelNames: ['result'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [this.registry],
+  });
+
+  readonly webhookCertExpiry = new Gauge({
+    name: 'kube_ecrlogin_webhook_certificate_expiry_timestamp_seconds',
+    help: 'When the serving certificate this replica answers with expires (Unix time).',
+    registers: [this.registry],
   });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {

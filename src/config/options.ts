@@ -28,6 +28,8 @@ export interface Options {
   readonly namespaceSelector?: string;
   /** The admission policy's parameter ConfigMap in the controller's namespace, kept by the leader. */
   readonly admissionParams?: string;
+  /** The mutating admission webhook for Pods (--webhook), served by every replica. */
+  readonly webhook?: WebhookOptions;
   readonly workers: number;
   readonly leaderElect: boolean;
   readonly leaseName: string;
@@ -47,6 +49,21 @@ export interface Options {
   readonly target?: StaticTarget;
   /** doctor: print JSON instead of a table. */
   readonly json: boolean;
+}
+
+export interface WebhookOptions {
+  readonly address: HostPort;
+  /** DNS names and IP addresses the serving certificate names. */
+  readonly hosts: readonly string[];
+  /** The Secret in the controller's namespace holding the CA and serving certificate. */
+  readonly secret: string;
+  /** self-signed: the controller makes and rotates them; external: another (cert-manager) does. */
+  readonly certs: 'self-signed' | 'external';
+  /** The MutatingWebhookConfiguration whose caBundle the controller keeps (self-signed). */
+  readonly configuration: string;
+  readonly certLifetimeMs: number;
+  /** On shutdown, keep answering admissions this long after readiness turned off. */
+  readonly shutdownDelayMs: number;
 }
 
 export interface HostPort {
@@ -75,6 +92,17 @@ Flags (environment variable in brackets):
   --namespace-selector SELECTOR     only serve namespaces with these labels, e.g. env=prod
   --admission-params NAME           keep the admission policy's parameter ConfigMap NAME in the
                                     controller's namespace (the admission-policy component sets it)
+
+Admission webhook (the admission-webhook component sets these):
+  --webhook                         serve the mutating admission webhook for Pods (every replica)
+  --webhook-bind-address ADDR       (default :9443)
+  --webhook-service NAME            its Service, named in the certificate (default kube-ecrlogin-webhook)
+  --webhook-cert-hosts HOSTS        more DNS names or IP addresses for the certificate, comma-separated
+  --webhook-cert-secret NAME        Secret holding the CA and certificate (default kube-ecrlogin-webhook-tls)
+  --webhook-certs MODE              self-signed (default: made and rotated here) or external (cert-manager)
+  --webhook-configuration NAME      MutatingWebhookConfiguration whose caBundle is kept (default kube-ecrlogin)
+  --webhook-cert-lifetime DURATION  serving certificate lifetime; the CA lives 4 times as long (default 8760h)
+  --webhook-shutdown-delay DURATION keep answering this long after readiness turns off (default 5s)
   --workers N                       concurrent reconciles (default 4)
   --leader-elect                    elect a leader on a Lease; only the leader writes
   --lease-name NAME                 (default kube-ecrlogin)
@@ -110,6 +138,15 @@ const flags = {
   'config-map': { type: 'string' },
   'namespace-selector': { type: 'string' },
   'admission-params': { type: 'string' },
+  webhook: { type: 'boolean' },
+  'webhook-bind-address': { type: 'string' },
+  'webhook-service': { type: 'string' },
+  'webhook-cert-hosts': { type: 'string' },
+  'webhook-cert-secret': { type: 'string' },
+  'webhook-certs': { type: 'string' },
+  'webhook-configuration': { type: 'string' },
+  'webhook-cert-lifetime': { type: 'string' },
+  'webhook-shutdown-delay': { type: 'string' },
   workers: { type: 'string' },
   'leader-elect': { type: 'boolean' },
   'lease-name': { type: 'string' },
@@ -197,6 +234,7 @@ export function parseOptions(argv: readonly string[], environment: Environment):
   const target = staticTarget(values, env, namespace);
   const admissionParams = values['admission-params'];
   if (admissionParams !== undefined) name('--admission-params', admissionParams);
+  const webhook = webhookOptions(values, namespace);
 
   return Object.freeze({
     command,
@@ -219,6 +257,7 @@ export function parseOptions(argv: readonly string[], environment: Environment):
     ...(kubeconfig !== undefined && kubeconfig !== '' ? { kubeconfig } : {}),
     ...(namespaceSelector !== undefined ? { namespaceSelector } : {}),
     ...(admissionParams !== undefined ? { admissionParams } : {}),
+    ...(webhook !== undefined ? { webhook } : {}),
     ...(metricsAddress !== undefined ? { metricsAddress } : {}),
     ...(healthAddress !== undefined ? { healthAddress } : {}),
     ...(logLevel !== undefined ? { logLevel } : {}),
@@ -260,6 +299,52 @@ function staticTarget(
   const serviceAccounts = (values['target-service-accounts'] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
   for (const sa of serviceAccounts) name('--target-service-accounts', sa);
   return { namespace, registries, secretName, serviceAccounts, adopt: values['target-adopt'] ?? false };
+}
+
+function webhookOptions(
+  values: {
+    webhook?: boolean | undefined;
+    'webhook-bind-address'?: string | undefined;
+    'webhook-service'?: string | undefined;
+    'webhook-cert-hosts'?: string | undefined;
+    'webhook-cert-secret'?: string | undefined;
+    'webhook-certs'?: string | undefined;
+    'webhook-configuration'?: string | undefined;
+    'webhook-cert-lifetime'?: string | undefined;
+    'webhook-shutdown-delay'?: string | undefined;
+  },
+  namespace: string,
+): WebhookOptions | undefined {
+  if (values.webhook !== true) {
+    const stray = (Object.keys(values) as (keyof typeof values)[]).find((key) => key.startsWith('webhook-') && values[key] !== undefined);
+    if (stray !== undefined) throw new UsageError(`--${stray} needs --webhook`);
+    return undefined;
+  }
+  const address_ = address('--webhook-bind-address', values['webhook-bind-address'] ?? ':9443');
+  if (address_ === undefined) throw new UsageError('--webhook-bind-address cannot be 0 with --webhook');
+  const service = values['webhook-service'] ?? 'kube-ecrlogin-webhook';
+  name('--webhook-service', service);
+  const extra = (values['webhook-cert-hosts'] ?? '').split(',').map((h) => h.trim()).filter((h) => h !== '');
+  for (const host of extra) {
+    if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/i.test(host) && !/^[0-9a-f:]+$/i.test(host)) {
+      throw new UsageError(`--webhook-cert-hosts: ${JSON.stringify(host)} is not a DNS name or IP address`);
+    }
+  }
+  const secret = values['webhook-cert-secret'] ?? 'kube-ecrlogin-webhook-tls';
+  name('--webhook-cert-secret', secret);
+  const certs = values['webhook-certs'] ?? 'self-signed';
+  if (certs !== 'self-signed' && certs !== 'external') throw new UsageError(`--webhook-certs ${JSON.stringify(certs)} is not one of self-signed, external`);
+  const configuration = values['webhook-configuration'] ?? 'kube-ecrlogin';
+  name('--webhook-configuration', configuration);
+  return {
+    address: address_,
+    hosts: [`${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`, ...extra],
+    secret,
+    certs,
+    configuration,
+    certLifetimeMs: duration('--webhook-cert-lifetime', values['webhook-cert-lifetime'] ?? '8760h', 10_000),
+    shutdownDelayMs: duration('--webhook-shutdown-delay', values['webhook-shutdown-delay'] ?? '5s', 0),
+  };
 }
 
 function name(flag: string, value: string): void {

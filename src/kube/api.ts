@@ -2,6 +2,7 @@
 // Every write names the kube-ecrlogin field manager and is counted in metrics.
 
 import {
+  AdmissionregistrationV1Api,
   ApiException,
   CoreV1Api,
   PatchStrategy,
@@ -9,6 +10,8 @@ import {
   type CoreV1Event,
   type KubeConfig,
   type V1ConfigMap,
+  type V1MutatingWebhookConfiguration,
+  type V1Namespace,
   type V1Secret,
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
@@ -134,4 +137,80 @@ export function describeKubeError(error: unknown): string {
   }
   if (error instanceof Error) return error.message.split('\n')[0] ?? error.name;
   return String(error);
+}
+
+/**
+ * What the admission webhook's certificate keeper reads and writes: its TLS Secret and its
+ * MutatingWebhookConfiguration's caBundle. Every replica serves the webhook, so these writes do not
+ * pass the leader's write gate; optimistic concurrency (resourceVersion) settles who wins.
+ */
+export interface WebhookApi {
+  readSecret(namespace: string, name: string): Promise<V1Secret | undefined>;
+  /** Fails with 409 when another replica created it first. */
+  createSecret(secret: V1Secret): Promise<V1Secret>;
+  /** An update guarded by metadata.resourceVersion: 409 when another replica changed it since. */
+  replaceSecret(secret: V1Secret): Promise<V1Secret>;
+  readWebhookConfiguration(name: string): Promise<V1MutatingWebhookConfiguration | undefined>;
+  patchWebhookConfiguration(name: string, ops: readonly JsonPatchOp[]): Promise<V1MutatingWebhookConfiguration>;
+}
+
+export function webhookApi(config: KubeConfig, metrics?: Metrics): WebhookApi {
+  const core = config.makeApiClient(CoreV1Api);
+  const admission = config.makeApiClient(AdmissionregistrationV1Api);
+  const counted = async <T>(verb: WriteVerb, resource: WriteResource, write: () => Promise<T>): Promise<T> => {
+    try {
+      const result = await write();
+      metrics?.recordWrite(verb, resource, true);
+      return result;
+    } catch (error) {
+      metrics?.recordWrite(verb, resource, false);
+      throw error;
+    }
+  };
+  const absentOn404 = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
+    try {
+      return await read();
+    } catch (error) {
+      if (error instanceof ApiException && error.code === 404) return undefined;
+      throw error;
+    }
+  };
+  return {
+    readSecret: (namespace, name) => absentOn404(() => core.readNamespacedSecret({ namespace, name })),
+    createSecret: (secret) =>
+      counted('create', 'secrets', () => core.createNamespacedSecret({ namespace: secret.metadata?.namespace ?? '', body: secret, fieldManager })),
+    replaceSecret: (secret) =>
+      counted('update', 'secrets', () =>
+        core.replaceNamespacedSecret({ namespace: secret.metadata?.namespace ?? '', name: secret.metadata?.name ?? '', body: secret, fieldManager }),
+      ),
+    readWebhookConfiguration: (name) => absentOn404(() => admission.readMutatingWebhookConfiguration({ name })),
+    patchWebhookConfiguration: (name, ops) =>
+      counted('patch', 'mutatingwebhookconfigurations', () =>
+        admission.patchMutatingWebhookConfiguration({ name, body: ops, fieldManager }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch)),
+      ),
+  };
+}
+
+/**
+ * Live reads for the admission webhook, when its caches do not hold an object yet. Lists with a field
+ * selector on the name, so that the controller's `list` permission suffices (no `get`), and a
+ * namespace label selector (sharding) applies as it does to the informer.
+ */
+export interface LiveReads {
+  namespace(name: string, labelSelector?: string): Promise<V1Namespace | undefined>;
+  serviceAccount(namespace: string, name: string): Promise<V1ServiceAccount | undefined>;
+}
+
+export function liveReads(config: KubeConfig): LiveReads {
+  const core = config.makeApiClient(CoreV1Api);
+  return {
+    async namespace(name, labelSelector) {
+      const list = await core.listNamespace({ fieldSelector: `metadata.name=${name}`, ...(labelSelector !== undefined ? { labelSelector } : {}) });
+      return list.items[0];
+    },
+    async serviceAccount(namespace, name) {
+      const list = await core.listNamespacedServiceAccount({ namespace, fieldSelector: `metadata.name=${name}` });
+      return list.items[0];
+    },
+  };
 }

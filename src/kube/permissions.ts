@@ -60,8 +60,26 @@ export function admissionParamsRules(name: string): readonly PolicyRule[] {
   return [{ apiGroups: [''], resources: ['configmaps'], resourceNames: [name], verbs: ['create', 'patch'] }];
 }
 
+/**
+ * With the admission-webhook component (--webhook): its TLS Secret in the controller's namespace
+ * (created once; then read and renewed by name) and, with self-signed certificates, the caBundle of
+ * its own MutatingWebhookConfiguration.
+ */
+export function webhookRules(secret: string): readonly PolicyRule[] {
+  return [
+    { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+    { apiGroups: [''], resources: ['secrets'], resourceNames: [secret], verbs: ['get', 'update'] },
+  ];
+}
+
+export function webhookClusterRules(configuration: string): readonly PolicyRule[] {
+  return [{ apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: [configuration], verbs: ['get', 'patch'] }];
+}
+
 /** When a permission is needed. */
 export type Need =
+  /** With --webhook. */
+  | 'webhook'
   /** With --admission-params. */
   | 'admission-params'
   | 'always'
@@ -83,7 +101,12 @@ export interface Permission {
 }
 
 /** Every permission the controller needs, one per verb, derived from the rules above. */
-export function requiredPermissions(ownNamespace: string, names: OwnNames = defaultNames, admissionParams?: string): readonly Permission[] {
+export function requiredPermissions(
+  ownNamespace: string,
+  names: OwnNames = defaultNames,
+  admissionParams?: string,
+  webhook?: { readonly secret: string; readonly configuration?: string },
+): readonly Permission[] {
   const expand = (rules: readonly PolicyRule[], need: (rule: PolicyRule) => Need, namespace?: string): Permission[] =>
     rules.flatMap((rule) =>
       rule.apiGroups.flatMap((group) =>
@@ -108,6 +131,8 @@ export function requiredPermissions(ownNamespace: string, names: OwnNames = defa
     ...expand(namespaceRulesFor(names), (rule) => (rule.resources.includes('leases') ? 'leader-election' : 'always'), ownNamespace),
     ...expand(keylessRules, () => 'keyless-tenants'),
     ...(admissionParams !== undefined ? expand(admissionParamsRules(admissionParams), () => 'admission-params', ownNamespace) : []),
+    ...(webhook !== undefined ? expand(webhookRules(webhook.secret), () => 'webhook', ownNamespace) : []),
+    ...(webhook?.configuration !== undefined ? expand(webhookClusterRules(webhook.configuration), () => 'webhook') : []),
   ];
 }
 

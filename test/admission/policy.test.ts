@@ -14,9 +14,9 @@ import { cluster, uniqueName } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
 import { controllerKeys, startTestController, useAwsEndpoint, type TestController } from '../support/controller.ts';
 import { cleanUp, installController, Scratch, type InstalledController, type Manifest } from '../kustomize/support.ts';
+import { admissionConfig, core, createNamespace, createPod, pullSecrets, registerBehaviourCases, server } from './cases.ts';
 import { deleteNamespaces, describeTally, race, type RaceTally } from './race.ts';
 
-const server = '111122223333.dkr.ecr.us-east-1.amazonaws.com';
 const tries = Number(process.env['ADMISSION_RACE_TRIES'] ?? 20);
 const paramsName = 'kube-ecrlogin-admission';
 const supported = cluster().minor !== '1.34';
@@ -28,26 +28,13 @@ describe('admission policy (MutatingAdmissionPolicy)', { skip: supported ? false
   let controller: TestController;
   const created: { kind: string; name: string }[] = [];
   const namespaces: string[] = [];
-  const core = (): k8s.CoreV1Api => cluster().adminConfig().makeApiClient(k8s.CoreV1Api);
   /** Namespaces with this label are matched by the test's binding (and served by its controller). */
   let bound: Record<string, string>;
   /** Served by the controller, but outside the binding: the cluster without the component. */
   let unbound: Record<string, string>;
 
-  /** A Namespace served by the controller, bound to the policy unless said otherwise. */
-  const namespace = async (prefix: string, annotations: Record<string, string>, labels = bound): Promise<string> => {
-    const name = uniqueName(prefix);
-    await core().createNamespace({ body: { metadata: { name, labels, annotations } } });
-    namespaces.push(name);
-    await eventually('the default ServiceAccount', () => core().readNamespacedServiceAccount({ namespace: name, name: 'default' }));
-    return name;
-  };
-  const pod = (spec: Partial<k8s.V1PodSpec> = {}): k8s.V1Pod => ({
-    metadata: { generateName: 'p-' },
-    spec: { containers: [{ name: 'c', image: `${server}/app:1` }], ...spec },
-  });
-  const createPod = (ns: string, spec: Partial<k8s.V1PodSpec> = {}): Promise<k8s.V1Pod> => core().createNamespacedPod({ namespace: ns, body: pod(spec) });
-  const pullSecrets = (p: k8s.V1Pod): string[] => (p.spec?.imagePullSecrets ?? []).map((ref) => ref.name ?? '');
+  const namespace = (prefix: string, annotations: Record<string, string>): Promise<string> =>
+    createNamespace({ bound: () => bound, unbound: () => unbound, created: (name) => namespaces.push(name), settled: () => Promise.resolve() }, prefix, annotations);
   const params = async (): Promise<Record<string, string>> =>
     (await core().readNamespacedConfigMap({ namespace: installed.namespace, name: paramsName })).data ?? {};
 
@@ -71,17 +58,7 @@ describe('admission policy (MutatingAdmissionPolicy)', { skip: supported ? false
       name: 'kube-ecrlogin-config',
       body: {
         metadata: { name: 'kube-ecrlogin-config' },
-        data: {
-          'config.yaml': [
-            'rules:',
-            '  - name: elsewhere',
-            '    namespaces: {names: ["denied-*"]}',
-            '    registries: [{account: "999999999999", region: "*"}]',
-            '  - name: everyone',
-            '    namespaces: {names: ["*"]}',
-            '',
-          ].join('\n'),
-        },
+        data: { 'config.yaml': admissionConfig },
       },
     });
     controller = await startTestController({
@@ -152,64 +129,17 @@ describe('admission policy (MutatingAdmissionPolicy)', { skip: supported ? false
   });
 
   describe('which Pod gets which Secret', () => {
-    it('keeps a Pod\'s own imagePullSecrets, in order, and adds ours after them, never twice', async () => {
-      const ns = await namespace('own', { 'ecr-login/server': server });
-      const mine = await createPod(ns, { imagePullSecrets: [{ name: 'mine' }, { name: 'other' }] });
-      assert.deepEqual(pullSecrets(mine), ['mine', 'other', 'ecr-login']);
-      const already = await createPod(ns, { imagePullSecrets: [{ name: 'ecr-login' }, { name: 'mine' }] });
-      assert.deepEqual(pullSecrets(already), ['ecr-login', 'mine']);
-    });
-
-    it('leaves a Pod in a namespace that is not opted in byte-for-byte as it would be without the policy', async () => {
-      const inside = await namespace('plain', {});
-      const outside = await namespace('plain-unbound', {}, unbound);
-      const a = await createPod(inside, { imagePullSecrets: [{ name: 'mine' }] });
-      const b = await createPod(outside, { imagePullSecrets: [{ name: 'mine' }] });
-      assert.equal(normalized(a), normalized(b));
-      const c = await createPod(inside);
-      assert.equal(c.spec?.imagePullSecrets, undefined);
-    });
-
-    it('gives a namespace the tenant policy denies nothing, once the controller has seen it', async () => {
-      const ns = await namespace('denied', { 'ecr-login/server': server });
-      await eventually('the exclusion in the parameters', async () => {
-        assert.equal((await params())[`exclude.${ns}`], 'PolicyDenied');
-      });
-      const denied = await createPod(ns);
-      assert.deepEqual(pullSecrets(denied), []);
-    });
-
-    it('gives the namespace Secret to the ServiceAccounts ecr-login/service-accounts lists, and only to them', async () => {
-      const ns = await namespace('listed', { 'ecr-login/server': server, 'ecr-login/service-accounts': 'deployer, builder' });
-      for (const name of ['deployer', 'other']) await core().createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name } } });
-      assert.deepEqual(pullSecrets(await createPod(ns, { serviceAccountName: 'deployer' })), ['ecr-login']);
-      assert.deepEqual(pullSecrets(await createPod(ns, { serviceAccountName: 'other' })), []);
-      assert.deepEqual(pullSecrets(await createPod(ns)), [], 'default is not listed');
-    });
-
-    it('follows ecr-login/secret-name and the ServiceAccount\'s own annotation', async () => {
-      const ns = await namespace('named', { 'ecr-login/server': server, 'ecr-login/secret-name': 'team-pull' });
-      assert.deepEqual(pullSecrets(await createPod(ns)), ['team-pull']);
-      await core().createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'robot', annotations: { 'ecr-login/server': server } } } });
-      await eventually('the ServiceAccount in the parameters', async () => {
-        assert.equal((await params())[`sa.${ns}.robot`], 'ecr-login-robot');
-      });
-      // The ServiceAccount admission plugin may copy the list the controller patched in first: either
-      // way the Pod ends with both Secrets, once each.
-      const robot = await createPod(ns, { serviceAccountName: 'robot', imagePullSecrets: [{ name: 'mine' }] });
-      assert.deepEqual(pullSecrets(robot), ['mine', 'ecr-login-robot']);
-    });
-
-    it('stops adding the Secret to new Pods once the annotation is removed', async () => {
-      const ns = await namespace('removed', { 'ecr-login/server': server });
-      assert.deepEqual(pullSecrets(await createPod(ns)), ['ecr-login']);
-      await core().patchNamespace(
-        { name: ns, body: [{ op: 'remove', path: '/metadata/annotations/ecr-login~1server' }] },
-        k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
-      );
-      await eventually('a new Pod without the Secret', async () => {
-        assert.ok(!pullSecrets(await createPod(ns)).includes('ecr-login'));
-      });
+    registerBehaviourCases({
+      bound: () => bound,
+      unbound: () => unbound,
+      created: (name) => namespaces.push(name),
+      settled: async (what) => {
+        const key = what.kind === 'PolicyDenied' ? `exclude.${what.namespace}` : `sa.${what.namespace}.${what.name}`;
+        const value = what.kind === 'PolicyDenied' ? 'PolicyDenied' : `ecr-login-${what.name}`;
+        await eventually(`${key} in the parameters`, async () => {
+          assert.equal((await params())[key], value);
+        });
+      },
     });
   });
 
@@ -268,9 +198,4 @@ function bindTo(binding: Manifest, namespace: string, labelKey: string): Manifes
   spec.paramRef.namespace = namespace;
   spec.matchResources = { namespaceSelector: { matchLabels: { [labelKey]: namespace } } };
   return copy;
-}
-
-/** A Pod's spec with what differs between any two Pods (names, the token volume's suffix) made equal. */
-function normalized(pod: k8s.V1Pod): string {
-  return JSON.stringify(pod.spec).replace(/kube-api-access-[a-z0-9]+/g, 'kube-api-access-x');
 }

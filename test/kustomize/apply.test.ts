@@ -82,7 +82,7 @@ describe('the manifests on a real API server', () => {
     }
 
     it('every component that fits a Deployment, together', async () => {
-      const components = ['irsa', 'keyless-tenants', 'high-availability', 'prometheus', 'static-credentials'].map((c) => `components/${c}`);
+      const components = ['irsa', 'keyless-tenants', 'high-availability', 'prometheus', 'static-credentials', 'admission-webhook'].map((c) => `components/${c}`);
       await dryRun(await kustomize(inNamespace(scratch, 'all-deployment', namespace, 'base', components)));
     });
 

@@ -52,6 +52,14 @@ const namespaceRules = [
 ];
 /** Only with the admission-policy component: its parameter ConfigMap (src/admission/publisher.ts). */
 const admissionParamsRules = [{ apiGroups: [''], resources: ['configmaps'], resourceNames: ['kube-ecrlogin-admission'], verbs: ['create', 'patch'] }];
+/** Only with the admission-webhook component: its TLS Secret and caBundle (src/admission/keeper.ts). */
+const webhookRules = [
+  { apiGroups: [''], resources: ['secrets'], verbs: ['create'] },
+  { apiGroups: [''], resources: ['secrets'], resourceNames: ['kube-ecrlogin-webhook-tls'], verbs: ['get', 'update'] },
+];
+const webhookClusterRules = [
+  { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: ['kube-ecrlogin'], verbs: ['get', 'patch'] },
+];
 /** Only with the keyless-tenants component (src/kube/api.ts requestToken). */
 const keylessRules = [{ apiGroups: [''], resources: ['serviceaccounts/token'], verbs: ['create'] }];
 
@@ -88,6 +96,11 @@ describe('RBAC', () => {
     const admission = await kustomize(scratch.kustomization('admission', { resources: ['kustomize/base'], components: ['kustomize/components/admission-policy'] }));
     assert.deepEqual(find(admission, 'Role', 'kube-ecrlogin-admission-params')['rules'], admissionParamsRules);
     assert.deepEqual(permissions.admissionParamsRules('kube-ecrlogin-admission'), admissionParamsRules);
+    const webhook = await kustomize(scratch.kustomization('webhook', { resources: ['kustomize/base'], components: ['kustomize/components/admission-webhook'] }));
+    assert.deepEqual(find(webhook, 'Role', 'kube-ecrlogin-webhook')['rules'], webhookRules);
+    assert.deepEqual(find(webhook, 'ClusterRole', 'kube-ecrlogin-webhook')['rules'], webhookClusterRules);
+    assert.deepEqual(permissions.webhookRules('kube-ecrlogin-webhook-tls'), webhookRules);
+    assert.deepEqual(permissions.webhookClusterRules('kube-ecrlogin'), webhookClusterRules);
     const roles = (objects: readonly { kind: string }[]): number => objects.filter((o) => o.kind === 'ClusterRole' || o.kind === 'Role').length;
     assert.equal(roles(base), 2, 'no other role in the base');
     for (const overlay of ['default', 'seed-compatible']) {

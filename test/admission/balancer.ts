@@ -1,0 +1,58 @@
+// A Service in front of webhook replicas, as kube-proxy makes one: each new TCP connection goes to the
+// next backend whose readiness says yes. TLS passes through untouched.
+
+import { connect, createServer, type Server, type Socket } from 'node:net';
+import { once } from 'node:events';
+
+export interface Backend {
+  readonly port: number;
+  /** Whether this backend is in the Service's endpoints (its readiness). */
+  readonly ready: () => boolean;
+}
+
+export interface Balancer {
+  readonly port: number;
+  /** Connections handed to each backend so far, by port. */
+  readonly connections: ReadonlyMap<number, number>;
+  close(): Promise<void>;
+}
+
+export async function startBalancer(backends: () => readonly Backend[]): Promise<Balancer> {
+  const connections = new Map<number, number>();
+  const sockets = new Set<Socket>();
+  let next = 0;
+  const server: Server = createServer((client) => {
+    sockets.add(client);
+    const ready = backends().filter((backend) => backend.ready());
+    const backend = ready[next++ % Math.max(1, ready.length)];
+    if (backend === undefined) {
+      client.destroy();
+      return;
+    }
+    connections.set(backend.port, (connections.get(backend.port) ?? 0) + 1);
+    const upstream = connect(backend.port, '127.0.0.1');
+    sockets.add(upstream);
+    const end = (): void => {
+      client.destroy();
+      upstream.destroy();
+      sockets.delete(client);
+      sockets.delete(upstream);
+    };
+    client.on('error', end).on('close', end);
+    upstream.on('error', end).on('close', end);
+    client.pipe(upstream);
+    upstream.pipe(client);
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  if (address === null || typeof address === 'string') throw new Error('no port');
+  return {
+    port: address.port,
+    connections,
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
