@@ -13,6 +13,7 @@
 //   BENCH_CONTROLLER  "dist" (default: the bundle, as the image runs it), "src" (node src/cli.ts), or the
 //                     path of another build's entry point, e.g. a dist/cli.js (to compare a change)
 //   BENCH_CONTROLLER_NODE_ARGS  Node flags for the controller, e.g. "--cpu-prof --cpu-prof-dir=.cache/bench/profiles"
+//   BENCH_WEBHOOK     Pod creations per phase of the admission webhook's measurement (default 1000; 0 skips it)
 //   BENCH_PUBLISH=1   also copy the chart to test/bench/results/ and the table into README.md
 //
 // Output: a markdown table on stdout and in .cache/bench/report.md, .cache/bench/report.json,
@@ -26,6 +27,7 @@ import { controllerKeys } from '../support/controller.ts';
 import { loadAverage, machine } from './proc.ts';
 import { buildImageApp, imageRuntime } from './image-runtime.ts';
 import { renderMarkdown, writeReports, type RunInfo } from './report.ts';
+import { renderWebhookMarkdown, runWebhookBench, type WebhookBenchResult } from './webhook.ts';
 import { regions, runWorkload, type IdentityMode, type WorkloadResult } from './workload.ts';
 
 function numbers(name: string, fallback: string): number[] {
@@ -146,6 +148,7 @@ async function main(): Promise<void> {
 
   const aws = await spawnAwsTestServer([]);
   const results: WorkloadResult[] = [];
+  let webhook: WebhookBenchResult | undefined;
   const started = Date.now();
   try {
     await aws.control.trust({ users: [controllerKeys] });
@@ -165,11 +168,22 @@ async function main(): Promise<void> {
         writeReports(dir, { ...info, load: { ...info.load, end: loadAverage() } }, results);
       }
     }
+    if (process.env['BENCH_WEBHOOK'] !== '0') {
+      const [webhookPods = 1000] = numbers('BENCH_WEBHOOK', '1000');
+      log(`workload: admission webhook, ${webhookPods} Pods per phase`);
+      try {
+        webhook = await runWebhookBench({ dir: join(dir, 'webhook'), controllerEntry: entry, controllerNodeArgs: nodeArgs, aws, pods: webhookPods, log });
+      } catch (error) {
+        log(`webhook workload failed: ${error instanceof Error ? error.message : String(error)}`);
+        process.exitCode = 1;
+      }
+    }
   } finally {
     await aws.close();
   }
   const final: RunInfo = { ...info, load: { ...info.load, end: loadAverage() } };
-  const markdown = writeReports(dir, final, results);
+  const markdown = writeReports(dir, final, results) + (webhook === undefined ? '' : `\n${renderWebhookMarkdown(webhook)}`);
+  if (webhook !== undefined) writeFileSync(join(dir, 'report.md'), markdown);
   process.stdout.write(`\n${markdown}`);
   log(`done in ${Math.round((Date.now() - started) / 1000)} s; .cache/bench/report.md, report.json, chart.svg`);
   if (process.env['BENCH_PUBLISH'] === '1') publish(dir, renderMarkdown(final, results, { conditions: false }));
