@@ -206,21 +206,25 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
     ];
 
     for (const c of cases) {
-      it(`${c.name}: every Pod with the Secret runs, every Pod without it is refused (${raceTries} tries)`, { skip: c.skip() }, async (t) => {
+      it(`${c.name}: every Pod with the Secret runs, every Pod without it is refused`, { skip: c.skip() }, async (t) => {
+        let tries = 0;
         let pods = 0;
         let missed = 0;
         let backedOff = 0;
-        for (let i = 0; i < raceTries; i++) {
+        // Where nothing closes the race, it is lost now and then (a few Pods in twenty): try on until it
+        // has been lost once, so that what a user meets then is seen for real.
+        while (tries < raceTries || (!c.closes && missed === 0 && tries < 3 * raceTries)) {
           const result = await raceOnTheNode(c.labels());
+          tries++;
           pods += result.pods;
           missed += result.missed;
           backedOff += result.backedOff;
         }
         t.diagnostic(
-          `${c.name}: ${missed} of ${pods} Pods created without the Secret${missed > 0 ? ', each refused (401) and left in ErrImagePull/ImagePullBackOff' : ''}; ` +
+          `${c.name}: ${missed} of ${pods} Pods (${tries} tries) created without the Secret${missed > 0 ? ', each refused (401) and left in ErrImagePull/ImagePullBackOff' : ''}; ` +
             `${backedOff} with it pulled before it existed and ran after the kubelet's back-off`,
         );
-        assert.equal(pods, raceTries * 3);
+        assert.equal(pods, tries * 3);
         if (c.closes) assert.equal(missed, 0, `${c.name}: ${missed} of ${pods} Pods missed the Secret`);
       });
     }
