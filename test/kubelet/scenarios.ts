@@ -14,7 +14,7 @@ import { controllerKeys, startTestController, useAwsEndpoint, type TestControlle
 import { eventually } from '../support/eventually.ts';
 import { installController, kubectl, Scratch, toYaml, type InstalledController, type Manifest } from '../kustomize/support.ts';
 import { raceObjects } from '../admission/race.ts';
-import { kubeMinor } from '../cluster/controlplane.ts';
+import { freePorts, kubeMinor } from '../cluster/controlplane.ts';
 import { images, registries, startTestNode, type TestNode } from './node.ts';
 import { createPod, describePod, failedPulls, onTheNode, pulledEvent, pullSecretsOf, settled } from './pods.ts';
 import type { RegistryRequest } from './registry.ts';
@@ -24,7 +24,10 @@ const tokenLifetimeSeconds = 20;
 const refreshConfig = 'refresh:\n  margin: 50%\n  jitter: 0%\n  minInterval: 1s\n';
 const raceTries = Number(process.env['KUBELET_RACE_TRIES'] ?? 5);
 const paramsName = 'kube-ecrlogin-admission';
+/** Namespaces with this label are the admission policy's (its binding selects them). */
 const bindingLabel = 'kube-ecrlogin.test/admission';
+/** Namespaces with this label are the admission webhook's (its namespaceSelector selects them). */
+const webhookLabel = 'kube-ecrlogin.test/webhook';
 /** The admission policy is installed where it exists: MutatingAdmissionPolicy v1, Kubernetes 1.36 and later. */
 const policy = kubeMinor() !== '1.34';
 
@@ -34,9 +37,10 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
   let installed: InstalledController;
   let controller: TestController;
   const core = (): k8s.CoreV1Api => node.plane.adminConfig().makeApiClient(k8s.CoreV1Api);
-  /** Labels of a Namespace the controller serves (and, with `bound`, the admission policy's binding matches). */
+  /** Labels of a Namespace the controller serves; with `bound`, the admission policy's binding matches it, with `hooked` the webhook's. */
   let served: Record<string, string>;
   let bound: Record<string, string>;
+  let hooked: Record<string, string>;
 
   /** A Namespace the controller serves; waits for its default ServiceAccount. */
   const namespace = async (prefix: string, annotations: Record<string, string>, labels = served): Promise<string> => {
@@ -65,12 +69,16 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
     useAwsEndpoint(node.tap.endpoint);
     scratch = new Scratch();
     const suffix = uniqueName('kubelet');
+    // Both admission components beside each other, each bound to Namespaces with its own label: the
+    // webhook on every minor, the policy where it exists. The webhook is reached on loopback (no Service).
+    const [webhookPort = 0] = await freePorts(1);
+    const configuration = `kube-ecrlogin-${suffix}`;
     installed = await installController(scratch, {
       namespace: suffix,
       suffix,
-      components: policy ? ['components/admission-policy'] : [],
-      extraKinds: policy ? ['MutatingAdmissionPolicy', 'MutatingAdmissionPolicyBinding'] : [],
-      edit: (objects) => objects.map((object) => (object.kind === 'MutatingAdmissionPolicyBinding' ? bindTo(object, suffix) : object)),
+      components: [...(policy ? ['components/admission-policy'] : []), 'components/admission-webhook'],
+      extraKinds: [...(policy ? ['MutatingAdmissionPolicy', 'MutatingAdmissionPolicyBinding'] : []), 'MutatingWebhookConfiguration'],
+      edit: (objects) => objects.map((object) => bindAdmission(object, { suffix, configuration, webhookPort })),
     });
     await core().replaceNamespacedConfigMap({
       namespace: installed.namespace,
@@ -80,16 +88,28 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
     controller = await startTestController({
       kubeConfig: installed.kubeConfig,
       user: installed.user,
-      args: ['--namespace', installed.namespace, ...(policy ? ['--admission-params', paramsName] : [])],
+      args: [
+        '--namespace', installed.namespace,
+        ...(policy ? ['--admission-params', paramsName] : []),
+        '--webhook',
+        '--webhook-bind-address', `127.0.0.1:${webhookPort}`,
+        '--webhook-cert-hosts', '127.0.0.1',
+        '--webhook-configuration', configuration,
+      ],
     });
     served = { [controller.label.key]: controller.label.value };
     bound = { ...served, [bindingLabel]: suffix };
-    if (policy) {
-      // The API server takes up a new policy a moment after it is written: wait until a dry-run Pod in
-      // a bound Namespace shows it at work (a Pod naming a Secret of its own, so that the
-      // ServiceAccount admission plugin copies nothing).
-      const probe = await namespace('probe', { 'ecr-login/server': registries.main }, bound);
-      await eventually('the admission policy at work', async () => {
+    hooked = { ...served, [webhookLabel]: suffix };
+    await eventually('the webhook serving a trusted certificate', () => {
+      assert.equal(controller.running.admission?.ready, true);
+      return Promise.resolve();
+    }, { timeoutMs: 60_000 });
+    // The API server takes up a new policy or webhook configuration a moment after it is written: wait
+    // until a dry-run Pod in a Namespace of each shows it at work (a Pod naming a Secret of its own, so
+    // that the ServiceAccount admission plugin copies nothing).
+    for (const [what, labels] of [...(policy ? [['the admission policy', bound] as const] : []), ['the admission webhook', hooked] as const]) {
+      const probe = await namespace('probe', { 'ecr-login/server': registries.main }, labels);
+      await eventually(`${what} at work`, async () => {
         const dry = await core().createNamespacedPod({
           namespace: probe,
           dryRun: 'All',
@@ -200,9 +220,7 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
         labels: () => bound,
         closes: true,
       },
-      // The admission webhook: add its case here, on both minors, once kustomize/components/admission-webhook
-      // exists: install the component in before() (as the policy is) and give its Namespaces the labels its
-      // webhook configuration selects; `closes: true`.
+      { name: 'with the admission webhook', skip: () => false, labels: () => hooked, closes: true },
     ];
 
     for (const c of cases) {
@@ -332,12 +350,27 @@ function onTheNodeTemplate(object: Manifest, nodeName: string): Manifest {
   return copy;
 }
 
-/** The policy's binding for this run: its parameter ConfigMap, and only Namespaces carrying its label. */
-function bindTo(binding: Manifest, namespace: string): Manifest {
-  const copy = structuredClone(binding);
-  const spec = copy['spec'] as { paramRef: { namespace: string }; matchResources: Record<string, unknown> };
-  spec.paramRef.namespace = namespace;
-  spec.matchResources = { namespaceSelector: { matchLabels: { [bindingLabel]: namespace } } };
+/**
+ * The admission components bound to this run only: the policy's binding to its parameter ConfigMap and
+ * to Namespaces carrying its label; the webhook configuration to the controller on loopback and to
+ * Namespaces carrying the webhook's label, with the webhook's ClusterRole naming that configuration.
+ */
+function bindAdmission(object: Manifest, run: { suffix: string; configuration: string; webhookPort: number }): Manifest {
+  const copy = structuredClone(object);
+  if (copy.kind === 'MutatingAdmissionPolicyBinding') {
+    const spec = copy['spec'] as { paramRef: { namespace: string }; matchResources: Record<string, unknown> };
+    spec.paramRef.namespace = run.suffix;
+    spec.matchResources = { namespaceSelector: { matchLabels: { [bindingLabel]: run.suffix } } };
+  }
+  if (copy.kind === 'MutatingWebhookConfiguration') {
+    for (const webhook of copy['webhooks'] as { clientConfig: Record<string, unknown>; namespaceSelector: unknown }[]) {
+      webhook.clientConfig = { url: `https://127.0.0.1:${run.webhookPort}/mutate-pods` };
+      webhook.namespaceSelector = { matchLabels: { [webhookLabel]: run.suffix } };
+    }
+  }
+  if (copy.kind === 'ClusterRole' && copy.metadata.name.startsWith('kube-ecrlogin-webhook')) {
+    for (const rule of copy['rules'] as { resourceNames?: string[] }[]) if (rule.resourceNames !== undefined) rule.resourceNames = [run.configuration];
+  }
   return copy;
 }
 
