@@ -11,12 +11,24 @@ import {
 import type { Clock } from '../clock.ts';
 import { Informer } from '../kube/informer.ts';
 import { RecentWrites } from '../kube/recent-writes.ts';
-import { Interner, secretForCache, withoutManagedFields } from '../kube/trim.ts';
+import { metadataOnly } from '../kube/metadata.ts';
+import { metadataForCache, withoutManagedFields } from '../kube/trim.ts';
+import { maxValueLength } from '../annotations.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { WorkQueue } from './queue.ts';
 import type { CacheReader, ReconcileResult, Reconciler } from './reconciler.ts';
-import { managedSelector } from './secrets.ts';
+import { dataWrittenBy, fieldManager, managedBy, managedSelector } from './secrets.ts';
+
+/**
+ * What the Secret cache keeps: metadata only (no data crosses the wire), the managed-by label, our
+ * annotations (each at most one character longer than any valid value), and whether another field
+ * manager wrote the data. A Secret someone made to look like ours costs a few hundred bytes.
+ */
+const secretMetadata = metadataForCache<V1Secret>(
+  { label: managedBy.key, annotationPrefix: 'ecr-login/', maxValueLength, fieldManager, writtenByOthers: dataWrittenBy },
+  { apiVersion: 'v1', kind: 'Secret' },
+);
 
 export interface ControllerOptions {
   readonly config: KubeConfig;
@@ -76,15 +88,17 @@ export class Controller implements CacheReader {
       maxRestartDelayMs,
       transform: withoutManagedFields,
     });
+    const metadata = metadataOnly(options.config);
+    const metadataCore = metadata.makeApiClient(CoreV1Api);
     this.secretsInformer = new Informer<V1Secret>({
       name: 'secrets',
-      config: options.config,
+      config: metadata,
       path: '/api/v1/secrets',
-      list: (page) => core.listSecretForAllNamespaces({ ...page, labelSelector: managedSelector }),
+      list: (page) => metadataCore.listSecretForAllNamespaces({ ...page, labelSelector: managedSelector }),
       labelSelector: managedSelector,
       log,
       maxRestartDelayMs,
-      transform: secretForCache(new Interner()),
+      transform: secretMetadata,
     });
     this.namespaces.on((ns) => this.enqueue(ns.metadata?.name));
     this.serviceAccounts.on((sa) => this.enqueue(sa.metadata?.namespace));
@@ -110,9 +124,8 @@ export class Controller implements CacheReader {
 
   wrote(kind: 'Secret' | 'ServiceAccount', namespace: string, name: string, object: V1Secret | V1ServiceAccount | undefined): void {
     // Kept as the cache keeps objects (a cold start remembers one write per namespace for a while).
-    if (object !== undefined) withoutManagedFields(object);
-    if (kind === 'Secret') this.#recentSecrets.wrote(namespace, name, object);
-    else this.#recentServiceAccounts.wrote(namespace, name, object);
+    if (kind === 'Secret') this.#recentSecrets.wrote(namespace, name, object === undefined ? undefined : secretMetadata(object));
+    else this.#recentServiceAccounts.wrote(namespace, name, object === undefined ? undefined : withoutManagedFields(object));
   }
 
   conflicted(kind: 'Secret' | 'ServiceAccount', namespace: string, name: string): void {

@@ -1,10 +1,11 @@
 // The managed pull Secret: how we mark it, build it and read it back. Pure.
 
+import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import { describeSource } from '../annotations.ts';
 import { describeIdentity, type IssuedToken } from '../broker.ts';
 import type { RefreshSettings } from '../config/settings.ts';
-import { buildDockerConfig, parseDockerConfig, type RegistryLogin } from '../dockerconfig.ts';
+import { buildDockerConfig, parseDockerConfig } from '../dockerconfig.ts';
 import { effectiveExpiry, refreshTime, seedOf } from '../refresh.ts';
 import type { Grant } from './intents.ts';
 
@@ -22,41 +23,64 @@ export const secretAnnotations = {
   issuedAt: 'ecr-login/issued-at',
   expiresAt: 'ecr-login/expires-at',
   specHash: 'ecr-login/spec-hash',
+  /** A hash of the data we wrote: the cache holds Secrets' metadata only, never their data. */
+  dataHash: 'ecr-login/data-hash',
 } as const;
+
+/**
+ * Set by the Secret cache (never taken from the object) when a field manager other than ours has
+ * written the Secret's data: the Secret is then rewritten.
+ */
+export const dataWrittenBy = 'kube-ecrlogin.internal/data-written-by';
 
 export function isManaged(secret: V1Secret): boolean {
   return secret.metadata?.labels?.[managedBy.key] === managedBy.value;
 }
 
-/** What an existing managed Secret holds, read back from its annotations and data. */
+/** What an existing managed Secret holds, read back from its annotations. */
 export interface SecretState {
   readonly owner: string;
   readonly specHash: string;
   readonly issuedAt: number;
   readonly expiresAt: number | undefined;
-  readonly logins: readonly RegistryLogin[];
 }
 
-/** Reads a managed Secret; an Error says why it cannot be trusted (it is then rewritten). */
+/**
+ * Reads a managed Secret from its annotations (the cache holds metadata only); an Error says why it
+ * cannot be trusted, and it is rewritten: annotations missing or garbled, or data someone else wrote.
+ * A full Secret (a live read, the doctor's list) is also checked for its type and data.
+ */
 export function readSecretState(secret: V1Secret): SecretState | Error {
   const annotations = secret.metadata?.annotations ?? {};
-  if (secret.type !== dockerConfigType) return new Error(`type is ${secret.type ?? 'unset'}`);
-  const encoded = secret.data?.[dockerConfigKey];
-  if (encoded === undefined) return new Error(`no ${dockerConfigKey} key`);
-  const logins = parseDockerConfig(Buffer.from(encoded, 'base64').toString('utf8'));
-  if (logins instanceof Error) return logins;
+  const other = annotations[dataWrittenBy];
+  if (other !== undefined) return new Error(`its data was changed by ${other}`);
+  if (secret.data !== undefined || secret.type !== undefined) {
+    if (secret.type !== dockerConfigType) return new Error(`type is ${secret.type ?? 'unset'}`);
+    const encoded = secret.data?.[dockerConfigKey];
+    if (encoded === undefined) return new Error(`no ${dockerConfigKey} key`);
+    const logins = parseDockerConfig(Buffer.from(encoded, 'base64').toString('utf8'));
+    if (logins instanceof Error) return logins;
+    if (annotations[secretAnnotations.dataHash] !== undefined && annotations[secretAnnotations.dataHash] !== dataHash(encoded)) {
+      return new Error(`its data does not match annotation ${secretAnnotations.dataHash}`);
+    }
+  }
   const issuedAt = Date.parse(annotations[secretAnnotations.issuedAt] ?? '');
   if (Number.isNaN(issuedAt)) return new Error(`annotation ${secretAnnotations.issuedAt} is missing or not a time`);
   const expiresText = annotations[secretAnnotations.expiresAt];
   const expiresAt = expiresText === undefined ? undefined : Date.parse(expiresText);
   if (expiresAt !== undefined && Number.isNaN(expiresAt)) return new Error(`annotation ${secretAnnotations.expiresAt} is not a time`);
+  if (annotations[secretAnnotations.dataHash] === undefined) return new Error(`annotation ${secretAnnotations.dataHash} is missing (written by an earlier version)`);
   return {
     owner: annotations[secretAnnotations.owner] ?? '',
     specHash: annotations[secretAnnotations.specHash] ?? '',
     issuedAt,
     expiresAt,
-    logins,
   };
+}
+
+/** The hash kept in ecr-login/data-hash: of the base64 .dockerconfigjson value. */
+export function dataHash(encoded: string): string {
+  return createHash('sha256').update(encoded).digest('hex').slice(0, 16);
 }
 
 /** When a Secret with these token times is due, with a jitter stable for this Secret and token. */
@@ -87,12 +111,14 @@ export function buildSecret(grant: Grant, tokens: ReadonlyMap<string, IssuedToke
     return { host: registry.host, username: token.username, password: token.password };
   });
   const times = combinedTimes(used);
+  const encoded = Buffer.from(buildDockerConfig(logins)).toString('base64');
   const annotations: Record<string, string> = {
     [secretAnnotations.owner]: describeSource(grant.source),
     [secretAnnotations.registries]: grant.registries.map((r) => r.host).join(','),
     [secretAnnotations.identity]: describeIdentity(grant.identity),
     [secretAnnotations.issuedAt]: new Date(times.issuedAt).toISOString(),
     [secretAnnotations.specHash]: grant.specHash,
+    [secretAnnotations.dataHash]: dataHash(encoded),
   };
   if (times.expiresAt !== undefined) annotations[secretAnnotations.expiresAt] = new Date(times.expiresAt).toISOString();
   const secret: V1Secret = {
@@ -105,7 +131,7 @@ export function buildSecret(grant: Grant, tokens: ReadonlyMap<string, IssuedToke
       annotations,
     },
     type: dockerConfigType,
-    data: { [dockerConfigKey]: Buffer.from(buildDockerConfig(logins)).toString('base64') },
+    data: { [dockerConfigKey]: encoded },
   };
   if (grant.ref.kind === 'ServiceAccount' && grant.ref.uid !== undefined) {
     // The Secret goes with its ServiceAccount, also when the controller is not running.
@@ -121,9 +147,13 @@ export function buildSecret(grant: Grant, tokens: ReadonlyMap<string, IssuedToke
 export function secretDiffers(existing: V1Secret, desired: V1Secret): boolean {
   const have = existing.metadata?.annotations ?? {};
   const want = desired.metadata?.annotations ?? {};
-  if (existing.type !== desired.type) return true;
-  if (existing.data?.[dockerConfigKey] !== desired.data?.[dockerConfigKey]) return true;
-  if (Object.keys(existing.data ?? {}).length !== 1) return true;
+  // The cache holds metadata only: the data is compared through its hash. A full Secret is checked whole.
+  if (existing.data !== undefined || existing.type !== undefined) {
+    if (existing.type !== desired.type) return true;
+    if (existing.data?.[dockerConfigKey] !== desired.data?.[dockerConfigKey]) return true;
+    if (Object.keys(existing.data ?? {}).length !== 1) return true;
+  }
+  if (have[dataWrittenBy] !== undefined) return true;
   if (existing.metadata?.labels?.[managedBy.key] !== managedBy.value) return true;
   for (const key of Object.values(secretAnnotations)) {
     if (key === secretAnnotations.issuedAt) continue;

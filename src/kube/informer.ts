@@ -160,7 +160,8 @@ export async function listInPages<T extends KubernetesObject>(
   const first = await list({ limit: pageSize });
   const items: T[] = [];
   for (let page = first; ; ) {
-    for (const item of page.items) items.push(each(item));
+    // A metadata-only list of nothing says `items: null`.
+    for (const item of (page.items as T[] | null) ?? []) items.push(each(item));
     const next = page.metadata?._continue;
     if (next === undefined || next === '') break;
     try {
@@ -168,7 +169,7 @@ export async function listInPages<T extends KubernetesObject>(
     } catch (error) {
       if (!(error instanceof ApiException && error.code === 410)) throw error;
       const whole = await list({});
-      return { ...whole, items: whole.items.map(each) };
+      return { ...whole, items: ((whole.items as T[] | null) ?? []).map(each) };
     }
   }
   const { _continue: _, remainingItemCount: __, ...metadata } = first.metadata ?? {};

@@ -1,9 +1,9 @@
 // What the informer caches keep of each object. A cache holds one copy of every Namespace,
-// ServiceAccount and managed Secret in the cluster, so it drops what the controller never reads
-// (managedFields, often the largest part of an object) and shares equal Secret payloads: namespaces
-// served by the same identity and registries hold byte-identical `.dockerconfigjson` values.
+// ServiceAccount and managed Secret in the cluster, so it drops what the controller never reads:
+// managedFields (often the largest part of an object) everywhere, and for Secrets everything but a
+// little metadata (the informer asks for metadata only; see metadata.ts).
 
-import type { KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { KubernetesObject, V1ObjectMeta } from '@kubernetes/client-node';
 
 /** Drops metadata.managedFields, in place (the object is fresh from the API server, not yet cached). */
 export function withoutManagedFields<T extends KubernetesObject>(object: T): T {
@@ -11,37 +11,52 @@ export function withoutManagedFields<T extends KubernetesObject>(object: T): T {
   return object;
 }
 
-/** Hands out one shared copy of equal strings; remembers at most `max` of them, the newest. */
-export class Interner {
-  readonly #values = new Map<string, string>();
-  readonly #max: number;
-
-  constructor(max = 4096) {
-    this.#max = max;
-  }
-
-  intern(value: string): string {
-    const known = this.#values.get(value);
-    if (known !== undefined) return known;
-    if (this.#values.size >= this.#max) {
-      const oldest = this.#values.keys().next();
-      if (oldest.done !== true) this.#values.delete(oldest.value);
-    }
-    this.#values.set(value, value);
-    return value;
-  }
-
-  get size(): number {
-    return this.#values.size;
-  }
+/** What a metadata-only cache keeps of an object it does not own the rest of. */
+export interface MetadataKeep {
+  /** The one label worth keeping (the managed-by label the informer selects on). */
+  readonly label: string;
+  /** Annotations with this prefix are kept; every other is dropped. */
+  readonly annotationPrefix: string;
+  /** Longest annotation value kept whole; a longer one is cut to this length plus one character. */
+  readonly maxValueLength: number;
+  /** Our field manager: a data field managed by any other is reported in `writtenByOthers`. */
+  readonly fieldManager: string;
+  /** Annotation the cache sets (and never takes from the object) to name another writer of the data. */
+  readonly writtenByOthers: string;
 }
 
-/** A Secret as the cache keeps it: no managedFields, its data values shared with equal ones. */
-export function secretForCache(interner: Interner): (secret: V1Secret) => V1Secret {
-  return (secret) => {
-    withoutManagedFields(secret);
-    const data = secret.data;
-    if (data !== undefined) for (const key of Object.keys(data)) data[key] = interner.intern(data[key] ?? '');
-    return secret;
+/**
+ * A metadata-only object (PartialObjectMetadata, or a full object we wrote) as the cache keeps it: its
+ * identity, owner references, the one label, our annotations (each bounded), and whether anyone else
+ * has written its data (from managedFields, which are then dropped). Nothing else: a Secret made by
+ * someone else to look like ours costs the cache a few hundred bytes, however large it is.
+ */
+export function metadataForCache<T extends KubernetesObject>(keep: MetadataKeep, kind: { apiVersion: string; kind: string }): (object: T) => T {
+  return (object) => {
+    const meta = object.metadata ?? {};
+    const annotations: Record<string, string> = {};
+    for (const [key, value] of Object.entries(meta.annotations ?? {})) {
+      if (!key.startsWith(keep.annotationPrefix) || key === keep.writtenByOthers) continue;
+      annotations[key] = value.length > keep.maxValueLength ? value.slice(0, keep.maxValueLength + 1) : value;
+    }
+    const other = (meta.managedFields ?? []).find((entry) => entry.manager !== keep.fieldManager && ownsData(entry.fieldsV1));
+    if (other !== undefined) annotations[keep.writtenByOthers] = other.manager ?? 'unknown';
+    const label = meta.labels?.[keep.label];
+    const kept: V1ObjectMeta = {
+      ...(meta.name !== undefined ? { name: meta.name } : {}),
+      ...(meta.namespace !== undefined ? { namespace: meta.namespace } : {}),
+      ...(meta.uid !== undefined ? { uid: meta.uid } : {}),
+      ...(meta.resourceVersion !== undefined ? { resourceVersion: meta.resourceVersion } : {}),
+      ...(meta.deletionTimestamp !== undefined ? { deletionTimestamp: meta.deletionTimestamp } : {}),
+      ...(label !== undefined ? { labels: { [keep.label]: label } } : {}),
+      ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+      ...(meta.ownerReferences !== undefined ? { ownerReferences: meta.ownerReferences } : {}),
+    };
+    return { apiVersion: kind.apiVersion, kind: kind.kind, metadata: kept } as T;
   };
+}
+
+/** Whether a managedFields entry owns `data` (or `stringData`, which becomes data). */
+function ownsData(fields: unknown): boolean {
+  return typeof fields === 'object' && fields !== null && ('f:data' in fields || 'f:stringData' in fields);
 }

@@ -1,6 +1,7 @@
 // The managed pull Secret: built from a grant and its tokens, read back, and compared without
 // counting a mere re-issue as a change.
 
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Secret } from '@kubernetes/client-node';
@@ -11,6 +12,7 @@ import {
   dockerConfigKey,
   isManaged,
   isOriginalLogin,
+  dataWrittenBy,
   readSecretState,
   secretDiffers,
   secretRefreshAt,
@@ -56,7 +58,7 @@ describe('buildSecret', () => {
     assert.deepEqual(logins.map((l) => l.password), ['east-password', 'east-password']);
   });
 
-  it('marks the Secret as managed and records owner, registries, identity, times and spec hash', () => {
+  it('marks the Secret as managed and records owner, registries, identity, times, spec hash and data hash', () => {
     const g = grant({ 'ecr-login/server': `${east},${west}`, 'ecr-login/role-arn': roleA });
     const secret = buildSecret(g, tokens);
     assert.equal(secret.metadata?.name, 'ecr-login');
@@ -69,6 +71,7 @@ describe('buildSecret', () => {
       'ecr-login/issued-at': new Date(t0).toISOString(),
       'ecr-login/expires-at': new Date(t0 + 11 * hour).toISOString(),
       'ecr-login/spec-hash': g.specHash,
+      'ecr-login/data-hash': createHash('sha256').update(secret.data?.['.dockerconfigjson'] ?? '').digest('hex').slice(0, 16),
     });
     assert.equal(secret.metadata?.ownerReferences, undefined, 'a Namespace Secret has no owner reference');
     assert.ok(isManaged(secret));
@@ -111,7 +114,11 @@ describe('readSecretState', () => {
     assert.equal(state.specHash, g.specHash);
     assert.equal(state.issuedAt, t0);
     assert.equal(state.expiresAt, t0 + 11 * hour);
-    assert.equal(state.logins.length, 2);
+  });
+
+  it('reads the same from the metadata alone, as the cache holds it', () => {
+    const { data: _data, type: _type, ...metadataOnly } = built;
+    assert.deepEqual(readSecretState(metadataOnly), readSecretState(built));
   });
 
   const broken: { name: string; secret: V1Secret; says: RegExp }[] = [
@@ -122,6 +129,9 @@ describe('readSecretState', () => {
     { name: 'a Secret without an issue time cannot be trusted', secret: withAnnotations(built, { 'ecr-login/issued-at': undefined }), says: /issued-at is missing or not a time/ },
     { name: 'a Secret with a garbled issue time cannot be trusted', secret: withAnnotations(built, { 'ecr-login/issued-at': 'yesterday' }), says: /issued-at is missing or not a time/ },
     { name: 'a Secret with a garbled expiry cannot be trusted', secret: withAnnotations(built, { 'ecr-login/expires-at': 'soon' }), says: /expires-at is not a time/ },
+    { name: 'a Secret an earlier version wrote (no data hash) is rewritten', secret: withAnnotations(built, { 'ecr-login/data-hash': undefined }), says: /data-hash is missing/ },
+    { name: 'a Secret whose data no longer matches its hash cannot be trusted', secret: { ...built, data: { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') } }, says: /does not match annotation ecr-login\/data-hash/ },
+    { name: 'a Secret whose data another manager wrote cannot be trusted', secret: withAnnotations(built, { [dataWrittenBy]: 'kubectl-edit' }), says: /changed by kubectl-edit/ },
   ];
   for (const c of broken) {
     it(c.name, () => {
@@ -168,6 +178,14 @@ describe('secretDiffers', () => {
   for (const c of changed) {
     it(c.name, () => assert.equal(secretDiffers(c.existing, built), true));
   }
+
+  it('from the metadata alone: the same data hash is no change, another is', () => {
+    const { data: _data, type: _type, ...metadataOnly } = built;
+    assert.equal(secretDiffers(metadataOnly, built), false);
+    const other = buildSecret(g, new Map([['us-east-1', token('other')]]));
+    assert.equal(secretDiffers(metadataOnly, other), true);
+    assert.equal(secretDiffers(withAnnotations(metadataOnly, { [dataWrittenBy]: 'kubectl-edit' }), built), true, 'data another manager wrote');
+  });
 
   it('annotations and labels someone else added are not a change', () => {
     const existing: V1Secret = { ...built, metadata: { ...built.metadata, labels: { ...built.metadata?.labels, team: 'a' }, annotations: { ...built.metadata?.annotations, 'example.com/note': 'x' } } };

@@ -1,9 +1,9 @@
-// What the informer caches keep: no managedFields, and one shared copy of equal Secret payloads.
+// What the informer caches keep: no managedFields, and of Secrets their metadata only (bounded).
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Namespace, V1Secret } from '@kubernetes/client-node';
-import { Interner, secretForCache, withoutManagedFields } from '../../src/kube/trim.ts';
+import { metadataForCache, withoutManagedFields } from '../../src/kube/trim.ts';
 
 const managedFields = [{ manager: 'kube-ecrlogin', operation: 'Apply', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': {} } }];
 
@@ -24,22 +24,52 @@ describe('trimming cached objects', () => {
     assert.deepEqual(ns, { metadata: { name: 'team-a' } });
   });
 
-  it('keeps one entry for equal Secret payloads, and the payloads themselves unchanged', () => {
-    const interner = new Interner();
-    const keep = secretForCache(interner);
-    const cached = [1, 2, 3].map((i) =>
-      keep({ metadata: { name: `s${i}`, managedFields }, data: { '.dockerconfigjson': payload(1000) } } satisfies V1Secret),
-    );
-    for (const secret of cached) {
-      assert.equal(secret.metadata?.managedFields, undefined);
-      assert.equal(secret.data?.['.dockerconfigjson'], payload(1000));
-    }
-    assert.equal(interner.size, 1, 'three equal payloads, one remembered value');
+  const keep = metadataForCache<V1Secret>(
+    { label: 'app.kubernetes.io/managed-by', annotationPrefix: 'ecr-login/', maxValueLength: 10, fieldManager: 'kube-ecrlogin', writtenByOthers: 'internal/written-by' },
+    { apiVersion: 'v1', kind: 'Secret' },
+  );
+
+  it('keeps of a Secret its identity, owners, the one label and our annotations: never its data', () => {
+    const secret: V1Secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      type: 'kubernetes.io/dockerconfigjson',
+      metadata: {
+        name: 's',
+        namespace: 'n',
+        uid: 'u',
+        resourceVersion: '9',
+        labels: { 'app.kubernetes.io/managed-by': 'kube-ecrlogin', team: 'a' },
+        annotations: { 'ecr-login/owner': 'Namespace/n', 'example.com/big': 'x'.repeat(100_000), 'internal/written-by': 'forged' },
+        ownerReferences: [{ apiVersion: 'v1', kind: 'ServiceAccount', name: 'sa', uid: 'u2' }],
+        managedFields,
+      },
+      data: { '.dockerconfigjson': payload(900_000) },
+    };
+    assert.deepEqual(keep(secret), {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: {
+        name: 's',
+        namespace: 'n',
+        uid: 'u',
+        resourceVersion: '9',
+        labels: { 'app.kubernetes.io/managed-by': 'kube-ecrlogin' },
+        annotations: { 'ecr-login/owner': 'Namespace/n' },
+        ownerReferences: [{ apiVersion: 'v1', kind: 'ServiceAccount', name: 'sa', uid: 'u2' }],
+      },
+    });
   });
 
-  it('remembers at most its limit of values, dropping the oldest', () => {
-    const interner = new Interner(3);
-    for (let i = 0; i < 10; i++) interner.intern(`value-${i}`);
-    assert.equal(interner.size, 3);
+  it('cuts an over-long annotation of ours to one character beyond the longest valid value', () => {
+    const kept = keep({ metadata: { name: 's', annotations: { 'ecr-login/server': 'y'.repeat(5_000) } } });
+    assert.equal(kept.metadata?.annotations?.['ecr-login/server']?.length, 11);
+  });
+
+  it('names another field manager that wrote the data', () => {
+    const edited = [...managedFields, { manager: 'kubectl-edit', operation: 'Update', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { 'f:.dockerconfigjson': {} } } }];
+    assert.equal(keep({ metadata: { name: 's', managedFields: edited } }).metadata?.annotations?.['internal/written-by'], 'kubectl-edit');
+    const annotated = [...managedFields, { manager: 'kubectl-annotate', operation: 'Update', fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': {} } }];
+    assert.equal(keep({ metadata: { name: 's', managedFields: annotated } }).metadata?.annotations, undefined, 'an annotation someone added is not the data');
   });
 });

@@ -75,7 +75,7 @@ describe('SIGTERM in the middle of work', () => {
   it('finishes the reconciles in flight, releases the Lease at once, exits 0 and leaves every Secret whole', async (t) => {
     // The first four namespaces are done and the next four are waiting for AWS.
     await eventually('the second round in flight', () => {
-      assert.ok(arrivals(aws, latency, latencyCount) > 12, `${arrivals(aws, latency, latencyCount)} calls`);
+      assert.ok(arrivals(aws, latency, latencyCount) > 12, `${arrivals(aws, latency, latencyCount)} calls; the controller said:\n${controller.output().slice(-3000)}`);
       return Promise.resolve();
     });
     const signalled = new Date();
