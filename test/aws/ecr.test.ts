@@ -1,4 +1,4 @@
-// ECR GetAuthorizationToken against our AWS test server, with the real ECRClient.
+// ECR GetAuthorizationToken against our AWS test server, with the real ECRClient; partitions kept apart.
 
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -133,5 +133,26 @@ describe('ECR GetAuthorizationToken', () => {
     assert.equal(err.name, 'ExpiredTokenException');
     assert.equal(err.$metadata?.httpStatusCode, 400);
     assert.equal(aws.count({ api: 'GetAuthorizationToken', outcome: 'ExpiredTokenException' }), 1);
+  });
+
+  it('keeps partitions apart: keys work only in their partition, STS assumes only its own roles', async () => {
+    const china = { accessKeyId: 'AKIACHINAEXAMPLE0001', secretAccessKey: 'china-secret', arn: 'arn:aws-cn:iam::111122223333:user/ci' };
+    aws.addUser(china);
+    const outside = ecrClient(aws.endpoint, alice, { region: 'cn-north-1' });
+    const refused = await rejection(outside.send(new GetAuthorizationTokenCommand({})));
+    outside.destroy();
+    assert.equal(refused.name, 'UnrecognizedClientException');
+
+    const inside = ecrClient(aws.endpoint, china, { region: 'cn-north-1' });
+    const ok = await inside.send(new GetAuthorizationTokenCommand({}));
+    inside.destroy();
+    assert.equal(ok.authorizationData?.[0]?.proxyEndpoint, 'https://111122223333.dkr.ecr.cn-north-1.amazonaws.com.cn');
+
+    const sts = stsClient(aws.endpoint, china, { region: 'cn-north-1' });
+    const wrong = await rejection(sts.send(new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::111122223333:role/puller', RoleSessionName: 'cn' })));
+    const right = await sts.send(new AssumeRoleCommand({ RoleArn: 'arn:aws-cn:iam::111122223333:role/puller', RoleSessionName: 'cn' }));
+    sts.destroy();
+    assert.equal(wrong.name, 'AccessDenied');
+    assert.equal(right.AssumedRoleUser?.Arn, 'arn:aws-cn:sts::111122223333:assumed-role/puller/cn');
   });
 });

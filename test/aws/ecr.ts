@@ -1,14 +1,19 @@
 // ECR GetAuthorizationToken over awsJson1_1 (X-Amz-Target
-// AmazonEC2ContainerRegistry_V20150921.*). The token is base64("AWS:" + password) with an
-// opaque password shaped like ECR's (a base64 JSON envelope), unique per call; expiresAt is
-// epoch seconds (a JSON number) from the injected clock plus the configured lifetime.
+// AmazonEC2ContainerRegistry_V20150921.*), and ECR Public's (X-Amz-Target
+// SpencerFrontendService.*, signing name ecr-public, served in us-east-1 only). The token is
+// base64("AWS:" + password) with an opaque password shaped like ECR's (a base64 JSON envelope),
+// unique per call; expiresAt is epoch seconds (a JSON number) from the injected clock plus the
+// configured lifetime. ECR answers a list with a proxy endpoint in the caller's account and the
+// region's partition; ECR Public one object, with no proxy endpoint.
 
 import { randomBytes } from 'node:crypto';
 import type { ServerResponse } from 'node:http';
+import { regionPartition } from '../../src/aws/partitions.ts';
 import type { AwsError } from './errors.ts';
 import type { Principal } from './identity.ts';
 
 export const ecrTargetPrefix = 'AmazonEC2ContainerRegistry_V20150921.';
+export const ecrPublicTargetPrefix = 'SpencerFrontendService.';
 const contentType = 'application/x-amz-json-1.1';
 
 export interface AuthorizationData {
@@ -18,11 +23,28 @@ export interface AuthorizationData {
   proxyEndpoint: string;
 }
 
-export function getAuthorizationToken(
-  caller: Principal,
-  region: string,
-  options: { tokenLifetimeSeconds: number; now: () => number },
-): { authorizationData: AuthorizationData[] } {
+export interface PublicAuthorizationData {
+  authorizationToken: string;
+  /** Epoch seconds. */
+  expiresAt: number;
+}
+
+interface TokenOptions {
+  tokenLifetimeSeconds: number;
+  now: () => number;
+}
+
+export function getAuthorizationToken(caller: Principal, region: string, options: TokenOptions): { authorizationData: AuthorizationData[] } {
+  const { authorizationToken, expiresAt } = token(options);
+  const suffix = regionPartition(region)?.dnsSuffix ?? 'amazonaws.com';
+  return { authorizationData: [{ authorizationToken, expiresAt, proxyEndpoint: `https://${caller.account}.dkr.ecr.${region}.${suffix}` }] };
+}
+
+export function getPublicAuthorizationToken(options: TokenOptions): { authorizationData: PublicAuthorizationData } {
+  return { authorizationData: token(options) };
+}
+
+function token(options: TokenOptions): PublicAuthorizationData {
   const expiresAtMs = options.now() + options.tokenLifetimeSeconds * 1000;
   const password = Buffer.from(
     JSON.stringify({
@@ -33,16 +55,7 @@ export function getAuthorizationToken(
       expiration: Math.floor(expiresAtMs / 1000),
     }),
   ).toString('base64');
-  const suffix = region.startsWith('cn-') ? 'amazonaws.com.cn' : 'amazonaws.com';
-  return {
-    authorizationData: [
-      {
-        authorizationToken: Buffer.from(`AWS:${password}`).toString('base64'),
-        expiresAt: expiresAtMs / 1000,
-        proxyEndpoint: `https://${caller.account}.dkr.ecr.${region}.${suffix}`,
-      },
-    ],
-  };
+  return { authorizationToken: Buffer.from(`AWS:${password}`).toString('base64'), expiresAt: expiresAtMs / 1000 };
 }
 
 export function sendEcrResult(res: ServerResponse, requestId: string, body: unknown): void {

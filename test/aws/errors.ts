@@ -2,7 +2,8 @@
 // awsJson1_1 bodies (ECR) or awsQuery <ErrorResponse> documents (STS). The same condition
 // has different codes and statuses in the two services, exactly as on the real endpoints.
 
-export type Service = 'ecr' | 'sts';
+/** ECR and ECR Public speak awsJson1_1 and share its error shapes; STS speaks awsQuery. */
+export type Service = 'ecr' | 'ecr-public' | 'sts';
 
 export class AwsError extends Error {
   readonly code: string;
@@ -30,37 +31,37 @@ const badSignature =
 
 export const authErrors = {
   missing: (s: Service): AwsError =>
-    s === 'ecr'
+    s !== 'sts'
       ? new AwsError('MissingAuthenticationTokenException', 'Missing Authentication Token')
       : new AwsError('MissingAuthenticationToken', 'Request is missing Authentication Token', 403),
   unknownKey: (s: Service): AwsError =>
-    s === 'ecr'
+    s !== 'sts'
       ? new AwsError('UnrecognizedClientException', invalidToken)
       : new AwsError('InvalidClientTokenId', invalidToken, 403),
   expired: (s: Service): AwsError =>
-    s === 'ecr'
+    s !== 'sts'
       ? new AwsError('ExpiredTokenException', expiredToken)
       : new AwsError('ExpiredToken', expiredToken, 403),
   badSignature: (s: Service): AwsError =>
-    s === 'ecr'
+    s !== 'sts'
       ? new AwsError('InvalidSignatureException', badSignature)
       : new AwsError('SignatureDoesNotMatch', badSignature, 403),
 };
 
 export const serviceErrors = {
   throttle: (s: Service): AwsError =>
-    s === 'ecr' ? new AwsError('ThrottlingException', 'Rate exceeded') : new AwsError('Throttling', 'Rate exceeded'),
+    s !== 'sts' ? new AwsError('ThrottlingException', 'Rate exceeded') : new AwsError('Throttling', 'Rate exceeded'),
   unavailable: (s: Service): AwsError =>
-    s === 'ecr'
+    s !== 'sts'
       ? new AwsError('ServiceUnavailableException', 'Service Unavailable', 503)
       : new AwsError('ServiceUnavailable', 'Service is unable to handle request.', 503),
   internal: (s: Service): AwsError =>
-    s === 'ecr'
+    s !== 'sts'
       ? new AwsError('ServerException', 'Internal server error', 500)
       : new AwsError('InternalFailure', 'An internal error occurred.', 500),
   /** `action` like "ecr:GetAuthorizationToken", `resource` an ARN or "*". */
   accessDenied: (s: Service, caller: string, action: string, resource: string): AwsError =>
-    s === 'ecr'
+    s !== 'sts'
       ? new AwsError(
           'AccessDeniedException',
           `User: ${caller} is not authorized to perform: ${action} on resource: ${resource} ` +

@@ -2,9 +2,12 @@
 // AccessDenied, each for the next `count` matching calls or until cleared. Latency faults
 // add up and combine with at most one failing fault (the oldest that matches).
 
+import type { Service } from './errors.ts';
 import { globMatch } from './policy.ts';
 
+/** GetAuthorizationToken is ECR's and ECR Public's: a fault for it hits both unless scoped by service. */
 export const apis = ['GetAuthorizationToken', 'AssumeRole', 'AssumeRoleWithWebIdentity', 'GetCallerIdentity'] as const;
+export const services: readonly Service[] = ['ecr', 'ecr-public', 'sts'];
 export type Api = (typeof apis)[number];
 
 export const failureKinds = ['throttle', 'unavailable', 'internal', 'drop', 'accessDenied'] as const;
@@ -18,6 +21,8 @@ export type FailureKind = (typeof failureKinds)[number];
 interface FaultScope {
   /** One API, or every API when absent or '*'. */
   api?: Api | '*';
+  /** Only calls to this service (ecr, ecr-public, sts). */
+  service?: Service;
   /** Only calls signed for this region. */
   region?: string;
   /** Only calls from callers whose ARN matches this glob. */
@@ -47,8 +52,9 @@ function isRecord(v: unknown): v is Record<string, unknown> {
 /** Validates a fault spec from JSON (the control plane) or from code. */
 export function parseFaultSpec(v: unknown): FaultSpec {
   if (!isRecord(v)) throw new TypeError('fault must be an object');
-  const { api, kind, count, ms, region, caller } = v;
+  const { api, kind, count, ms, region, caller, service } = v;
   if (api !== undefined && api !== '*' && !apis.includes(api as Api)) throw new TypeError(`unknown api: ${JSON.stringify(api)}`);
+  if (service !== undefined && !services.includes(service as Service)) throw new TypeError(`unknown service: ${JSON.stringify(service)}`);
   if (count !== undefined && (typeof count !== 'number' || !Number.isInteger(count) || count < 1)) {
     throw new TypeError('count must be a positive integer');
   }
@@ -56,6 +62,7 @@ export function parseFaultSpec(v: unknown): FaultSpec {
   if (caller !== undefined && typeof caller !== 'string') throw new TypeError('caller must be a string');
   const scope: FaultScope = {};
   if (api !== undefined) scope.api = api as Api | '*';
+  if (service !== undefined) scope.service = service as Service;
   if (count !== undefined) scope.count = count;
   if (region !== undefined) scope.region = region;
   if (caller !== undefined) scope.caller = caller;
@@ -91,11 +98,12 @@ export class Faults {
   }
 
   /** Decides the faults for one call and uses them up. */
-  take(api: Api, call: { region: string; caller?: string | undefined }): FaultDecision {
+  take(api: Api, call: { service?: Service; region: string; caller?: string | undefined }): FaultDecision {
     const decision: FaultDecision = { delayMs: 0 };
     for (const f of this.#active) {
       const s = f.spec;
       if (s.api !== undefined && s.api !== '*' && s.api !== api) continue;
+      if (s.service !== undefined && s.service !== call.service) continue;
       if (s.region !== undefined && s.region !== call.region) continue;
       if (s.caller !== undefined && (call.caller === undefined || !globMatch(s.caller, call.caller))) continue;
       if (s.kind === 'latency') decision.delayMs += s.ms;

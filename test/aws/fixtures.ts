@@ -3,6 +3,7 @@
 
 import { request } from 'node:http';
 import { ECRClient } from '@aws-sdk/client-ecr';
+import type { ECRPUBLICClient } from '@aws-sdk/client-ecr-public';
 import { STSClient } from '@aws-sdk/client-sts';
 import type { UserSpec } from './identity.ts';
 
@@ -101,7 +102,7 @@ function bodyText(body: unknown): string {
 }
 
 /** Records the last request the client signed (the deserialize step sees the final request). */
-export function captureSigned(client: ECRClient | STSClient): () => SignedRequest {
+export function captureSigned(client: ECRClient | ECRPUBLICClient | STSClient): () => SignedRequest {
   let last: SignedRequest | undefined;
   // Both clients share the smithy middleware stack; the union of its overloads is not callable.
   const stack = client.middlewareStack as unknown as ECRClient['middlewareStack'];

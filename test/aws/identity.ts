@@ -7,6 +7,8 @@ import { createHash, randomBytes } from 'node:crypto';
 export interface Principal {
   kind: 'user' | 'assumed-role';
   arn: string;
+  /** From the ARN: aws, aws-cn, aws-us-gov, ... Credentials work only in their partition's regions. */
+  partition: string;
   account: string;
   /** What GetCallerIdentity returns as UserId: AIDA... for users, AROA...:session for roles. */
   userId: string;
@@ -76,9 +78,9 @@ export class Identities {
   }
 
   addUser(spec: UserSpec): Principal {
-    const account = /^arn:aws[a-z-]*:iam::(\d{12}):/.exec(spec.arn)?.[1];
-    if (account === undefined) throw new TypeError(`not an IAM ARN: ${spec.arn}`);
-    const principal: Principal = { kind: 'user', arn: spec.arn, account, userId: stableId('AIDA', spec.arn) };
+    const [, partition, account] = /^arn:(aws[a-z-]*):iam::(\d{12}):/.exec(spec.arn) ?? [];
+    if (partition === undefined || account === undefined) throw new TypeError(`not an IAM ARN: ${spec.arn}`);
+    const principal: Principal = { kind: 'user', arn: spec.arn, partition, account, userId: stableId('AIDA', spec.arn) };
     this.#keys.set(spec.accessKeyId, { principal, secretAccessKey: spec.secretAccessKey });
     return principal;
   }
@@ -93,6 +95,7 @@ export class Identities {
     const principal: Principal = {
       kind: 'assumed-role',
       arn: `arn:${role.partition}:sts::${role.account}:assumed-role/${role.name}/${sessionName}`,
+      partition: role.partition,
       account: role.account,
       userId: `${stableId('AROA', role.arn)}:${sessionName}`,
       roleArn: role.arn,

@@ -1,10 +1,13 @@
-// Records every request: a bounded `calls` log and exact counters per API, caller ARN,
+// Records every request: a bounded `calls` log and exact counters per API, service, caller ARN,
 // region and outcome ("ok", an error code, or "dropped").
 
+import type { Service } from './errors.ts';
 import type { Api } from './faults.ts';
 
 export interface Call {
   api: Api;
+  /** ecr, ecr-public or sts: GetAuthorizationToken is ECR's or ECR Public's. */
+  service: Service;
   /** Caller ARN; absent for unauthenticated calls (web identity, unknown keys). */
   caller?: string | undefined;
   region: string;
@@ -26,6 +29,7 @@ export interface Call {
 export interface Counters {
   total: number;
   byApi: Record<string, number>;
+  byService: Record<string, number>;
   byCaller: Record<string, number>;
   byRegion: Record<string, number>;
   byOutcome: Record<string, number>;
@@ -33,11 +37,12 @@ export interface Counters {
   byApiOutcome: Record<string, number>;
 }
 
-export type CallFilter = Partial<Pick<Call, 'api' | 'caller' | 'region' | 'outcome' | 'roleArn' | 'subject'>>;
+export type CallFilter = Partial<Pick<Call, 'api' | 'service' | 'caller' | 'region' | 'outcome' | 'roleArn' | 'subject'>>;
 
 const emptyCounters = (): Counters => ({
   total: 0,
   byApi: {},
+  byService: {},
   byCaller: {},
   byRegion: {},
   byOutcome: {},
@@ -64,6 +69,7 @@ export class Recorder {
     const c = this.#counters;
     c.total++;
     bump(c.byApi, call.api);
+    bump(c.byService, call.service);
     bump(c.byCaller, call.caller ?? 'anonymous');
     bump(c.byRegion, call.region);
     bump(c.byOutcome, call.outcome);

@@ -1,7 +1,9 @@
-// The AWS test server: one HTTP server on 127.0.0.1 speaking ECR (awsJson1_1) and STS
-// (awsQuery) as the real SDK clients expect, with an identity model (static users, issued
+// The AWS test server: one HTTP server on 127.0.0.1 speaking ECR and ECR Public (awsJson1_1) and
+// STS (awsQuery) as the real SDK clients expect, with an identity model (static users, issued
 // session credentials), a trust table, OIDC web identity verification, fault injection, a
-// record of every call, and an HTTP control plane under /_test/.
+// record of every call, and an HTTP control plane under /_test/. Partitions are kept apart as
+// AWS keeps them: credentials work only in regions of their own partition, and a role is assumed
+// only through its own partition's STS. ECR Public answers only in us-east-1.
 //
 //   const aws = await start({ tokenLifetimeSeconds: 60, now: () => clock.now() });
 //   aws.addUser({ accessKeyId, secretAccessKey, arn: 'arn:aws:iam::111122223333:user/ci' });
@@ -13,7 +15,8 @@ import type { AddressInfo } from 'node:net';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { controlPrefix, handleControl } from './control.ts';
-import { getAuthorizationToken, ecrTargetPrefix, sendEcrError, sendEcrResult } from './ecr.ts';
+import { regionPartition } from '../../src/aws/partitions.ts';
+import { ecrPublicTargetPrefix, getAuthorizationToken, getPublicAuthorizationToken, ecrTargetPrefix, sendEcrError, sendEcrResult } from './ecr.ts';
 import { AwsError, authErrors, serviceErrors } from './errors.ts';
 import type { Service } from './errors.ts';
 import { Faults } from './faults.ts';
@@ -96,6 +99,7 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
 
 type Route =
   | { service: 'ecr'; api: Api }
+  | { service: 'ecr-public'; api: Api }
   | { service: 'sts'; api: Api; params: URLSearchParams }
   | { unknown: AwsError; service: Service };
 
@@ -106,6 +110,11 @@ function route(req: IncomingMessage, body: Buffer): Route | undefined {
     const op = target.slice(ecrTargetPrefix.length);
     if (op === 'GetAuthorizationToken') return { service: 'ecr', api: op };
     return { service: 'ecr', unknown: new AwsError('UnknownOperationException', `Unknown operation ${op}`) };
+  }
+  if (typeof target === 'string' && target.startsWith(ecrPublicTargetPrefix)) {
+    const op = target.slice(ecrPublicTargetPrefix.length);
+    if (op === 'GetAuthorizationToken') return { service: 'ecr-public', api: op };
+    return { service: 'ecr-public', unknown: new AwsError('UnknownOperationException', `Unknown operation ${op}`) };
   }
   if (req.headers['content-type']?.startsWith('application/x-www-form-urlencoded') === true) {
     const params = new URLSearchParams(body.toString('utf8'));
@@ -161,6 +170,9 @@ export async function start(options: StartOptions = {}): Promise<AwsTestServer> 
     const token = req.headers['x-amz-security-token'];
     const found = identities.resolve(auth.accessKeyId, typeof token === 'string' ? token : undefined);
     if (!found.ok) throw found.reason === 'expired' ? authErrors.expired(service) : authErrors.unknownKey(service);
+    // A partition is a separate AWS: its keys are unknown everywhere else.
+    const partition = regionPartition(auth.region)?.name;
+    if (partition !== undefined && partition !== found.principal.partition) throw authErrors.unknownKey(service);
     const signed = { method: req.method ?? 'POST', url: req.url ?? '/', headers: req.headers, body };
     if (verifySignatures && !verifySignature(signed, auth, found.secretAccessKey)) throw authErrors.badSignature(service);
     return found.principal;
@@ -169,15 +181,17 @@ export async function start(options: StartOptions = {}): Promise<AwsTestServer> 
   async function serveAws(r: Route, req: IncomingMessage, body: Buffer, res: ServerResponse): Promise<void> {
     const requestId = randomUUID();
     const sendError = (err: AwsError): void => {
-      if (r.service === 'ecr') sendEcrError(res, requestId, err);
-      else sendStsError(res, requestId, err);
+      if (r.service === 'sts') sendStsError(res, requestId, err);
+      else sendEcrError(res, requestId, err);
     };
     if ('unknown' in r) {
       sendError(r.unknown);
       return;
     }
-    const region = parseAuthorization(req.headers.authorization)?.region ?? 'us-east-1';
-    const call: Call = { api: r.api, region, outcome: 'ok', at: now() };
+    // An unsigned call (web identity) names no region: its endpoint would, on AWS.
+    const signedRegion = parseAuthorization(req.headers.authorization)?.region;
+    const region = signedRegion ?? 'us-east-1';
+    const call: Call = { api: r.api, service: r.service, region, outcome: 'ok', at: now() };
     if (r.service === 'sts') {
       const roleArn = r.params.get('RoleArn');
       if (roleArn !== null) call.roleArn = roleArn;
@@ -186,6 +200,13 @@ export async function start(options: StartOptions = {}): Promise<AwsTestServer> 
       // Web identity calls are unsigned: the token is the credential.
       const caller = r.api === 'AssumeRoleWithWebIdentity' ? undefined : authenticate(r.service, req, body);
       call.caller = caller?.arn;
+      const roleArn = call.roleArn;
+      const rolePartition = roleArn === undefined ? undefined : /^arn:([^:]+):/.exec(roleArn)?.[1];
+      const partition = signedRegion === undefined ? undefined : regionPartition(signedRegion)?.name;
+      if (rolePartition !== undefined && partition !== undefined && rolePartition !== partition) {
+        // STS of one partition knows no role of another (AWS answers AccessDenied).
+        throw serviceErrors.accessDenied('sts', caller?.arn ?? 'anonymous', `sts:${r.api}`, roleArn ?? '*');
+      }
       const decision = faults.take(r.api, call);
       if (decision.delayMs > 0) await sleep(decision.delayMs);
       if (decision.failure === 'drop') {
@@ -197,6 +218,12 @@ export async function start(options: StartOptions = {}): Promise<AwsTestServer> 
       if (decision.failure !== undefined) throw faultError(r.service, decision.failure, r.api, call);
       if (r.service === 'ecr') {
         const result = getAuthorizationToken(caller!, region, { tokenLifetimeSeconds, now });
+        recorder.record(call);
+        sendEcrResult(res, requestId, result);
+      } else if (r.service === 'ecr-public') {
+        // ECR Public's API is served in us-east-1 only: anywhere else there is no such endpoint.
+        if (region !== 'us-east-1') throw new AwsError('UnrecognizedClientException', `ECR Public is not served in ${region}`);
+        const result = getPublicAuthorizationToken({ tokenLifetimeSeconds, now });
         recorder.record(call);
         sendEcrResult(res, requestId, result);
       } else {
