@@ -4,7 +4,7 @@
 import { parseRegistryHost, quote, type RegistryHost } from './registry.ts';
 
 export const annotations = {
-  /** One or more ECR registry hosts, comma-separated. Marks the object as wanting credentials. */
+  /** One or more ECR registry hosts (private, in one partition, or ECR Public), comma-separated. Marks the object as wanting credentials. */
   server: 'ecr-login/server',
   /** Namespace only: ServiceAccounts to patch (comma-separated, or `*`); default `default`. */
   serviceAccounts: 'ecr-login/service-accounts',
@@ -102,6 +102,12 @@ export function parseAnnotations(source: Source, values: Readonly<Record<string,
     }
     hosts.push(parsed.value);
   }
+  // An IAM principal, and every credential it gets, belongs to one partition: no identity reaches two.
+  const partitions = [...new Set(hosts.map((host) => host.partition))];
+  if (partitions.length > 1) {
+    return fail(annotations.server, `lists registries of partitions ${partitions.join(', ')}; one identity cannot reach more than one partition (use one annotated object per partition)`);
+  }
+  const partition = partitions[0] ?? 'aws';
 
   const identityValue = get(annotations.identity)?.trim() ?? 'controller';
   if (identityValue !== 'controller' && identityValue !== 'service-account') {
@@ -112,6 +118,13 @@ export function parseAnnotations(source: Source, values: Readonly<Record<string,
   if (roleArn !== undefined) {
     const problem = roleArnProblem(roleArn);
     if (problem !== undefined) return fail(annotations.roleArn, problem);
+    const rolePartition = roleArnPartition(roleArn);
+    if (rolePartition !== partition) {
+      return fail(
+        annotations.roleArn,
+        `role ${quote(roleArn)} is in partition ${rolePartition ?? 'unknown'}, but the registries are in partition ${partition}: a role reaches only its own partition's registries (arn:${partition}:iam::...)`,
+      );
+    }
   }
 
   const secretName = get(annotations.secretName)?.trim();
@@ -190,6 +203,11 @@ const roleArnPattern =
 export function roleArnProblem(arn: string): string | undefined {
   if (roleArnPattern.test(arn)) return undefined;
   return `${quote(arn)} is not an IAM role ARN (expected arn:<partition>:iam::<12-digit account>:role/<name>)`;
+}
+
+/** The partition of a role ARN (validated by roleArnProblem): aws, aws-cn, aws-us-gov, ... */
+export function roleArnPartition(arn: string): string | undefined {
+  return roleArnPattern.exec(arn)?.[1];
 }
 
 /** The account of a role ARN (validated by roleArnProblem). */

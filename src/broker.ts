@@ -1,10 +1,11 @@
-// The token broker: one ECR GetAuthorizationToken per distinct (identity, region), shared by every
-// Secret that needs it. Concurrent requests for the same key collapse into one call; a token is
+// The token broker: one GetAuthorizationToken per distinct (identity, token endpoint), shared by every
+// Secret that needs it. A token endpoint is ECR in a region (or its FIPS or dual-stack endpoint), or
+// ECR Public. Concurrent requests for the same key collapse into one call; a token is
 // reused until it is due; failures are remembered briefly so that many namespaces sharing a broken
 // identity do not each call AWS.
 
 import pRetry from 'p-retry';
-import type { AwsApi, AwsCredentials } from './aws/api.ts';
+import { endpointKey, stsEndpointFor, type ApiEndpoint, type AwsApi, type AwsCredentials, type EcrEndpoint } from './aws/api.ts';
 import { classifyAwsError, describeAwsError, type AwsErrorClass } from './aws/errors.ts';
 import type { Clock } from './clock.ts';
 import type { Settings } from './config/settings.ts';
@@ -36,7 +37,8 @@ export interface ServiceAccountTokens {
   mint(namespace: string, serviceAccount: string, audience: string, expirationSeconds: number): Promise<string>;
 }
 
-export type AwsApiName = 'GetAuthorizationToken' | 'AssumeRole' | 'AssumeRoleWithWebIdentity' | 'TokenRequest';
+/** ECR Public's GetAuthorizationToken is named as its IAM action, to tell it from ECR's. */
+export type AwsApiName = 'GetAuthorizationToken' | 'ecr-public:GetAuthorizationToken' | 'AssumeRole' | 'AssumeRoleWithWebIdentity' | 'TokenRequest';
 
 /** A failure to get a token, classified, with a message safe for logs and Events. */
 export class TokenError extends Error {
@@ -75,6 +77,8 @@ const pruneEveryMs = 3_600_000;
 
 interface Entry {
   readonly token: IssuedToken;
+  /** The key of the STS session it was fetched with. */
+  readonly session: string;
   lastUsed: number;
 }
 
@@ -87,7 +91,7 @@ export class TokenBroker {
   readonly #options: BrokerOptions;
   readonly #entries = new Map<string, Entry>();
   readonly #failures = new Map<string, Failure>();
-  readonly #inflight = new Map<string, Promise<IssuedToken>>();
+  readonly #inflight = new Map<string, { readonly token: Promise<IssuedToken>; readonly session: string }>();
   readonly #credentials = new Map<string, Promise<AwsCredentials>>();
   #prunedAt: number;
 
@@ -97,12 +101,13 @@ export class TokenBroker {
   }
 
   /**
-   * A token for identity in region. The cached token is handed out when `acceptable` says it is fresh
-   * enough for the caller (by default: not yet due for refresh); otherwise the broker fetches a new one,
-   * but never for the same key more often than the settings' minInterval.
+   * A token for identity from a token endpoint (ECR in a region, or ECR Public). The cached token is
+   * handed out when `acceptable` says it is fresh enough for the caller (by default: not yet due for
+   * refresh); otherwise the broker fetches a new one, but never for the same key more often than the
+   * settings' minInterval.
    */
-  async token(identity: TokenIdentity, region: string, acceptable?: (token: IssuedToken) => boolean): Promise<IssuedToken> {
-    const key = tokenKey(identity, region);
+  async token(identity: TokenIdentity, endpoint: EcrEndpoint, acceptable?: (token: IssuedToken) => boolean): Promise<IssuedToken> {
+    const key = tokenKey(identity, endpoint);
     const now = this.#options.clock.now();
     if (now - this.#prunedAt >= pruneEveryMs) {
       this.#prunedAt = now;
@@ -123,10 +128,12 @@ export class TokenBroker {
 
     let pending = this.#inflight.get(key);
     if (pending === undefined) {
-      pending = this.#fetch(key, identity, region).finally(() => this.#inflight.delete(key));
+      const sts = stsEndpointFor(endpoint);
+      const session = sessionKey(identity, sts);
+      pending = { token: this.#fetch(key, identity, endpoint, sts, session).finally(() => this.#inflight.delete(key)), session };
       this.#inflight.set(key, pending);
     }
-    return pending;
+    return pending.token;
   }
 
   /** Number of cached tokens (for metrics and tests). */
@@ -144,28 +151,29 @@ export class TokenBroker {
     const now = this.#options.clock.now();
     for (const [key, entry] of this.#entries) if (now - entry.lastUsed > idleEntryMs) this.#entries.delete(key);
     for (const [key, failure] of this.#failures) if (now >= failure.until) this.#failures.delete(key);
-    // A session is cached under its token's key (identity and region); refetched when next needed.
-    for (const key of this.#credentials.keys()) if (!this.#entries.has(key) && !this.#inflight.has(key)) this.#credentials.delete(key);
+    // A session (identity, STS endpoint) may serve several tokens (ECR in us-east-1 and ECR Public): it
+    // is kept while one of them is; refetched when next needed.
+    const live = new Set([...this.#entries.values(), ...this.#inflight.values()].map((used) => used.session));
+    for (const key of this.#credentials.keys()) if (!live.has(key)) this.#credentials.delete(key);
   }
 
-  async #fetch(key: string, identity: TokenIdentity, region: string): Promise<IssuedToken> {
+  async #fetch(key: string, identity: TokenIdentity, endpoint: EcrEndpoint, sts: ApiEndpoint, session: string): Promise<IssuedToken> {
     const { clock, settings } = this.#options;
+    const api: AwsApiName = endpoint.service === 'ecr-public' ? 'ecr-public:GetAuthorizationToken' : 'GetAuthorizationToken';
     try {
-      const credentials = await this.#credentialsFor(identity, region);
-      const token = await this.#call('GetAuthorizationToken', () =>
-        this.#options.aws.getAuthorizationToken(region, credentials),
-      );
+      const credentials = await this.#credentialsFor(identity, sts, session);
+      const token = await this.#call(api, () => this.#options.aws.getAuthorizationToken(endpoint, credentials));
       const issued: IssuedToken = {
         username: token.username,
         password: token.password,
         issuedAt: clock.now(),
         expiresAt: token.expiresAt,
       };
-      this.#entries.set(key, { token: issued, lastUsed: issued.issuedAt });
+      this.#entries.set(key, { token: issued, session, lastUsed: issued.issuedAt });
       this.#failures.delete(key);
       return issued;
     } catch (error) {
-      const failed = error instanceof TokenError ? error : new TokenError('GetAuthorizationToken', 'transient', String(error));
+      const failed = error instanceof TokenError ? error : new TokenError(api, 'transient', String(error));
       const ttl =
         failed.kind === 'transient' ? (this.#options.transientFailureTtlMs ?? 2_000) : settings().refresh.minInterval;
       this.#failures.set(key, { error: failed, until: clock.now() + ttl });
@@ -173,9 +181,8 @@ export class TokenBroker {
     }
   }
 
-  async #credentialsFor(identity: TokenIdentity, region: string): Promise<AwsCredentials | undefined> {
+  async #credentialsFor(identity: TokenIdentity, sts: ApiEndpoint, key: string): Promise<AwsCredentials | undefined> {
     if (identity.mode === 'controller') return undefined;
-    const key = `${identityKey(identity)}|${region}`;
     const now = this.#options.clock.now();
     const cached = this.#credentials.get(key);
     if (cached !== undefined) {
@@ -184,23 +191,20 @@ export class TokenBroker {
       if (credentials?.expiration !== undefined && credentials.expiration.getTime() - 300_000 > now) return credentials;
       this.#credentials.delete(key);
     }
-    const pending = this.#assume(identity, region);
+    const pending = this.#assume(identity, sts);
     this.#credentials.set(key, pending);
     pending.catch(() => this.#credentials.delete(key));
     return pending;
   }
 
-  async #assume(
-    identity: Exclude<TokenIdentity, { mode: 'controller' }>,
-    region: string,
-  ): Promise<AwsCredentials> {
+  async #assume(identity: Exclude<TokenIdentity, { mode: 'controller' }>, endpoint: ApiEndpoint): Promise<AwsCredentials> {
     const { aws, settings } = this.#options;
     const durationSeconds = settings().aws.sessionDurationSeconds;
     if (identity.mode === 'assume-role') {
       const externalId = settings().aws.externalId;
       return this.#call('AssumeRole', () =>
         aws.assumeRole({
-          region,
+          endpoint,
           roleArn: identity.roleArn,
           sessionName: identity.sessionName,
           durationSeconds,
@@ -229,7 +233,7 @@ export class TokenBroker {
     }
     return this.#call('AssumeRoleWithWebIdentity', () =>
       aws.assumeRoleWithWebIdentity({
-        region,
+        endpoint,
         roleArn: identity.roleArn,
         sessionName: identity.sessionName,
         durationSeconds,
@@ -268,7 +272,7 @@ export class TokenBroker {
   }
 }
 
-/** The cache key of an identity: who the token is for, without the region. */
+/** The cache key of an identity: who the token is for, without the endpoint. */
 export function identityKey(identity: TokenIdentity): string {
   switch (identity.mode) {
     case 'controller':
@@ -280,8 +284,13 @@ export function identityKey(identity: TokenIdentity): string {
   }
 }
 
-export function tokenKey(identity: TokenIdentity, region: string): string {
-  return `${identityKey(identity)}|${region}`;
+export function tokenKey(identity: TokenIdentity, endpoint: EcrEndpoint): string {
+  return `${identityKey(identity)}|${endpointKey(endpoint.service, endpoint)}`;
+}
+
+/** The cache key of an STS session: the identity and the STS endpoint it was obtained from. */
+function sessionKey(identity: TokenIdentity, sts: ApiEndpoint): string {
+  return `${identityKey(identity)}|${endpointKey('sts', sts)}`;
 }
 
 /** Describes an Identity without secrets, for logs and Events. */

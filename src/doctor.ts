@@ -35,6 +35,8 @@ import { isManaged, managedSelector, readSecretState } from './controller/secret
 import { describeKubeError } from './kube/api.ts';
 import { describePermission, requiredPermissions, type Permission } from './kube/permissions.ts';
 import { formatDuration } from './config/duration.ts';
+import { tokenEndpoint, tokenEndpoints } from './registry.ts';
+import { endpointKey, type EcrEndpoint } from './aws/api.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
@@ -313,7 +315,7 @@ async function checkPermissions(config: KubeConfig, options: Options, keyless: b
 }
 
 function awsRegion(served: readonly Served[]): string {
-  const first = served.flatMap((entry) => entry.grants.flatMap((grant) => grant.registries.map((r) => r.region)))[0];
+  const first = served.flatMap((entry) => entry.grants.flatMap((grant) => grant.registries.map((r) => tokenEndpoint(r).region)))[0];
   return process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? first ?? 'us-east-1';
 }
 
@@ -326,21 +328,25 @@ async function checkAwsIdentity(aws: AwsApi, served: readonly Served[]): Promise
   }
 }
 
-/** One GetAuthorizationToken per region and identity in use (roles once per role, not per session). */
+/**
+ * One GetAuthorizationToken per token endpoint (ECR in a region, its FIPS or dual-stack endpoint, or
+ * ECR Public) and identity in use (roles once per role, not per session).
+ */
 async function checkRegistries(aws: AwsApi, served: readonly Served[], settings: Settings, clock: Clock, retries: number): Promise<Check[]> {
-  const probes = new Map<string, { region: string; identity: TokenIdentity; users: number }>();
+  const probes = new Map<string, { endpoint: EcrEndpoint; identity: TokenIdentity; users: number }>();
   const keyless = new Map<string, number>();
   for (const { grants } of served) {
     for (const grant of grants) {
-      for (const region of new Set(grant.registries.map((registry) => registry.region))) {
+      for (const endpoint of tokenEndpoints(grant.registries).values()) {
+        const where = endpointKey(endpoint.service, endpoint);
         if (grant.identity.mode === 'service-account') {
           // Exchanging a tenant's ServiceAccount token would need a TokenRequest (a write), and act as the tenant.
-          keyless.set(region, (keyless.get(region) ?? 0) + 1);
+          keyless.set(describeEndpoint(endpoint), (keyless.get(describeEndpoint(endpoint)) ?? 0) + 1);
           continue;
         }
-        const key = grant.identity.mode === 'controller' ? `controller|${region}` : `${grant.identity.roleArn}|${region}`;
+        const key = grant.identity.mode === 'controller' ? `controller|${where}` : `${grant.identity.roleArn}|${where}`;
         const probe = probes.get(key);
-        probes.set(key, { region, identity: probe?.identity ?? grant.identity, users: (probe?.users ?? 0) + 1 });
+        probes.set(key, { endpoint, identity: probe?.identity ?? grant.identity, users: (probe?.users ?? 0) + 1 });
       }
     }
   }
@@ -355,27 +361,36 @@ async function checkRegistries(aws: AwsApi, served: readonly Served[], settings:
     serviceAccountTokens: { mint: () => Promise.reject(new Error('the doctor does not request ServiceAccount tokens')) },
   });
   const roleOf = (identity: TokenIdentity): string => (identity.mode === 'controller' ? '' : identity.roleArn);
-  const sorted = [...probes.values()].sort((a, b) => a.region.localeCompare(b.region) || roleOf(a.identity).localeCompare(roleOf(b.identity)));
-  const checks = await pool(sorted, 8, async ({ region, identity, users }): Promise<Check> => {
-    const name = identity.mode === 'controller' ? `ecr ${region}` : `ecr ${region} as ${identity.roleArn.slice(identity.roleArn.indexOf(':role/') + 1)}`;
+  const sorted = [...probes.values()]
+    .map((probe) => ({ ...probe, where: describeEndpoint(probe.endpoint) }))
+    .sort((a, b) => a.where.localeCompare(b.where) || roleOf(a.identity).localeCompare(roleOf(b.identity)));
+  const checks = await pool(sorted, 8, async ({ endpoint, where, identity, users }): Promise<Check> => {
+    const name = identity.mode === 'controller' ? where : `${where} as ${identity.roleArn.slice(identity.roleArn.indexOf(':role/') + 1)}`;
     const used = `${users} Secret${users === 1 ? '' : 's'}`;
+    const api = endpoint.service === 'ecr-public' ? 'ecr-public:GetAuthorizationToken' : 'GetAuthorizationToken';
     try {
-      const token = await broker.token(identity, region);
+      const token = await broker.token(identity, endpoint);
       const until = token.expiresAt !== undefined ? `, valid until ${new Date(token.expiresAt).toISOString()}` : '';
-      return { name, status: 'ok', detail: `GetAuthorizationToken as ${describeIdentity(identity)} for ${used}${until}` };
+      return { name, status: 'ok', detail: `${api} as ${describeIdentity(identity)} for ${used}${until}` };
     } catch (error) {
       const message = error instanceof TokenError ? error.message : describeAwsError(error);
       return { name, status: 'fail', detail: `as ${describeIdentity(identity)} for ${used}: ${message}` };
     }
   });
-  for (const [region, users] of [...keyless].sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [where, users] of [...keyless].sort(([a], [b]) => a.localeCompare(b))) {
     checks.push({
-      name: `ecr ${region} web identity`,
+      name: `${where} web identity`,
       status: 'skip',
       detail: `${users} Secret${users === 1 ? '' : 's'} use a tenant's ServiceAccount web identity: not exchanged by the doctor; see their Events`,
     });
   }
   return checks;
+}
+
+/** A check's name for a token endpoint: `ecr us-east-1`, `ecr us-gov-west-1 fips`, `ecr eu-west-1 dual-stack`, `ecr-public`. */
+function describeEndpoint(endpoint: EcrEndpoint): string {
+  const variant = `${endpoint.fips ? ' fips' : ''}${endpoint.dualStack ? ' dual-stack' : ''}`;
+  return endpoint.service === 'ecr-public' ? `ecr-public${variant}` : `ecr ${endpoint.region}${variant}`;
 }
 
 async function pool<T, R>(items: readonly T[], width: number, work: (item: T) => Promise<R>): Promise<R[]> {

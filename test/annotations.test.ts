@@ -1,5 +1,5 @@
 // The annotation API: what each annotation means on a Namespace and on a ServiceAccount, and the
-// clear error each wrong value gets.
+// clear error each wrong value gets. Registries and role of one request are in one partition.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,6 +11,7 @@ import {
   maxValueLength,
   parseAnnotations,
   roleAccount,
+  roleArnPartition,
   roleArnProblem,
   type ParseResult,
   type Request,
@@ -81,10 +82,37 @@ describe('parseAnnotations: valid requests', () => {
       expect: { roleArn: role },
     },
     {
-      name: 'a role ARN in every partition is accepted',
+      name: 'a GovCloud role is accepted for GovCloud registries',
       source: namespace,
-      values: { [annotations.server]: east, [annotations.roleArn]: 'arn:aws-us-gov:iam::123456789012:role/x' },
+      values: { [annotations.server]: '123456789012.dkr.ecr.us-gov-west-1.amazonaws.com', [annotations.roleArn]: 'arn:aws-us-gov:iam::123456789012:role/x' },
       expect: { roleArn: 'arn:aws-us-gov:iam::123456789012:role/x' },
+    },
+    {
+      name: 'a China role is accepted for China registries, standard and dual-stack',
+      source: namespace,
+      values: {
+        [annotations.server]: '123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn,123456789012.dkr-ecr.cn-northwest-1.on.amazonwebservices.com.cn',
+        [annotations.roleArn]: 'arn:aws-cn:iam::123456789012:role/x',
+      },
+      expect: { roleArn: 'arn:aws-cn:iam::123456789012:role/x' },
+    },
+    {
+      name: 'ECR Public alone is a request',
+      source: namespace,
+      values: { [annotations.server]: 'public.ecr.aws' },
+      expect: { hosts: ['public.ecr.aws'] },
+    },
+    {
+      name: 'ECR Public beside private registries of several accounts and regions is one request, with a role of the aws partition',
+      source: namespace,
+      values: { [annotations.server]: `${east}, public.ecr.aws, 444455556666.dkr.ecr.eu-west-1.amazonaws.com`, [annotations.roleArn]: role },
+      expect: { hosts: [east, 'public.ecr.aws', '444455556666.dkr.ecr.eu-west-1.amazonaws.com'], roleArn: role },
+    },
+    {
+      name: 'an upper-case host is accepted and written lower-case',
+      source: namespace,
+      values: { [annotations.server]: east.toUpperCase() },
+      expect: { hosts: [east] },
     },
     {
       name: 'a secret name override is kept',
@@ -144,7 +172,14 @@ describe('parseAnnotations: invalid requests', () => {
   const cases: { name: string; source: Source; values: Record<string, string>; annotation: string; says: RegExp }[] = [
     { name: 'an empty server annotation names no registry', source: namespace, values: { [annotations.server]: '' }, annotation: annotations.server, says: /names no registry host/ },
     { name: 'a server annotation of only commas names no registry', source: namespace, values: { [annotations.server]: ' , ,' }, annotation: annotations.server, says: /names no registry host/ },
-    { name: 'a public ECR host is not a private registry', source: namespace, values: { [annotations.server]: 'public.ecr.aws' }, annotation: annotations.server, says: /"public\.ecr\.aws" is not a private ECR registry host/ },
+    { name: 'a registry that is neither private ECR nor ECR Public is refused', source: namespace, values: { [annotations.server]: 'quay.io' }, annotation: annotations.server, says: /"quay\.io" is not a private ECR registry host .* nor ECR Public/ },
+    { name: 'a region no partition lists is refused', source: namespace, values: { [annotations.server]: '123456789012.dkr.ecr.nowhere-9.amazonaws.com' }, annotation: annotations.server, says: /"nowhere-9" is not an AWS region/ },
+    { name: 'a China region under amazonaws.com is refused', source: namespace, values: { [annotations.server]: '123456789012.dkr.ecr.cn-north-1.amazonaws.com' }, annotation: annotations.server, says: /partition aws-cn/ },
+    { name: 'registries of two partitions are refused: no identity reaches both', source: namespace, values: { [annotations.server]: `${east},123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn` }, annotation: annotations.server, says: /lists registries of partitions aws, aws-cn; one identity cannot reach more than one partition/ },
+    { name: 'ECR Public beside GovCloud registries is refused: ECR Public is in the aws partition', source: namespace, values: { [annotations.server]: '123456789012.dkr.ecr.us-gov-west-1.amazonaws.com,public.ecr.aws' }, annotation: annotations.server, says: /partitions aws-us-gov, aws/ },
+    { name: 'a standard role for China registries is refused', source: namespace, values: { [annotations.server]: '123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn', [annotations.roleArn]: role }, annotation: annotations.roleArn, says: /role "arn:aws:iam::123456789012:role\/team-a\/puller" is in partition aws, but the registries are in partition aws-cn: a role reaches only its own partition's registries \(arn:aws-cn:iam::\.\.\.\)/ },
+    { name: 'a GovCloud role for standard registries is refused', source: namespace, values: { [annotations.server]: east, [annotations.roleArn]: 'arn:aws-us-gov:iam::123456789012:role/x' }, annotation: annotations.roleArn, says: /is in partition aws-us-gov, but the registries are in partition aws/ },
+    { name: 'a China role for ECR Public is refused', source: namespace, values: { [annotations.server]: 'public.ecr.aws', [annotations.roleArn]: 'arn:aws-cn:iam::123456789012:role/x' }, annotation: annotations.roleArn, says: /partition aws-cn, but the registries are in partition aws/ },
     { name: 'one bad host among good ones spoils the annotation', source: namespace, values: { [annotations.server]: `${east},${east}.evil.example` }, annotation: annotations.server, says: /evil\.example/ },
     { name: 'the same host twice is a duplicate', source: namespace, values: { [annotations.server]: `${east}, https://${east}/` }, annotation: annotations.server, says: /lists .* twice/ },
     { name: 'the same host in two cases is a duplicate', source: namespace, values: { [annotations.server]: `${east},${east.replace('us-east-1', 'US-EAST-1')}` }, annotation: annotations.server, says: /twice/ },
@@ -201,6 +236,10 @@ describe('names and ARNs', () => {
   }
 
   it('a role ARN names its account', () => assert.equal(roleAccount(role), '123456789012'));
+  it('a role ARN names its partition', () => {
+    assert.equal(roleArnPartition(role), 'aws');
+    assert.equal(roleArnPartition('arn:aws-iso-b:iam::123456789012:role/x'), 'aws-iso-b');
+  });
   it('a role ARN with a path is valid', () => assert.equal(roleArnProblem('arn:aws:iam::123456789012:role/path/to/name'), undefined));
   it('a role ARN with a trailing newline is not valid', () => assert.notEqual(roleArnProblem(`${role}\n`), undefined));
   it('a role ARN of 513 name characters is not valid', () => assert.notEqual(roleArnProblem(`arn:aws:iam::123456789012:role/${'a'.repeat(513)}`), undefined));
@@ -215,9 +254,9 @@ describe('names and ARNs', () => {
 /** Values for one annotation: mostly from its own vocabulary, sometimes anything at all. */
 function valueFor(key: string): fc.Arbitrary<string> {
   const vocabulary: Record<string, readonly string[]> = {
-    [annotations.server]: [east, west, `${east},${west}`, `https://${east}/`, 'public.ecr.aws', `${east}.evil.example`, '', ','],
+    [annotations.server]: [east, west, `${east},${west}`, `https://${east}/`, 'public.ecr.aws', `${east},public.ecr.aws`, '123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn', `${east}.evil.example`, '', ','],
     [annotations.serviceAccounts]: ['*', 'default', 'a,b', 'a,a', '*,a', '', 'Bad'],
-    [annotations.roleArn]: [role, 'arn:aws:iam::123:role/x', '', 'arn:aws:iam::123456789012:user/x'],
+    [annotations.roleArn]: [role, 'arn:aws-cn:iam::123456789012:role/x', 'arn:aws:iam::123:role/x', '', 'arn:aws:iam::123456789012:user/x'],
     [annotations.secretName]: ['pull', 'Pull', '', 'a'.repeat(254)],
     [annotations.identity]: ['controller', 'service-account', 'assume-role', ''],
     [annotations.identityServiceAccount]: ['default', 'puller', 'Bad', ''],
@@ -270,6 +309,8 @@ describe('parseAnnotations properties', () => {
         const r = result.request;
         assert.ok(r.registries.length >= 1 && r.registries.length <= 32);
         assert.equal(new Set(r.registries.map((h) => h.host)).size, r.registries.length);
+        assert.equal(new Set(r.registries.map((h) => h.partition)).size, 1, 'one partition');
+        if (r.roleArn !== undefined) assert.equal(roleArnPartition(r.roleArn), r.registries[0]?.partition);
         assert.ok(r.identity === 'controller' || r.identity === 'service-account');
         if (r.roleArn !== undefined) assert.equal(roleArnProblem(r.roleArn), undefined);
         if (r.secretName !== undefined) assert.equal(dnsSubdomainProblem(r.secretName), undefined);

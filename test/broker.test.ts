@@ -3,7 +3,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AwsApi, AwsCredentials, EcrToken } from '../src/aws/api.ts';
+import type { ApiEndpoint, AssumeRoleInput, AwsApi, AwsCredentials, EcrEndpoint, EcrToken, WebIdentityInput } from '../src/aws/api.ts';
 import { TokenBroker, TokenError, type TokenIdentity } from '../src/broker.ts';
 import { defaultSettings, type Settings } from '../src/config/settings.ts';
 import { FakeClock } from './support/fake-clock.ts';
@@ -11,7 +11,7 @@ import { FakeClock } from './support/fake-clock.ts';
 const hour = 3_600_000;
 
 class FakeAws implements AwsApi {
-  readonly calls: { api: string; region: string; roleArn?: string; sessionName?: string; key?: string }[] = [];
+  readonly calls: { api: string; service: string; region: string; fips: boolean; dualStack: boolean; roleArn?: string; sessionName?: string; key?: string }[] = [];
   /** Errors thrown by the next GetAuthorizationToken calls, in order. */
   readonly failures: Error[] = [];
   lifetimeMs = 12 * hour;
@@ -36,16 +36,22 @@ class FakeAws implements AwsApi {
     this.#gate = undefined;
   }
 
-  async getAuthorizationToken(region: string, credentials?: AwsCredentials): Promise<EcrToken> {
-    this.calls.push({ api: 'GetAuthorizationToken', region, ...(credentials ? { key: credentials.accessKeyId } : {}) });
+  /** The lifetime of ECR Public's tokens, when it differs. */
+  publicLifetimeMs: number | undefined;
+
+  async getAuthorizationToken(endpoint: EcrEndpoint, credentials?: AwsCredentials): Promise<EcrToken> {
+    this.calls.push({ api: 'GetAuthorizationToken', ...where(endpoint.service, endpoint), ...(credentials ? { key: credentials.accessKeyId } : {}) });
+    const password = `pw-${this.calls.length}`;
     if (this.#gate) await this.#gate;
     const failure = this.failures.shift();
     if (failure) throw failure;
-    return { username: 'AWS', password: `pw-${this.calls.length}`, expiresAt: this.expiresAt(this.clock.now()) };
+    const lifetime = endpoint.service === 'ecr-public' ? this.publicLifetimeMs : undefined;
+    const expiresAt = lifetime === undefined ? this.expiresAt(this.clock.now()) : this.clock.now() + lifetime;
+    return { username: 'AWS', password, expiresAt };
   }
 
-  assumeRole(input: { region: string; roleArn: string; sessionName: string }): Promise<AwsCredentials> {
-    this.calls.push({ api: 'AssumeRole', region: input.region, roleArn: input.roleArn, sessionName: input.sessionName });
+  assumeRole(input: AssumeRoleInput): Promise<AwsCredentials> {
+    this.calls.push({ api: 'AssumeRole', ...where('sts', input.endpoint), roleArn: input.roleArn, sessionName: input.sessionName });
     return Promise.resolve({
       accessKeyId: `ASIA${input.sessionName}`,
       secretAccessKey: 'x',
@@ -54,8 +60,8 @@ class FakeAws implements AwsApi {
     });
   }
 
-  assumeRoleWithWebIdentity(input: { region: string; roleArn: string; sessionName: string }): Promise<AwsCredentials> {
-    this.calls.push({ api: 'AssumeRoleWithWebIdentity', region: input.region, roleArn: input.roleArn, sessionName: input.sessionName });
+  assumeRoleWithWebIdentity(input: WebIdentityInput): Promise<AwsCredentials> {
+    this.calls.push({ api: 'AssumeRoleWithWebIdentity', ...where('sts', input.endpoint), roleArn: input.roleArn, sessionName: input.sessionName });
     return Promise.resolve({ accessKeyId: 'ASIAWEB', secretAccessKey: 'x', sessionToken: 'y', expiration: new Date(this.clock.now() + hour) });
   }
 
@@ -67,6 +73,17 @@ class FakeAws implements AwsApi {
     return this.calls.filter((call) => call.api === api).length;
   }
 }
+
+function where(service: string, endpoint: ApiEndpoint): { service: string; region: string; fips: boolean; dualStack: boolean } {
+  return { service, region: endpoint.region, fips: endpoint.fips, dualStack: endpoint.dualStack };
+}
+
+/** ECR in a region, at its plain endpoint. */
+function ecr(region: string, variant: Partial<Pick<EcrEndpoint, 'fips' | 'dualStack'>> = {}): EcrEndpoint {
+  return { service: 'ecr', region, fips: false, dualStack: false, ...variant };
+}
+
+const ecrPublic: EcrEndpoint = { service: 'ecr-public', region: 'us-east-1', fips: false, dualStack: false };
 
 function awsError(name: string, status: number): Error {
   return Object.assign(new Error(`${name} happened`), { name, $metadata: { httpStatusCode: status } });
@@ -99,15 +116,15 @@ const controller: TokenIdentity = { mode: 'controller' };
 describe('the token broker', () => {
   it('shares one token among every caller of the same identity and region', async () => {
     const { aws, broker } = setup();
-    const first = await broker.token(controller, 'us-east-1');
-    for (let i = 0; i < 49; i++) assert.equal((await broker.token(controller, 'us-east-1')).password, first.password);
+    const first = await broker.token(controller, ecr('us-east-1'));
+    for (let i = 0; i < 49; i++) assert.equal((await broker.token(controller, ecr('us-east-1'))).password, first.password);
     assert.equal(aws.count(), 1);
   });
 
   it('collapses concurrent requests for the same key into one call', async () => {
     const { aws, broker } = setup();
     aws.hold();
-    const pending = Array.from({ length: 20 }, () => broker.token(controller, 'eu-west-1'));
+    const pending = Array.from({ length: 20 }, () => broker.token(controller, ecr('eu-west-1')));
     await new Promise((resolve) => setImmediate(resolve));
     aws.release();
     const tokens = await Promise.all(pending);
@@ -117,29 +134,29 @@ describe('the token broker', () => {
 
   it('keeps one token per region and per identity', async () => {
     const { aws, broker } = setup();
-    await broker.token(controller, 'us-east-1');
-    await broker.token(controller, 'eu-west-1');
-    await broker.token({ mode: 'assume-role', roleArn: 'arn:aws:iam::111122223333:role/a', sessionName: 'ecr-login.ns1' }, 'us-east-1');
-    await broker.token({ mode: 'assume-role', roleArn: 'arn:aws:iam::111122223333:role/b', sessionName: 'ecr-login.ns1' }, 'us-east-1');
+    await broker.token(controller, ecr('us-east-1'));
+    await broker.token(controller, ecr('eu-west-1'));
+    await broker.token({ mode: 'assume-role', roleArn: 'arn:aws:iam::111122223333:role/a', sessionName: 'ecr-login.ns1' }, ecr('us-east-1'));
+    await broker.token({ mode: 'assume-role', roleArn: 'arn:aws:iam::111122223333:role/b', sessionName: 'ecr-login.ns1' }, ecr('us-east-1'));
     assert.equal(aws.count(), 4);
     assert.equal(broker.size, 4);
   });
 
   it('reuses a token until it is due (half of its lifetime by default), then fetches a new one', async () => {
     const { clock, aws, broker } = setup();
-    const first = await broker.token(controller, 'us-east-1');
+    const first = await broker.token(controller, ecr('us-east-1'));
     clock.advance(6 * hour - 1_000);
-    assert.equal((await broker.token(controller, 'us-east-1')).password, first.password);
+    assert.equal((await broker.token(controller, ecr('us-east-1'))).password, first.password);
     clock.advance(2_000);
-    assert.notEqual((await broker.token(controller, 'us-east-1')).password, first.password);
+    assert.notEqual((await broker.token(controller, ecr('us-east-1'))).password, first.password);
     assert.equal(aws.count(), 2);
   });
 
   it('hands out a cached token only if the caller finds it fresh enough', async () => {
     const { clock, aws, broker } = setup();
-    const first = await broker.token(controller, 'us-east-1');
+    const first = await broker.token(controller, ecr('us-east-1'));
     clock.advance(2 * hour);
-    const again = await broker.token(controller, 'us-east-1', (token) => token.issuedAt > first.issuedAt);
+    const again = await broker.token(controller, ecr('us-east-1'), (token) => token.issuedAt > first.issuedAt);
     assert.notEqual(again.password, first.password);
     assert.equal(aws.count(), 2);
   });
@@ -153,7 +170,7 @@ describe('the token broker', () => {
       const { clock, aws, broker } = setup({ minInterval: 60_000 });
       aws.expiresAt = expiresAt;
       for (let i = 0; i < 600; i++) {
-        await broker.token(controller, 'us-east-1', () => false);
+        await broker.token(controller, ecr('us-east-1'), () => false);
         clock.advance(1_000);
       }
       assert.ok(aws.count() <= 11, `${aws.count()} calls in 10 minutes`);
@@ -164,7 +181,7 @@ describe('the token broker', () => {
   it('retries throttling and 5xx with p-retry, then succeeds', async () => {
     const { aws, broker } = setup();
     aws.failures.push(awsError('ThrottlingException', 400), awsError('ServiceUnavailableException', 503));
-    const token = await broker.token(controller, 'us-east-1');
+    const token = await broker.token(controller, ecr('us-east-1'));
     assert.ok(token.password);
     assert.equal(aws.count(), 3);
   });
@@ -172,23 +189,23 @@ describe('the token broker', () => {
   it('does not retry AccessDenied, and remembers the failure for minInterval', async () => {
     const { clock, aws, broker } = setup({ minInterval: 60_000 });
     aws.failures.push(awsError('AccessDeniedException', 400));
-    const failed = await broker.token(controller, 'us-east-1').catch((error: unknown) => error);
+    const failed = await broker.token(controller, ecr('us-east-1')).catch((error: unknown) => error);
     assert.ok(failed instanceof TokenError);
     assert.equal(failed.kind, 'denied');
     assert.equal(failed.api, 'GetAuthorizationToken');
     assert.match(failed.message, /AccessDeniedException/);
     assert.equal(aws.count(), 1, 'not retried');
-    for (let i = 0; i < 50; i++) await assert.rejects(broker.token(controller, 'us-east-1'), TokenError);
+    for (let i = 0; i < 50; i++) await assert.rejects(broker.token(controller, ecr('us-east-1')), TokenError);
     assert.equal(aws.count(), 1, 'fifty more callers within minInterval: no call');
     clock.advance(60_001);
-    assert.ok((await broker.token(controller, 'us-east-1')).password, 'after minInterval it tries again');
+    assert.ok((await broker.token(controller, ecr('us-east-1'))).password, 'after minInterval it tries again');
     assert.equal(aws.count(), 2);
   });
 
   it('gives up on a transient error after its retries, as a transient TokenError', async () => {
     const { aws, broker } = setup();
     aws.failures.push(awsError('ThrottlingException', 400), awsError('ThrottlingException', 400), awsError('ThrottlingException', 400));
-    const failed = await broker.token(controller, 'us-east-1').catch((error: unknown) => error);
+    const failed = await broker.token(controller, ecr('us-east-1')).catch((error: unknown) => error);
     assert.ok(failed instanceof TokenError);
     assert.equal(failed.kind, 'transient');
     assert.equal(aws.count(), 3, 'one call and two retries');
@@ -197,8 +214,8 @@ describe('the token broker', () => {
   it('assumes a role once per session and region, chaining its credentials into ECR', async () => {
     const { aws, broker } = setup();
     const role: TokenIdentity = { mode: 'assume-role', roleArn: 'arn:aws:iam::111122223333:role/pull', sessionName: 'ecr-login.team-a' };
-    await broker.token(role, 'us-east-1');
-    await broker.token(role, 'us-east-1');
+    await broker.token(role, ecr('us-east-1'));
+    await broker.token(role, ecr('us-east-1'));
     assert.equal(aws.count('AssumeRole'), 1);
     assert.deepEqual(
       aws.calls.filter((c) => c.api === 'GetAuthorizationToken').map((c) => c.key),
@@ -215,7 +232,7 @@ describe('the token broker', () => {
       serviceAccount: 'puller',
       sessionName: 'ecr-login.team-a.puller',
     };
-    await broker.token(identity, 'us-east-1');
+    await broker.token(identity, ecr('us-east-1'));
     assert.deepEqual(minted, ['team-a/puller sts.amazonaws.com 600']);
     assert.equal(aws.count('AssumeRoleWithWebIdentity'), 1);
     assert.deepEqual(aws.calls.find((c) => c.api === 'GetAuthorizationToken')?.key, 'ASIAWEB');
@@ -229,11 +246,127 @@ describe('the token broker', () => {
       serviceAccountTokens: { mint: () => Promise.reject(Object.assign(new Error('forbidden'), { code: 403, body: '{"message":"no"}' })) },
     });
     const failed = await failing
-      .token({ mode: 'service-account', roleArn: 'arn:aws:iam::1:role/x', namespace: 'n', serviceAccount: 's', sessionName: 'x' }, 'us-east-1')
+      .token({ mode: 'service-account', roleArn: 'arn:aws:iam::1:role/x', namespace: 'n', serviceAccount: 's', sessionName: 'x' }, ecr('us-east-1'))
       .catch((error: unknown) => error);
     assert.ok(failed instanceof TokenError);
     assert.equal(failed.api, 'TokenRequest');
     assert.equal(failed.kind, 'denied');
     assert.match(failed.message, /ServiceAccount n\/s: HTTP 403: no/);
+  });
+});
+
+describe('the token broker with ECR Public, FIPS and dual-stack endpoints', () => {
+  const role: TokenIdentity = { mode: 'assume-role', roleArn: 'arn:aws:iam::111122223333:role/pull', sessionName: 'ecr-login.team-a' };
+
+  it('keeps ECR Public as one more token key beside ECR in us-east-1, shared by every caller', async () => {
+    const { aws, broker } = setup();
+    const east = await broker.token(controller, ecr('us-east-1'));
+    const pub = await broker.token(controller, ecrPublic);
+    for (let i = 0; i < 49; i++) assert.equal((await broker.token(controller, ecrPublic)).password, pub.password);
+    assert.notEqual(pub.password, east.password);
+    assert.deepEqual(
+      aws.calls.map((c) => [c.service, c.region]),
+      [
+        ['ecr', 'us-east-1'],
+        ['ecr-public', 'us-east-1'],
+      ],
+    );
+    assert.equal(broker.size, 2);
+  });
+
+  it('collapses concurrent requests for ECR Public into one call per identity', async () => {
+    const { aws, broker } = setup();
+    aws.hold();
+    const pending = [
+      ...Array.from({ length: 20 }, () => broker.token(controller, ecrPublic)),
+      ...Array.from({ length: 20 }, () => broker.token(role, ecrPublic)),
+    ];
+    await new Promise((resolve) => setImmediate(resolve));
+    aws.release();
+    const tokens = await Promise.all(pending);
+    assert.equal(new Set(tokens.map((t) => t.password)).size, 2, 'one token per identity');
+    assert.equal(aws.count(), 2);
+  });
+
+  it("refreshes ECR Public's token from its own expiry, not ECR's", async () => {
+    const { clock, aws, broker } = setup();
+    aws.publicLifetimeMs = 2 * hour;
+    const east = await broker.token(controller, ecr('us-east-1'));
+    const pub = await broker.token(controller, ecrPublic);
+    clock.advance(hour + 1_000);
+    assert.notEqual((await broker.token(controller, ecrPublic)).password, pub.password, 'due after half its 2 hours');
+    assert.equal((await broker.token(controller, ecr('us-east-1'))).password, east.password, 'the 12-hour token is not due yet');
+    assert.equal(aws.calls.filter((c) => c.service === 'ecr-public').length, 2);
+  });
+
+  it('never asks ECR Public more often than minInterval when its expiry is already past', async () => {
+    const { clock, aws, broker } = setup({ minInterval: 60_000 });
+    aws.expiresAt = () => Date.UTC(2015, 0, 1);
+    for (let i = 0; i < 600; i++) {
+      await broker.token(controller, ecrPublic, () => false);
+      clock.advance(1_000);
+    }
+    assert.ok(aws.count() <= 11 && aws.count() >= 9, `${aws.count()} calls in 10 minutes`);
+  });
+
+  it('names a failure of ECR Public by its IAM action, and does not retry a denial', async () => {
+    const { aws, broker } = setup();
+    aws.failures.push(awsError('AccessDeniedException', 400));
+    const failed = await broker.token(controller, ecrPublic).catch((error: unknown) => error);
+    assert.ok(failed instanceof TokenError);
+    assert.equal(failed.api, 'ecr-public:GetAuthorizationToken');
+    assert.equal(failed.kind, 'denied');
+    assert.equal(aws.count(), 1);
+  });
+
+  it('assumes a role once for ECR in us-east-1 and ECR Public: one STS session serves both', async () => {
+    const { aws, broker } = setup();
+    await broker.token(role, ecr('us-east-1'));
+    await broker.token(role, ecrPublic);
+    assert.deepEqual(
+      aws.calls.map((c) => [c.api, c.service, c.region, c.key ?? '']),
+      [
+        ['AssumeRole', 'sts', 'us-east-1', ''],
+        ['GetAuthorizationToken', 'ecr', 'us-east-1', 'ASIAecr-login.team-a'],
+        ['GetAuthorizationToken', 'ecr-public', 'us-east-1', 'ASIAecr-login.team-a'],
+      ],
+    );
+    assert.equal(broker.cachedCredentials, 1);
+  });
+
+  it('keeps FIPS and dual-stack endpoints apart from the plain one, with STS at the same kind of endpoint', async () => {
+    const { aws, broker } = setup();
+    await broker.token(role, ecr('us-gov-west-1'));
+    await broker.token(role, ecr('us-gov-west-1', { fips: true }));
+    await broker.token(role, ecr('us-gov-west-1', { dualStack: true }));
+    await broker.token(role, ecr('us-gov-west-1', { fips: true }));
+    assert.deepEqual(
+      aws.calls.map((c) => [c.api, c.service, c.fips, c.dualStack]),
+      [
+        ['AssumeRole', 'sts', false, false],
+        ['GetAuthorizationToken', 'ecr', false, false],
+        ['AssumeRole', 'sts', true, false],
+        ['GetAuthorizationToken', 'ecr', true, false],
+        ['AssumeRole', 'sts', false, true],
+        ['GetAuthorizationToken', 'ecr', false, true],
+      ],
+    );
+    assert.equal(broker.size, 3);
+  });
+
+  it('drops a session once no token it served is used any more, and keeps it while one is', async () => {
+    const { clock, broker } = setup();
+    await broker.token(role, ecr('us-east-1'));
+    await broker.token(role, ecrPublic);
+    clock.advance(25 * hour);
+    await broker.token(role, ecrPublic);
+    clock.advance(2 * hour);
+    broker.prune();
+    assert.equal(broker.size, 1, 'the us-east-1 token, unused for 27 hours, is gone');
+    assert.equal(broker.cachedCredentials, 1, 'the session still serves ECR Public');
+    clock.advance(27 * hour);
+    broker.prune();
+    assert.equal(broker.size, 0);
+    assert.equal(broker.cachedCredentials, 0);
   });
 });

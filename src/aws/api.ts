@@ -9,13 +9,44 @@ export interface AwsCredentials {
   readonly expiration?: Date;
 }
 
-/** An ECR authorization token as GetAuthorizationToken returns it, decoded. */
+/** An ECR (or ECR Public) authorization token as GetAuthorizationToken returns it, decoded. */
 export interface EcrToken {
   readonly username: string;
   readonly password: string;
   /** Epoch milliseconds; undefined when AWS did not say. */
   readonly expiresAt: number | undefined;
   readonly proxyEndpoint?: string;
+}
+
+/** Where an API request goes: a region, and which of its endpoints. */
+export interface ApiEndpoint {
+  readonly region: string;
+  /** The FIPS endpoint (api.ecr-fips.<region>..., sts-fips.<region>...). */
+  readonly fips: boolean;
+  /** The dual-stack (IPv4 and IPv6) endpoint (ecr.<region>.api.aws, sts.<region>.api.aws). */
+  readonly dualStack: boolean;
+}
+
+/**
+ * Where a registry token comes from: ECR in the registry's region (a token there serves every
+ * registry of that region the caller may pull from), or ECR Public, whose API is served only in
+ * us-east-1 and whose one token serves public.ecr.aws.
+ */
+export interface EcrEndpoint extends ApiEndpoint {
+  readonly service: 'ecr' | 'ecr-public';
+}
+
+/** The region ECR Public's API is served in. */
+export const ecrPublicRegion = 'us-east-1';
+
+/** A stable key for an endpoint: `ecr|us-east-1`, `ecr-public|us-east-1|dualstack`, `sts|us-gov-west-1|fips`. */
+export function endpointKey(service: string, endpoint: ApiEndpoint): string {
+  return `${service}|${endpoint.region}${endpoint.fips ? '|fips' : ''}${endpoint.dualStack ? '|dualstack' : ''}`;
+}
+
+/** The STS endpoint that goes with a token's: the same region and variant, so a FIPS registry uses FIPS STS too. */
+export function stsEndpointFor(endpoint: ApiEndpoint): ApiEndpoint {
+  return { region: endpoint.region, fips: endpoint.fips, dualStack: endpoint.dualStack };
 }
 
 export interface CallerIdentity {
@@ -25,7 +56,7 @@ export interface CallerIdentity {
 }
 
 export interface AssumeRoleInput {
-  readonly region: string;
+  readonly endpoint: ApiEndpoint;
   readonly roleArn: string;
   readonly sessionName: string;
   readonly durationSeconds: number;
@@ -33,7 +64,7 @@ export interface AssumeRoleInput {
 }
 
 export interface WebIdentityInput {
-  readonly region: string;
+  readonly endpoint: ApiEndpoint;
   readonly roleArn: string;
   readonly sessionName: string;
   readonly durationSeconds: number;
@@ -46,7 +77,7 @@ export interface WebIdentityInput {
  * Each call is a single attempt: retries are the caller's (p-retry in the token broker).
  */
 export interface AwsApi {
-  getAuthorizationToken(region: string, credentials?: AwsCredentials): Promise<EcrToken>;
+  getAuthorizationToken(endpoint: EcrEndpoint, credentials?: AwsCredentials): Promise<EcrToken>;
   assumeRole(input: AssumeRoleInput): Promise<AwsCredentials>;
   assumeRoleWithWebIdentity(input: WebIdentityInput): Promise<AwsCredentials>;
   getCallerIdentity(region: string, credentials?: AwsCredentials): Promise<CallerIdentity>;

@@ -1,26 +1,48 @@
-// The AWS SDK v3 behind AwsApi. Endpoints follow the SDK's own settings (AWS_ENDPOINT_URL,
-// AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_STS), so tests point it at local servers without special code.
+// The AWS SDK v3 behind AwsApi. Endpoints are the SDK's own: its endpoint rules and partition table
+// pick the host for a region (amazonaws.com.cn for China, c2s.ic.gov for ISO, ...) and for the FIPS
+// and dual-stack variants a registry host asks for. The SDK's own settings (AWS_ENDPOINT_URL,
+// AWS_ENDPOINT_URL_ECR, AWS_ENDPOINT_URL_ECR_PUBLIC, AWS_ENDPOINT_URL_STS) still point it elsewhere,
+// so tests reach local servers without special code.
 
 import { ECRClient, GetAuthorizationTokenCommand } from '@aws-sdk/client-ecr';
+import { ECRPUBLICClient, GetAuthorizationTokenCommand as GetPublicAuthorizationTokenCommand } from '@aws-sdk/client-ecr-public';
 import {
   AssumeRoleCommand,
   AssumeRoleWithWebIdentityCommand,
   GetCallerIdentityCommand,
   STSClient,
   type Credentials,
+  type STSClientConfig,
 } from '@aws-sdk/client-sts';
-import type {
-  AssumeRoleInput,
-  AwsApi,
-  AwsCredentials,
-  CallerIdentity,
-  EcrToken,
-  WebIdentityInput,
+import { defaultProvider } from '@aws-sdk/credential-provider-node';
+import {
+  endpointKey,
+  type ApiEndpoint,
+  type AssumeRoleInput,
+  type AwsApi,
+  type AwsCredentials,
+  type CallerIdentity,
+  type EcrEndpoint,
+  type EcrToken,
+  type WebIdentityInput,
 } from './api.ts';
+import { ClientPool, type Destroyable } from './clients.ts';
 
 export interface SdkOptions {
   /** Per-request timeout, ms. */
   readonly requestTimeoutMs: number;
+  /** Most clients kept for the controller's own identity, one per endpoint (default 16). */
+  readonly maxClients?: number;
+  /** How long such a client is kept unused, ms (default 10 minutes). */
+  readonly idleClientMs?: number;
+  /** Replaces the SDK's HTTP handler: for tests that look at where each request would go. */
+  readonly requestHandler?: STSClientConfig['requestHandler'];
+}
+
+/** The SDK adapter, with what it keeps. */
+export interface SdkAwsApi extends AwsApi {
+  /** Clients kept for the controller's own identity now. */
+  readonly clients: number;
 }
 
 /** Raised when AWS answers something that is not a usable token or credential. */
@@ -28,49 +50,80 @@ export class MalformedAwsResponse extends Error {
   override readonly name = 'MalformedAwsResponse';
 }
 
-export function sdkAwsApi(options: SdkOptions): AwsApi {
-  const config = {
+type Client = Destroyable & { readonly config: object };
+
+export function sdkAwsApi(options: SdkOptions): SdkAwsApi {
+  const base = {
     maxAttempts: 1,
-    requestHandler: { requestTimeout: options.requestTimeoutMs, connectionTimeout: options.requestTimeoutMs },
+    requestHandler: options.requestHandler ?? { requestTimeout: options.requestTimeoutMs, connectionTimeout: options.requestTimeoutMs },
   };
-  // Clients for the controller's own identity are kept: they cache its credentials.
-  const ecrClients = new Map<string, ECRClient>();
-  const stsClients = new Map<string, STSClient>();
-  const ownEcr = (region: string): ECRClient => cached(ecrClients, region, () => new ECRClient({ ...config, region }));
-  const ownSts = (region: string): STSClient => cached(stsClients, region, () => new STSClient({ ...config, region }));
+  // The controller's own identity, resolved once for every client: under IRSA one
+  // AssumeRoleWithWebIdentity serves every region, not one per client. Its STS calls go to the
+  // controller's home region when it has one (EKS sets AWS_REGION), else to the first caller's.
+  const home = process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'];
+  const own = defaultProvider(home !== undefined && home !== '' ? { clientConfig: { region: home } } : {});
+  const pool = new ClientPool<Client>({ max: options.maxClients ?? 16, idleMs: options.idleClientMs ?? 600_000 });
+
+  /** Runs work with a client for endpoint: a kept one for the controller's identity, a throwaway one for other credentials. */
+  async function withClient<C extends Client, T>(
+    service: string,
+    endpoint: ApiEndpoint,
+    credentials: AwsCredentials | undefined,
+    make: (config: ClientConfig) => C,
+    work: (client: C) => Promise<T>,
+  ): Promise<T> {
+    const build = (): C => {
+      const client: C = make({ ...base, region: endpoint.region, credentials: credentials ?? own, ...variants(endpoint, () => client) });
+      return client;
+    };
+    if (credentials === undefined) return pool.use(endpointKey(service, endpoint), build, (client) => work(client as C));
+    const client = build();
+    try {
+      return await work(client);
+    } finally {
+      client.destroy();
+    }
+  }
+
+  const sts = (endpoint: ApiEndpoint, credentials: AwsCredentials | undefined, work: (client: STSClient) => Promise<AwsCredentials>) =>
+    withClient('sts', endpoint, credentials, (config) => new STSClient(config), work);
 
   return {
-    async getAuthorizationToken(region, credentials) {
-      const client = credentials ? new ECRClient({ ...config, region, credentials }) : ownEcr(region);
-      try {
+    get clients() {
+      return pool.size;
+    },
+
+    async getAuthorizationToken(endpoint: EcrEndpoint, credentials?: AwsCredentials): Promise<EcrToken> {
+      if (endpoint.service === 'ecr-public') {
+        return withClient('ecr-public', endpoint, credentials, (config) => new ECRPUBLICClient(config), async (client) => {
+          const output = await client.send(new GetPublicAuthorizationTokenCommand({}));
+          return decodeAuthorization(output.authorizationData);
+        });
+      }
+      return withClient('ecr', endpoint, credentials, (config) => new ECRClient(config), async (client) => {
         const output = await client.send(new GetAuthorizationTokenCommand({}));
         return decodeAuthorization(output.authorizationData?.[0]);
-      } finally {
-        if (credentials) client.destroy();
-      }
+      });
     },
 
-    async assumeRole(input: AssumeRoleInput) {
-      const output = await ownSts(input.region).send(
-        new AssumeRoleCommand({
-          RoleArn: input.roleArn,
-          RoleSessionName: input.sessionName,
-          DurationSeconds: input.durationSeconds,
-          ...(input.externalId !== undefined ? { ExternalId: input.externalId } : {}),
-        }),
-      );
-      return toCredentials(output.Credentials, 'AssumeRole');
+    assumeRole(input: AssumeRoleInput) {
+      return sts(input.endpoint, undefined, async (client) => {
+        const output = await client.send(
+          new AssumeRoleCommand({
+            RoleArn: input.roleArn,
+            RoleSessionName: input.sessionName,
+            DurationSeconds: input.durationSeconds,
+            ...(input.externalId !== undefined ? { ExternalId: input.externalId } : {}),
+          }),
+        );
+        return toCredentials(output.Credentials, 'AssumeRole');
+      });
     },
 
-    async assumeRoleWithWebIdentity(input: WebIdentityInput) {
+    assumeRoleWithWebIdentity(input: WebIdentityInput) {
       // Unsigned: the web identity token is the credential. Fixed dummy credentials keep the SDK from
       // walking the default chain for a call that does not use them.
-      const client = new STSClient({
-        ...config,
-        region: input.region,
-        credentials: { accessKeyId: 'unused', secretAccessKey: 'unused' },
-      });
-      try {
+      return sts(input.endpoint, { accessKeyId: 'unused', secretAccessKey: 'unused' }, async (client) => {
         const output = await client.send(
           new AssumeRoleWithWebIdentityCommand({
             RoleArn: input.roleArn,
@@ -80,31 +133,40 @@ export function sdkAwsApi(options: SdkOptions): AwsApi {
           }),
         );
         return toCredentials(output.Credentials, 'AssumeRoleWithWebIdentity');
-      } finally {
-        client.destroy();
-      }
+      });
     },
 
     async getCallerIdentity(region, credentials): Promise<CallerIdentity> {
-      const client = credentials ? new STSClient({ ...config, region, credentials }) : ownSts(region);
-      try {
+      const endpoint = { region, fips: false, dualStack: false };
+      return withClient('sts', endpoint, credentials, (config) => new STSClient(config), async (client) => {
         const output = await client.send(new GetCallerIdentityCommand({}));
         if (!output.Arn || !output.Account) throw new MalformedAwsResponse('GetCallerIdentity returned no Arn or Account');
         return { arn: output.Arn, account: output.Account, userId: output.UserId ?? '' };
-      } finally {
-        if (credentials) client.destroy();
-      }
+      });
     },
   };
 }
 
-function cached<V>(map: Map<string, V>, key: string, make: () => V): V {
-  let value = map.get(key);
-  if (value === undefined) {
-    value = make();
-    map.set(key, value);
-  }
-  return value;
+/** What every client gets: the fields the three clients' configurations share. */
+type ClientConfig = Pick<STSClientConfig, 'maxAttempts' | 'requestHandler' | 'credentials' | 'useFipsEndpoint' | 'useDualstackEndpoint'> & {
+  readonly region: string;
+};
+
+/**
+ * The FIPS and dual-stack settings for an endpoint. Asked for only when wanted, so that the SDK's own
+ * AWS_USE_FIPS_ENDPOINT and AWS_USE_DUALSTACK_ENDPOINT still apply to the rest. An endpoint the SDK's
+ * configuration names for the service (AWS_ENDPOINT_URL...) takes precedence: the SDK refuses a
+ * variant together with a custom endpoint, and whoever set one chose where requests go.
+ */
+function variants(endpoint: ApiEndpoint, self: () => Client): Pick<ClientConfig, 'useFipsEndpoint' | 'useDualstackEndpoint'> {
+  const unlessConfigured = async (): Promise<boolean> => {
+    const config = self().config as { serviceConfiguredEndpoint?: () => Promise<string | undefined> };
+    return (await config.serviceConfiguredEndpoint?.()) === undefined;
+  };
+  return {
+    ...(endpoint.fips ? { useFipsEndpoint: unlessConfigured } : {}),
+    ...(endpoint.dualStack ? { useDualstackEndpoint: unlessConfigured } : {}),
+  };
 }
 
 interface AuthorizationData {

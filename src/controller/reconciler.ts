@@ -11,6 +11,7 @@ import { describeKubeError, statusOf, type KubeApi } from '../kube/api.ts';
 import { reasons, type EventRecorder, type Reason } from '../kube/events.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
+import { tokenEndpoints } from '../registry.ts';
 import { nameOf, resolveIntents, type Grant, type Intents, type ObjectRef, type Problem, type Snapshot } from './intents.ts';
 import { planSecrets, planServiceAccounts, tokenFreshFor, tokenNeed, type SecretWrite, type TokenNeed, type TokenOutcome } from './plan.ts';
 import { isManaged, isOriginalLogin, readSecretState, secretAnnotations } from './secrets.ts';
@@ -136,12 +137,11 @@ export class Reconciler {
   }
 
   async #obtain(grant: Grant, acceptable: (token: IssuedToken) => boolean): Promise<TokenOutcome> {
-    const regions = [...new Set(grant.registries.map((registry) => registry.region))];
     try {
       const tokens = new Map<string, IssuedToken>();
       await Promise.all(
-        regions.map(async (region) => {
-          tokens.set(region, await this.#o.broker.token(grant.identity, region, acceptable));
+        [...tokenEndpoints(grant.registries)].map(async ([region, endpoint]) => {
+          tokens.set(region, await this.#o.broker.token(grant.identity, endpoint, acceptable));
         }),
       );
       return { ok: true, tokens };

@@ -4,7 +4,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { AwsApi, AwsCredentials, EcrToken } from '../../src/aws/api.ts';
+import type { AwsApi, AwsCredentials, EcrEndpoint, EcrToken } from '../../src/aws/api.ts';
 import { TokenBroker, type TokenIdentity } from '../../src/broker.ts';
 import { defaultSettings } from '../../src/config/settings.ts';
 import { uniqueName } from '../support/cluster.ts';
@@ -15,6 +15,7 @@ import { core, readSecret } from '../support/objects.ts';
 
 const hour = 3_600_000;
 const east = '111122223333.dkr.ecr.us-east-1.amazonaws.com';
+const ecr = (region: string): EcrEndpoint => ({ service: 'ecr', region, fips: false, dualStack: false });
 
 function fakeAws(clock: FakeClock): AwsApi {
   return {
@@ -38,13 +39,13 @@ describe('the token broker over a day of namespace churn', () => {
     // One assumed-role session per namespace, as `ecr-login/role-arn` gives (session ecr-login.<namespace>).
     for (let i = 0; i < 50; i++) {
       const identity: TokenIdentity = { mode: 'assume-role', roleArn: 'arn:aws:iam::111122223333:role/ci', sessionName: `ecr-login.ci-${i}` };
-      await broker.token(identity, 'us-east-1');
+      await broker.token(identity, ecr('us-east-1'));
     }
     assert.equal(broker.size, 50);
     assert.equal(broker.cachedCredentials, 50);
     // The CI namespaces are gone; a day later only the controller's own identity is still asked for.
     clock.advance(27 * hour);
-    await broker.token({ mode: 'controller' }, 'us-east-1');
+    await broker.token({ mode: 'controller' }, ecr('us-east-1'));
     assert.equal(broker.size, 1, 'only the token still in use is kept');
     assert.equal(broker.cachedCredentials, 0, 'no session of an identity nobody uses is kept');
   });

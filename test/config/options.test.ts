@@ -190,7 +190,7 @@ describe('parseOptions: the static target (AWS_ECR_SERVER)', () => {
   });
 
   const refused: { name: string; argv: string[]; env?: Record<string, string>; says: RegExp }[] = [
-    { name: 'a public ECR host', argv: [], env: { AWS_ECR_SERVER: 'public.ecr.aws' }, says: /^--target-registries \/ AWS_ECR_SERVER: "public\.ecr\.aws" is not a private ECR registry host/ },
+    { name: 'a registry that is not ECR', argv: [], env: { AWS_ECR_SERVER: 'quay.io' }, says: /^--target-registries \/ AWS_ECR_SERVER: "quay\.io" is not a private ECR registry host/ },
     { name: 'the suffix attack', argv: ['--target-registries', `${east}.evil.example`], says: /is not a private ECR registry host/ },
     { name: 'a list of only commas (a target with no registry)', argv: [], env: { AWS_ECR_SERVER: ' , ,' }, says: /--target-registries \/ AWS_ECR_SERVER: names no registry host/ },
     { name: 'the same host twice', argv: ['--target-registries', `${east},https://${east}`], says: /--target-registries \/ AWS_ECR_SERVER: lists ".*" twice/ },

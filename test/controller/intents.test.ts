@@ -91,7 +91,7 @@ describe('resolveIntents: grants', () => {
     const intents = resolveIntents(snapshot({
       namespace: namespace('team-a', { 'ecr-login/server': east }),
       serviceAccounts: [
-        serviceAccount('team-a', 'broken', { annotations: { 'ecr-login/server': 'public.ecr.aws' } }),
+        serviceAccount('team-a', 'broken', { annotations: { 'ecr-login/server': 'docker.io' } }),
         serviceAccount('team-a', 'plain'),
       ],
     }));
@@ -255,7 +255,7 @@ describe('resolveIntents: broken annotations keep their Secrets, policy denials 
   it('a ServiceAccount whose annotation became invalid keeps its Secret, and only its own', () => {
     const intents = resolveIntents(snapshot({
       namespace: namespace('team-a'),
-      serviceAccounts: [serviceAccount('team-a', 'builder', { annotations: { 'ecr-login/server': 'public.ecr.aws' } })],
+      serviceAccounts: [serviceAccount('team-a', 'builder', { annotations: { 'ecr-login/server': 'docker.io' } })],
       secrets: [builderSecret, nsSecret],
     }));
     assert.deepEqual(intents.problems.map((p) => p.reason), ['InvalidAnnotation']);

@@ -152,7 +152,7 @@ describe('planSecrets', () => {
 
   it('keeps the Secret of an object whose annotation became invalid', () => {
     const kept = writtenSecret(t0);
-    const { result, intents } = plan({ secrets: [kept], extraNamespace: { 'ecr-login/server': 'public.ecr.aws' } });
+    const { result, intents } = plan({ secrets: [kept], extraNamespace: { 'ecr-login/server': 'docker.io' } });
     assert.deepEqual(intents.problems.map((p) => p.reason), ['InvalidAnnotation']);
     assert.deepEqual(result.deletes, []);
   });
