@@ -25,8 +25,16 @@ import {
   type Install,
 } from './support.ts';
 
-/** Three registries in regions no other namespace uses, so that no token is shared. */
-const hostsOf = (index: number): string[] => [0, 1, 2].map((j) => ecrHost(`xx-shutdown${index}-${j}`));
+/**
+ * Three registries in three regions, whose tokens no other namespace shares: regions must exist, so
+ * twelve namespaces take twelve regions at three endpoints (plain, FIPS, dual-stack), each a token key.
+ */
+const regions = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2', 'eu-west-1', 'eu-west-2', 'eu-west-3', 'eu-central-1', 'eu-north-1', 'ap-south-1', 'ap-northeast-1', 'sa-east-1'];
+const hostsOf = (index: number): string[] =>
+  [0, 1, 2].map((j) => {
+    const region = regions[(index % 4) * 3 + j] ?? 'us-east-1';
+    return [ecrHost(region), ecrHost(region).replace('.dkr.ecr.', '.dkr.ecr-fips.'), `111122223333.dkr-ecr.${region}.on.aws`][Math.floor(index / 4)] ?? ecrHost(region);
+  });
 
 async function defaultServiceAccounts(names: readonly string[]): Promise<void> {
   const { core } = admin();
