@@ -327,6 +327,8 @@ export function leaderOnly(api: KubeApi, mayWrite: () => boolean, log: Logger): 
     deleteSecret: (namespace, name, uid, resourceVersion) =>
       mayWrite() ? api.deleteSecret(namespace, name, uid, resourceVersion) : refuse(`Secret ${namespace}/${name}`),
     readSecret: (namespace, name) => api.readSecret(namespace, name),
+    setSecretOwners: (namespace, name, resourceVersion, owners) =>
+      mayWrite() ? api.setSecretOwners(namespace, name, resourceVersion, owners) : refuse(`Secret ${namespace}/${name}`),
     patchServiceAccount: (namespace, name, ops) =>
       mayWrite() ? api.patchServiceAccount(namespace, name, ops) : refuse(`ServiceAccount ${namespace}/${name}`),
     createEvent: (event: CoreV1Event) => {

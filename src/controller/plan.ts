@@ -3,9 +3,10 @@
 
 import type { V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import type { IssuedToken, TokenError } from '../broker.ts';
+import { describeSource } from '../annotations.ts';
 import type { Grant, Intents, Snapshot } from './intents.ts';
 import { nameOf, pullSecretsFor } from './intents.ts';
-import { buildSecret, combinedTimes, isManaged, readSecretState, secretDiffers, secretRefreshAt } from './secrets.ts';
+import { buildSecret, combinedTimes, isManaged, isOurs, readSecretState, secretDiffers, secretRefreshAt } from './secrets.ts';
 
 /** Whether a grant can keep its Secret as it is, or needs tokens (and newer than which). */
 export type TokenNeed =
@@ -18,6 +19,8 @@ export function tokenNeed(snapshot: Snapshot, grant: Grant): TokenNeed {
   const state = readSecretState(existing);
   if (state instanceof Error) return { reuse: false, reason: `Secret unreadable: ${state.message}` };
   if (state.specHash !== grant.specHash) return { reuse: false, reason: 'registries or identity changed' };
+  // The name moved to another object: rewritten for its new owner (annotation and owner references), in place.
+  if (state.owner !== describeSource(grant.source)) return { reuse: false, reason: 'owner changed' };
   const refreshAt = secretRefreshAt(grant.source.namespace, grant.secretName, state, snapshot.settings.refresh);
   if (snapshot.now < refreshAt) return { reuse: true, refreshAt };
   return { reuse: false, reason: 'token due for refresh' };
@@ -49,8 +52,10 @@ export interface SecretPlan {
   /** Grants whose Secret is right as it is. */
   readonly unchanged: readonly Grant[];
   readonly failed: readonly { readonly grant: Grant; readonly error: TokenError }[];
-  /** Managed Secrets nothing asks for any more. */
+  /** Our Secrets nothing asks for any more. */
   readonly deletes: readonly V1Secret[];
+  /** Secrets with our label that are not ours to touch (see isOurs): left alone, reported. */
+  readonly foreign: readonly V1Secret[];
   /** The earliest time a Secret here is due, epoch ms. */
   readonly nextRefreshAt: number | undefined;
 }
@@ -91,9 +96,11 @@ export function planSecrets(
   }
 
   const wanted = new Set([...intents.grants.map((g) => g.secretName), ...intents.keep]);
-  // Only ever a Secret with our label, whatever the snapshot holds.
-  const deletes = snapshot.secrets.filter((secret) => isManaged(secret) && !wanted.has(nameOf(secret)));
-  return { writes, unchanged, failed, deletes, nextRefreshAt };
+  // Only ever a Secret we wrote, for an object in its own namespace, whatever the snapshot holds.
+  const labelled = snapshot.secrets.filter((secret) => isManaged(secret) && !wanted.has(nameOf(secret)));
+  const deletes = labelled.filter((secret) => isOurs(secret));
+  const foreign = labelled.filter((secret) => !isOurs(secret));
+  return { writes, unchanged, failed, deletes, foreign, nextRefreshAt };
 }
 
 /** An RFC 6902 JSON Patch operation. */
@@ -115,14 +122,17 @@ export interface ServiceAccountPatch {
 
 /**
  * The imagePullSecrets edits. `available` names the Secrets that exist (or were just written):
- * an entry is only added for a Secret that is there. Entries are only removed if we added them
- * (recorded in the ecr-login/pull-secrets annotation); every other entry is kept as it is.
+ * an entry is only added for a Secret that is there. An entry is only removed if the
+ * ecr-login/pull-secrets annotation records that we added it AND it names a Secret of ours in this
+ * namespace (`owned`): the annotation is on an object the tenant can edit, so it is a hint, never a
+ * licence. Every other entry is kept as it is.
  */
 export function planServiceAccounts(
   serviceAccounts: readonly V1ServiceAccount[],
   grants: readonly Grant[],
   available: ReadonlySet<string>,
   keep: ReadonlySet<string>,
+  owned: ReadonlySet<string>,
 ): ServiceAccountPatch[] {
   const patches: ServiceAccountPatch[] = [];
   for (const sa of serviceAccounts) {
@@ -135,7 +145,7 @@ export function planServiceAccounts(
 
     const add = [...desired].filter((secret) => !listed.includes(secret)).sort();
     // Ours, no longer wanted, and not kept because its object's annotation is merely broken.
-    const removeNames = recorded.filter((secret) => !desired.has(secret) && !keep.has(secret) && listed.includes(secret));
+    const removeNames = recorded.filter((secret) => !desired.has(secret) && !keep.has(secret) && listed.includes(secret) && owned.has(secret));
     const nextRecorded = [
       ...recorded.filter((secret) => listed.includes(secret) && !removeNames.includes(secret)),
       ...add,

@@ -1,7 +1,7 @@
 // Reconcile one namespace: observe (a snapshot from the caches), plan (pure), apply (the only writes).
 // Level-triggered: it reads the current state every time, whatever event brought the key here.
 
-import type { V1Namespace, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
+import type { V1Namespace, V1OwnerReference, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import { describeSource } from '../annotations.ts';
 import { TokenError, type IssuedToken, type TokenBroker } from '../broker.ts';
 import type { Clock } from '../clock.ts';
@@ -14,7 +14,7 @@ import type { Metrics } from '../metrics.ts';
 import { tokenEndpoints } from '../registry.ts';
 import { nameOf, resolveIntents, type Grant, type Intents, type ObjectRef, type Problem, type Snapshot } from './intents.ts';
 import { planSecrets, planServiceAccounts, tokenFreshFor, tokenNeed, type SecretWrite, type TokenNeed, type TokenOutcome } from './plan.ts';
-import { isManaged, isOriginalLogin, readSecretState, secretAnnotations } from './secrets.ts';
+import { isManaged, isOriginalLogin, isOurs, managedSelector, ownerNamespace, readSecretState, secretAnnotations } from './secrets.ts';
 
 /** Read access to the informer caches. */
 export interface CacheReader {
@@ -112,7 +112,10 @@ export class Reconciler {
     }
     for (const { grant, error } of plan.failed) this.#failed(grant, error, run);
 
-    for (const patch of planServiceAccounts(snapshot.serviceAccounts, intents.grants, available, intents.keep)) {
+    for (const secret of plan.foreign) this.#reportForeign(secret);
+    const owned = new Set(snapshot.secrets.filter((secret) => isOurs(secret)).map((secret) => nameOf(secret)));
+    let patchesFailed = false;
+    for (const patch of planServiceAccounts(snapshot.serviceAccounts, intents.grants, available, intents.keep, owned)) {
       try {
         const patched = await this.#o.api.patchServiceAccount(namespaceName, patch.serviceAccount, patch.ops);
         this.#o.cache.wrote('ServiceAccount', namespaceName, patch.serviceAccount, patched);
@@ -127,10 +130,13 @@ export class Reconciler {
         // 422 (our test op failed) or 409: the ServiceAccount changed since we read it; look again.
         this.#o.cache.conflicted('ServiceAccount', namespaceName, patch.serviceAccount);
         run.fail(`patching ServiceAccount ${namespaceName}/${patch.serviceAccount}: ${describeKubeError(error)}`, true);
+        patchesFailed = true;
       }
     }
 
-    for (const secret of plan.deletes) await this.#delete(secret, run);
+    // A Secret is deleted only once no ServiceAccount patch failed: an entry naming it is removed
+    // only while the Secret is still ours to see (see planServiceAccounts), so it goes first.
+    if (!patchesFailed) for (const secret of plan.deletes) await this.#delete(secret, run);
 
     this.#recordExpiries(namespaceName, intents.grants, plan.writes);
     return run.result(plan.nextRefreshAt, clock.now(), this.#o.maxRequeueMs);
@@ -217,7 +223,16 @@ export class Reconciler {
         log.info('Created Secret', { namespace, name: grant.secretName, source: describeSource(grant.source), registries: grant.registries.length });
         events.emit(grant.ref, 'Normal', reasons.CredentialsIssued, `Created Secret ${grant.secretName} with credentials for ${registriesOf(grant)}`);
       } else {
-        this.#o.cache.wrote('Secret', namespace, grant.secretName, await api.applySecret(secret, existing.metadata?.resourceVersion ?? ''));
+        let resourceVersion = existing.metadata?.resourceVersion ?? '';
+        const owners = secret.metadata?.ownerReferences ?? [];
+        const ownersOf = (refs: readonly V1OwnerReference[]): string => JSON.stringify(refs.map((o) => [o.kind, o.name, o.uid]));
+        if (ownersOf(existing.metadata?.ownerReferences ?? []) !== ownersOf(owners)) {
+          // An owner change (the name moved from one object to another): exactly the new owner, first.
+          const reowned = await api.setSecretOwners(namespace, grant.secretName, resourceVersion, owners);
+          resourceVersion = reowned.metadata?.resourceVersion ?? resourceVersion;
+          run.writes++;
+        }
+        this.#o.cache.wrote('Secret', namespace, grant.secretName, await api.applySecret(secret, resourceVersion));
         metrics.refreshes.inc({ outcome: 'refreshed' });
         log.info('Applied Secret', {
           namespace,
@@ -299,6 +314,15 @@ export class Reconciler {
       this.#o.cache.conflicted('Secret', namespace, name);
       run.fail(`deleting Secret ${namespace}/${name}: ${describeKubeError(error)}`, true);
     }
+  }
+
+  /** A Secret with our label that is not ours (see isOurs): said once, in its namespace, and left alone. */
+  #reportForeign(secret: V1Secret): void {
+    const target = { kind: 'Secret', namespace: secret.metadata?.namespace ?? '', name: nameOf(secret) } as const;
+    if (this.#o.events.active(target, reasons.ForeignSecret)) return;
+    const message = `Secret ${target.name} carries the label ${managedSelector} but kube-ecrlogin did not write it for an object in this namespace; it is left alone. Remove the label, or the Secret`;
+    this.#o.events.warnOnce(target, reasons.ForeignSecret, message);
+    this.#o.log.warn('Foreign Secret left alone', { namespace: target.namespace, name: target.name, owner: secret.metadata?.annotations?.[secretAnnotations.owner] });
   }
 
   #reportProblems(annotated: readonly ObjectRef[], problems: readonly Problem[]): void {
@@ -391,12 +415,13 @@ function registriesOf(grant: Grant): string {
   return grant.registries.map((r) => r.host).join(', ');
 }
 
-/** The object a managed Secret served, from its owner annotation. */
+/** The object a Secret of ours served, from its owner annotation: only ever one in the Secret's namespace. */
 function ownerRef(secret: V1Secret): ObjectRef | undefined {
-  const owner = secret.metadata?.annotations?.[secretAnnotations.owner] ?? '';
-  const [kind, first, second] = owner.split('/');
-  if ((kind === 'Namespace' || kind === 'Target') && first) return { kind: 'Namespace', name: first };
-  if (kind === 'ServiceAccount' && first && second) return { kind: 'ServiceAccount', namespace: first, name: second };
+  const namespace = secret.metadata?.namespace ?? '';
+  if (ownerNamespace(secret) !== namespace) return undefined;
+  const [kind, , name] = (secret.metadata?.annotations?.[secretAnnotations.owner] ?? '').split('/');
+  if (kind === 'Namespace' || kind === 'Target') return { kind: 'Namespace', name: namespace };
+  if (kind === 'ServiceAccount' && name !== undefined) return { kind: 'ServiceAccount', namespace, name };
   return undefined;
 }
 

@@ -33,8 +33,31 @@ export const secretAnnotations = {
  */
 export const dataWrittenBy = 'kube-ecrlogin.internal/data-written-by';
 
+/**
+ * Set by the Secret cache (never taken from the object), `true`, when our field manager wrote the
+ * Secret's data: what tells our Secrets from one someone labelled to look like ours.
+ */
+export const dataWrittenByUs = 'kube-ecrlogin.internal/data-written-by-us';
+
 export function isManaged(secret: V1Secret): boolean {
   return secret.metadata?.labels?.[managedBy.key] === managedBy.value;
+}
+
+/**
+ * Whether a cached Secret is ours to delete: it carries our label, we wrote its data (the label alone
+ * anyone can set), and its owner annotation names an object in its own namespace. Nothing in a
+ * Secret may make the controller act in another namespace.
+ */
+export function isOurs(secret: V1Secret): boolean {
+  return isManaged(secret) && secret.metadata?.annotations?.[dataWrittenByUs] === 'true' && ownerNamespace(secret) === secret.metadata.namespace;
+}
+
+/** The namespace of the object a Secret's owner annotation names, if it names one. */
+export function ownerNamespace(secret: V1Secret): string | undefined {
+  const [kind, first, second] = (secret.metadata?.annotations?.[secretAnnotations.owner] ?? '').split('/');
+  if ((kind === 'Namespace' || kind === 'Target') && first !== undefined && first !== '' && second === undefined) return first;
+  if (kind === 'ServiceAccount' && first !== undefined && first !== '' && second !== undefined && second !== '') return first;
+  return undefined;
 }
 
 /** What an existing managed Secret holds, read back from its annotations. */

@@ -12,6 +12,7 @@ import {
   type V1ConfigMap,
   type V1MutatingWebhookConfiguration,
   type V1Namespace,
+  type V1OwnerReference,
   type V1Secret,
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
@@ -28,6 +29,12 @@ export interface KubeApi {
   deleteSecret(namespace: string, name: string, uid: string, resourceVersion: string): Promise<void>;
   /** A live read, for names our label-filtered cache cannot see. Undefined when absent. */
   readSecret(namespace: string, name: string): Promise<V1Secret | undefined>;
+  /**
+   * Sets a Secret's owner references to exactly these, guarded by the resourceVersion read. Server-Side
+   * Apply cannot remove an owner reference set when the Secret was created (another operation owns
+   * it), so an owner change is written this way first.
+   */
+  setSecretOwners(namespace: string, name: string, resourceVersion: string, owners: readonly V1OwnerReference[]): Promise<V1Secret>;
   patchServiceAccount(namespace: string, name: string, ops: readonly JsonPatchOp[]): Promise<V1ServiceAccount>;
   createEvent(event: CoreV1Event): Promise<void>;
   /** Server-Side Apply of a ConfigMap we own (the admission policy's parameters). */
@@ -74,13 +81,26 @@ export function kubeApi(config: KubeConfig, metrics?: Metrics): KubeApi {
       }),
 
     async readSecret(namespace, name) {
-      try {
-        return await core.readNamespacedSecret({ namespace, name });
-      } catch (error) {
-        if (error instanceof ApiException && error.code === 404) return undefined;
-        throw error;
-      }
+      // A list by name rather than a get: the controller's `list` (its informer's) suffices.
+      const list = await core.listNamespacedSecret({ namespace, fieldSelector: `metadata.name=${name}` });
+      return list.items[0];
     },
+
+    setSecretOwners: (namespace, name, resourceVersion, owners) =>
+      counted('patch', 'secrets', () =>
+        core.patchNamespacedSecret(
+          {
+            namespace,
+            name,
+            body: [
+              { op: 'test', path: '/metadata/resourceVersion', value: resourceVersion },
+              owners.length === 0 ? { op: 'remove', path: '/metadata/ownerReferences' } : { op: 'add', path: '/metadata/ownerReferences', value: owners },
+            ],
+            fieldManager,
+          },
+          setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
+        ),
+      ),
 
     patchServiceAccount: (namespace, name, ops) =>
       counted('patch', 'serviceaccounts', () =>

@@ -21,13 +21,16 @@ export const reasons = {
   PullSecretAdded: 'PullSecretAdded',
   ConfigInvalid: 'ConfigInvalid',
   ConfigReloaded: 'ConfigReloaded',
+  ForeignSecret: 'ForeignSecret',
 } as const;
 
 export type Reason = (typeof reasons)[keyof typeof reasons];
 export type EventType = 'Normal' | 'Warning';
 
 /** The object an Event is about; ConfigMap is the controller's own config. */
-export type EventTarget = ObjectRef | { readonly kind: 'ConfigMap'; readonly name: string; readonly namespace: string; readonly uid?: string };
+export type EventTarget =
+  | ObjectRef
+  | { readonly kind: 'ConfigMap' | 'Secret'; readonly name: string; readonly namespace: string; readonly uid?: string };
 
 export interface EventRecorderOptions {
   readonly api: KubeApi;

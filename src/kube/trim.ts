@@ -23,6 +23,8 @@ export interface MetadataKeep {
   readonly fieldManager: string;
   /** Annotation the cache sets (and never takes from the object) to name another writer of the data. */
   readonly writtenByOthers: string;
+  /** Annotation the cache sets (never taken from the object), `true`, when our field manager wrote the data. */
+  readonly writtenByUs: string;
 }
 
 /**
@@ -36,11 +38,12 @@ export function metadataForCache<T extends KubernetesObject>(keep: MetadataKeep,
     const meta = object.metadata ?? {};
     const annotations: Record<string, string> = {};
     for (const [key, value] of Object.entries(meta.annotations ?? {})) {
-      if (!key.startsWith(keep.annotationPrefix) || key === keep.writtenByOthers) continue;
+      if (!key.startsWith(keep.annotationPrefix) || key === keep.writtenByOthers || key === keep.writtenByUs) continue;
       annotations[key] = value.length > keep.maxValueLength ? value.slice(0, keep.maxValueLength + 1) : value;
     }
     const other = (meta.managedFields ?? []).find((entry) => entry.manager !== keep.fieldManager && ownsData(entry.fieldsV1));
     if (other !== undefined) annotations[keep.writtenByOthers] = other.manager ?? 'unknown';
+    if ((meta.managedFields ?? []).some((entry) => entry.manager === keep.fieldManager && ownsData(entry.fieldsV1))) annotations[keep.writtenByUs] = 'true';
     const label = meta.labels?.[keep.label];
     const kept: V1ObjectMeta = {
       ...(meta.name !== undefined ? { name: meta.name } : {}),

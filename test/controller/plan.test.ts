@@ -17,7 +17,7 @@ import {
   type TokenNeed,
   type TokenOutcome,
 } from '../../src/controller/plan.ts';
-import { buildSecret, readSecretState, secretRefreshAt } from '../../src/controller/secrets.ts';
+import { buildSecret, dataWrittenByUs, readSecretState, secretRefreshAt } from '../../src/controller/secrets.ts';
 import { east, hour, namespace, serviceAccount, settingsFrom, snapshot, t0, token, west } from '../support/snapshot.ts';
 
 const bothRegions = { 'ecr-login/server': `${east},${west}` };
@@ -34,9 +34,11 @@ function tokensAt(issuedAt: number, password = 'p'): Map<string, ReturnType<type
 }
 
 /** The Secret a namespace annotated with both regions holds after a write at issuedAt. */
+/** A Secret we wrote, as the cache holds it (marked as written by us). */
 function writtenSecret(issuedAt: number, password = 'p'): V1Secret {
   const grant = grantsOf(snapshot({ namespace: namespace('team-a', bothRegions) }))[0]!;
-  return buildSecret(grant, tokensAt(issuedAt, password));
+  const secret = buildSecret(grant, tokensAt(issuedAt, password));
+  return { ...secret, metadata: { ...secret.metadata, annotations: { ...secret.metadata?.annotations, [dataWrittenByUs]: 'true' } } };
 }
 
 describe('tokenNeed', () => {
@@ -49,6 +51,7 @@ describe('tokenNeed', () => {
     { name: 'a fresh Secret is reused until its refresh time', secrets: [writtenSecret(t0)], now: t0 + hour, expect: { reuse: true, refreshAt } },
     { name: 'a Secret at its refresh time needs tokens', secrets: [writtenSecret(t0)], now: refreshAt, expect: { reuse: false, reason: 'token due for refresh' } },
     { name: 'a Secret for other registries or another identity needs tokens', secrets: [{ ...writtenSecret(t0), metadata: { ...writtenSecret(t0).metadata, annotations: { ...writtenSecret(t0).metadata?.annotations, 'ecr-login/spec-hash': 'old' } } }], now: t0, expect: { reuse: false, reason: 'registries or identity changed' } },
+    { name: 'a Secret whose name moved to another object needs rewriting for its new owner', secrets: [{ ...writtenSecret(t0), metadata: { ...writtenSecret(t0).metadata, annotations: { ...writtenSecret(t0).metadata?.annotations, 'ecr-login/owner': 'ServiceAccount/team-a/builder' } } }], now: t0, expect: { reuse: false, reason: 'owner changed' } },
     { name: 'an unreadable Secret needs tokens and says why', secrets: [{ ...writtenSecret(t0), type: 'Opaque' }], now: t0, expect: { reuse: false, reason: 'Secret unreadable: type is Opaque' } },
   ];
   for (const c of cases) {
@@ -143,6 +146,15 @@ describe('planSecrets', () => {
     assert.deepEqual(result.deletes, [stale]);
   });
 
+  it('never deletes a labelled Secret it did not write, nor one whose owner is in another namespace: it reports them', () => {
+    const stale = writtenSecret(t0);
+    const forged = { ...stale, metadata: { ...stale.metadata, annotations: { ...stale.metadata?.annotations, [dataWrittenByUs]: 'no' } } };
+    const elsewhere = { ...stale, metadata: { ...stale.metadata, name: 'x', annotations: { ...stale.metadata?.annotations, 'ecr-login/owner': 'Namespace/kube-system' } } };
+    const { result } = plan({ secrets: [forged, elsewhere], extraNamespace: {} });
+    assert.deepEqual(result.deletes, []);
+    assert.deepEqual(result.foreign, [forged, elsewhere]);
+  });
+
   it('never deletes a Secret without the managed-by label, even if a snapshot holds one', () => {
     const stale = writtenSecret(t0);
     const unmanaged = { ...stale, metadata: { ...stale.metadata, labels: {} } };
@@ -221,10 +233,21 @@ function grantsFor(secretName: string, targets: string): Grant[] {
   return [...grantsOf(snap)];
 }
 
+/** Secrets of ours in the namespace: any entry the tests expect removed names one of them. */
+const ours = new Set(['ecr-login', 'team-pull']);
+
 describe('planServiceAccounts', () => {
+  it('never removes an entry the record names unless a Secret of ours in the namespace has that name (the record is the tenant\'s to forge)', () => {
+    const sa = serviceAccount('team-a', 'default', { imagePullSecrets: ['platform-pull', 'ecr-login'], annotations: { [pullSecretsAnnotation]: 'ecr-login,platform-pull' } });
+    const [patch] = planServiceAccounts([sa], [], new Set(), new Set(), new Set(['ecr-login']));
+    assert.deepEqual(patch?.removed, ['ecr-login']);
+    assert.deepEqual(pullNames(applyPatch(sa, patch.ops)), ['platform-pull']);
+    assert.deepEqual(planServiceAccounts([sa], [], new Set(), new Set(), new Set()), [], 'no Secret of ours: nothing removed, no write');
+  });
+
   it('adds the entry and records it on a ServiceAccount without imagePullSecrets or annotations', () => {
     const sa = serviceAccount('team-a', 'default', { resourceVersion: '7' });
-    const patches = planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(['ecr-login']), new Set());
+    const patches = planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(['ecr-login']), new Set(), ours);
     assert.deepEqual(patches, [{
       serviceAccount: 'default',
       added: ['ecr-login'],
@@ -239,7 +262,7 @@ describe('planServiceAccounts', () => {
 
   it('appends after the entries someone else added, and adds the record next to other annotations', () => {
     const sa = serviceAccount('team-a', 'default', { imagePullSecrets: ['dockerhub'], annotations: { note: 'x' } });
-    const [patch] = planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(['ecr-login']), new Set());
+    const [patch] = planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(['ecr-login']), new Set(), ours);
     assert.deepEqual(patch?.ops.slice(1), [
       { op: 'add', path: '/imagePullSecrets/-', value: { name: 'ecr-login' } },
       { op: 'add', path: '/metadata/annotations/ecr-login~1pull-secrets', value: 'ecr-login' },
@@ -249,38 +272,38 @@ describe('planServiceAccounts', () => {
 
   it('adds nothing for a Secret that does not exist (yet)', () => {
     const sa = serviceAccount('team-a', 'default');
-    assert.deepEqual(planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(), new Set()), []);
+    assert.deepEqual(planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(), new Set(), ours), []);
   });
 
   it('leaves alone a ServiceAccount the grant does not target', () => {
     const sa = serviceAccount('team-a', 'other');
-    assert.deepEqual(planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(['ecr-login']), new Set()), []);
+    assert.deepEqual(planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(['ecr-login']), new Set(), ours), []);
   });
 
   it('* targets every ServiceAccount', () => {
     const sas = [serviceAccount('team-a', 'a'), serviceAccount('team-a', 'b')];
-    assert.deepEqual(planServiceAccounts(sas, grantsFor('ecr-login', '*'), new Set(['ecr-login']), new Set()).map((p) => p.serviceAccount), ['a', 'b']);
+    assert.deepEqual(planServiceAccounts(sas, grantsFor('ecr-login', '*'), new Set(['ecr-login']), new Set(), ours).map((p) => p.serviceAccount), ['a', 'b']);
   });
 
   it('skips a ServiceAccount that is being deleted', () => {
     const sa = serviceAccount('team-a', 'default', { deleting: true });
-    assert.deepEqual(planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(['ecr-login']), new Set()), []);
+    assert.deepEqual(planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(['ecr-login']), new Set(), ours), []);
   });
 
   it('does nothing when the entry is there and recorded', () => {
     const sa = serviceAccount('team-a', 'default', { imagePullSecrets: ['ecr-login'], annotations: { [pullSecretsAnnotation]: 'ecr-login' } });
-    assert.deepEqual(planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(['ecr-login']), new Set()), []);
+    assert.deepEqual(planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(['ecr-login']), new Set(), ours), []);
   });
 
   it('does not claim an entry someone else listed, so it never removes it later', () => {
     const sa = serviceAccount('team-a', 'default', { imagePullSecrets: ['ecr-login'] });
-    assert.deepEqual(planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(['ecr-login']), new Set()), []);
-    assert.deepEqual(planServiceAccounts([sa], [], new Set(), new Set()), [], 'not removed when nothing wants it');
+    assert.deepEqual(planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(['ecr-login']), new Set(), ours), []);
+    assert.deepEqual(planServiceAccounts([sa], [], new Set(), new Set(), ours), [], 'not removed when nothing wants it');
   });
 
   it('removes an entry it added once nothing wants it, and the record with it', () => {
     const sa = serviceAccount('team-a', 'default', { imagePullSecrets: ['dockerhub', 'ecr-login', 'quay'], annotations: { [pullSecretsAnnotation]: 'ecr-login' } });
-    const [patch] = planServiceAccounts([sa], [], new Set(), new Set());
+    const [patch] = planServiceAccounts([sa], [], new Set(), new Set(), ours);
     assert.deepEqual(patch?.removed, ['ecr-login']);
     assert.deepEqual(patch?.ops.slice(1), [
       { op: 'remove', path: '/imagePullSecrets/1' },
@@ -293,19 +316,19 @@ describe('planServiceAccounts', () => {
 
   it('removes duplicate entries of its own Secret from the end first, so the indexes stay right', () => {
     const sa = serviceAccount('team-a', 'default', { imagePullSecrets: ['ecr-login', 'other', 'ecr-login'], annotations: { [pullSecretsAnnotation]: 'ecr-login' } });
-    const [patch] = planServiceAccounts([sa], [], new Set(), new Set());
+    const [patch] = planServiceAccounts([sa], [], new Set(), new Set(), ours);
     assert.deepEqual(patch?.ops.filter((op) => op.op === 'remove' && op.path.startsWith('/imagePullSecrets')).map((op) => op.path), ['/imagePullSecrets/2', '/imagePullSecrets/0']);
     assert.deepEqual(pullNames(applyPatch(sa, patch.ops)), ['other']);
   });
 
   it('keeps its entry while the owning object\'s annotation is merely broken', () => {
     const sa = serviceAccount('team-a', 'default', { imagePullSecrets: ['ecr-login'], annotations: { [pullSecretsAnnotation]: 'ecr-login' } });
-    assert.deepEqual(planServiceAccounts([sa], [], new Set(), new Set(['ecr-login'])), []);
+    assert.deepEqual(planServiceAccounts([sa], [], new Set(), new Set(['ecr-login']), ours), []);
   });
 
   it('adds its entry back after someone removed it, and keeps the record right', () => {
     const sa = serviceAccount('team-a', 'default', { imagePullSecrets: [], annotations: { [pullSecretsAnnotation]: 'ecr-login' } });
-    const [patch] = planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(['ecr-login']), new Set());
+    const [patch] = planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(['ecr-login']), new Set(), ours);
     assert.deepEqual(patch?.added, ['ecr-login']);
     const after = applyPatch(sa, patch.ops);
     assert.deepEqual(pullNames(after), ['ecr-login']);
@@ -314,13 +337,13 @@ describe('planServiceAccounts', () => {
 
   it('drops a record whose entry someone removed, without touching the list', () => {
     const sa = serviceAccount('team-a', 'default', { imagePullSecrets: ['dockerhub'], annotations: { [pullSecretsAnnotation]: 'ecr-login' } });
-    const [patch] = planServiceAccounts([sa], [], new Set(), new Set());
+    const [patch] = planServiceAccounts([sa], [], new Set(), new Set(), ours);
     assert.deepEqual(patch?.ops.slice(1), [{ op: 'remove', path: '/metadata/annotations/ecr-login~1pull-secrets' }]);
   });
 
   it('guards every patch with the resourceVersion it was planned from', () => {
     const sa = serviceAccount('team-a', 'default', { resourceVersion: '4242' });
-    const [patch] = planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(['ecr-login']), new Set());
+    const [patch] = planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(['ecr-login']), new Set(), ours);
     assert.deepEqual(patch?.ops[0], { op: 'test', path: '/metadata/resourceVersion', value: '4242' });
   });
 });
@@ -357,7 +380,7 @@ describe('planServiceAccounts properties', () => {
         const grants = s.wanted.flatMap((secret) => grantsFor(secret, 'default'));
         const available = new Set(s.available);
         const keep = new Set(s.keep);
-        const patches = planServiceAccounts([sa], grants, available, keep);
+        const patches = planServiceAccounts([sa], grants, available, keep, ours);
         if (patches.length === 0) return;
         const [patch] = patches;
         const recorded = (s.recorded ?? '').split(',').map((x) => x.trim());
@@ -371,7 +394,7 @@ describe('planServiceAccounts properties', () => {
         for (const name of before) {
           if (!patch!.removed.includes(name)) assert.ok(pullNames(after).includes(name), `${name} disappeared`);
         }
-        assert.deepEqual(planServiceAccounts([{ ...after, metadata: { ...after.metadata, resourceVersion: '101' } }], grants, available, keep), [], 'a second pass changes nothing');
+        assert.deepEqual(planServiceAccounts([{ ...after, metadata: { ...after.metadata, resourceVersion: '101' } }], grants, available, keep, ours), [], 'a second pass changes nothing');
       }),
       { numRuns: 2_000 },
     );

@@ -25,7 +25,7 @@ describe('trimming cached objects', () => {
   });
 
   const keep = metadataForCache<V1Secret>(
-    { label: 'app.kubernetes.io/managed-by', annotationPrefix: 'ecr-login/', maxValueLength: 10, fieldManager: 'kube-ecrlogin', writtenByOthers: 'internal/written-by' },
+    { label: 'app.kubernetes.io/managed-by', annotationPrefix: 'ecr-login/', maxValueLength: 10, fieldManager: 'kube-ecrlogin', writtenByOthers: 'internal/written-by', writtenByUs: 'internal/ours' },
     { apiVersion: 'v1', kind: 'Secret' },
   );
 
@@ -40,7 +40,7 @@ describe('trimming cached objects', () => {
         uid: 'u',
         resourceVersion: '9',
         labels: { 'app.kubernetes.io/managed-by': 'kube-ecrlogin', team: 'a' },
-        annotations: { 'ecr-login/owner': 'Namespace/n', 'example.com/big': 'x'.repeat(100_000), 'internal/written-by': 'forged' },
+        annotations: { 'ecr-login/owner': 'Namespace/n', 'example.com/big': 'x'.repeat(100_000), 'internal/written-by': 'forged', 'internal/ours': 'forged' },
         ownerReferences: [{ apiVersion: 'v1', kind: 'ServiceAccount', name: 'sa', uid: 'u2' }],
         managedFields,
       },
@@ -55,7 +55,7 @@ describe('trimming cached objects', () => {
         uid: 'u',
         resourceVersion: '9',
         labels: { 'app.kubernetes.io/managed-by': 'kube-ecrlogin' },
-        annotations: { 'ecr-login/owner': 'Namespace/n' },
+        annotations: { 'ecr-login/owner': 'Namespace/n', 'internal/ours': 'true' },
         ownerReferences: [{ apiVersion: 'v1', kind: 'ServiceAccount', name: 'sa', uid: 'u2' }],
       },
     });
@@ -66,10 +66,11 @@ describe('trimming cached objects', () => {
     assert.equal(kept.metadata?.annotations?.['ecr-login/server']?.length, 11);
   });
 
-  it('names another field manager that wrote the data', () => {
+  it('names another field manager that wrote the data, and says when we did', () => {
     const edited = [...managedFields, { manager: 'kubectl-edit', operation: 'Update', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { 'f:.dockerconfigjson': {} } } }];
     assert.equal(keep({ metadata: { name: 's', managedFields: edited } }).metadata?.annotations?.['internal/written-by'], 'kubectl-edit');
     const annotated = [...managedFields, { manager: 'kubectl-annotate', operation: 'Update', fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': {} } }];
-    assert.equal(keep({ metadata: { name: 's', managedFields: annotated } }).metadata?.annotations, undefined, 'an annotation someone added is not the data');
+    assert.deepEqual(keep({ metadata: { name: 's', managedFields: annotated } }).metadata?.annotations, { 'internal/ours': 'true' }, 'an annotation someone added is not the data');
+    assert.equal(keep({ metadata: { name: 's' } }).metadata?.annotations, undefined, 'no managedFields: neither ours nor theirs');
   });
 });
