@@ -80,6 +80,7 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
     config,
     namespace: options.namespace,
     name: options.configMap,
+    requirePolicy: options.requirePolicy,
     log,
     metrics,
     events,

@@ -29,7 +29,7 @@ import { describeIdentity, TokenBroker, TokenError, type TokenIdentity } from '.
 import { systemClock, type Clock } from './clock.ts';
 import type { Options } from './config/options.ts';
 import { defaultSettings, type Settings } from './config/settings.ts';
-import { configKey, settingsFromConfigMap } from './config/source.ts';
+import { configKey, initialSettings } from './config/source.ts';
 import { nameOf, pullSecretsFor, resolveIntents, type Grant, type ObjectRef, type ProblemReason } from './controller/intents.ts';
 import { isManaged, managedSelector, readSecretState } from './controller/secrets.ts';
 import { describeKubeError } from './kube/api.ts';
@@ -118,10 +118,19 @@ export async function diagnose(options: Options, deps: DoctorDependencies = {}):
   try {
     const list = await core.listNamespacedConfigMap({ namespace: options.namespace, fieldSelector: `metadata.name=${options.configMap}` });
     const configMap = list.items[0];
-    const result = settingsFromConfigMap(configMap);
+    // As the controller reads it at start: under --require-policy, no policy denies everything.
+    const result = initialSettings(configMap, { namespace: options.namespace, name: options.configMap, requirePolicy: options.requirePolicy });
     if (!result.ok) {
       policyKnown = false;
-      checks.push({ name: 'config', status: 'fail', detail: `${where} key ${configKey} is invalid: ${result.errors.join('; ')}` });
+      const what = result.problem === 'no-key' ? where : `${where} key ${configKey}`;
+      checks.push({ name: 'config', status: 'fail', detail: `${what} is invalid: ${result.errors.join('; ')}` });
+    } else if (result.settings.denyAll !== undefined) {
+      settings = result.settings;
+      checks.push({
+        name: 'config',
+        status: 'fail',
+        detail: `${result.settings.denyAll}: the controller denies every request (one running since a valid ConfigMap was removed keeps that until it restarts)`,
+      });
     } else {
       settings = result.settings;
       const rules = `${result.settings.rules.length} polic${result.settings.rules.length === 1 ? 'y rule' : 'y rules'}`;

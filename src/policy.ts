@@ -1,9 +1,10 @@
-// Tenant policy: which namespaces may ask for which registries, roles and identity modes.
-// Rules are evaluated in order and the first rule whose namespaces match decides; with no rules,
-// everything the installation's identity modes allow is allowed. Pure.
+// Tenant policy: which namespaces may ask for which registries, roles, identity modes and identity
+// ServiceAccounts. Rules are evaluated in order and the first rule whose namespaces match decides;
+// with no rules, everything the installation's identity modes allow is allowed; with no policy in
+// force under --require-policy, nothing is. Pure.
 
 import { globMatches, selectorMatches } from './config/selector.ts';
-import type { IdentityMode, Rule, Settings } from './config/settings.ts';
+import type { Rule, Settings } from './config/settings.ts';
 import type { RegistryHost } from './registry.ts';
 
 /** The identity a request resolves to. */
@@ -27,6 +28,7 @@ export function evaluatePolicy(
   identity: Identity,
   registries: readonly RegistryHost[],
 ): Decision {
+  if (settings.denyAll !== undefined) return { allowed: false, reason: settings.denyAll };
   if (!settings.identities.includes(identity.mode)) {
     return { allowed: false, reason: `identity mode ${identity.mode} is not enabled (config: identities)` };
   }
@@ -42,6 +44,13 @@ export function evaluatePolicy(
   if (identity.mode !== 'controller' && rule.roleArns !== undefined) {
     if (!rule.roleArns.some((pattern) => globMatches(pattern, identity.roleArn))) {
       return deny(`role ${identity.roleArn} is not allowed`);
+    }
+  }
+  // The ServiceAccount whose token is exchanged lends its IAM role: only those the rule names may.
+  if (identity.mode === 'service-account' && rule.identityServiceAccounts !== undefined) {
+    const names = rule.identityServiceAccounts;
+    if (!names.some((glob) => globMatches(glob, identity.serviceAccount))) {
+      return deny(`ServiceAccount ${identity.serviceAccount} may not serve as an identity (identityServiceAccounts: ${list(names)})`);
     }
   }
   if (rule.registries !== undefined) {
@@ -63,6 +72,6 @@ export function namespaceMatches(rule: Rule, namespace: NamespaceFacts): boolean
   return true;
 }
 
-function list(modes: readonly IdentityMode[]): string {
-  return modes.length === 0 ? 'none' : modes.join(', ');
+function list(entries: readonly string[]): string {
+  return entries.length === 0 ? 'none' : entries.join(', ');
 }

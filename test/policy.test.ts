@@ -1,9 +1,10 @@
-// Tenant policy: the first rule whose namespaces match decides; identity modes, role globs and
-// registry patterns each can deny, and a denial names its rule.
+// Tenant policy: the first rule whose namespaces match decides; identity modes, role globs, identity
+// ServiceAccounts and registry patterns each can deny, and a denial names its rule. With no policy in
+// force under --require-policy, everything is denied.
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { parseSettings, type Settings } from '../src/config/settings.ts';
+import { denyAllSettings, parseSettings, type Settings } from '../src/config/settings.ts';
 import { evaluatePolicy, namespaceMatches, type Decision, type Identity, type NamespaceFacts } from '../src/policy.ts';
 import { parseRegistryHost, type RegistryHost } from '../src/registry.ts';
 
@@ -43,6 +44,15 @@ rules:
       names: ["shared-*"]
       selector: {matchExpressions: [{key: tier, operator: In, values: [gold]}]}
     identities: [service-account]
+`);
+
+const identityAccounts = settings(`
+rules:
+  - name: team-a
+    namespaces: {names: [team-a]}
+    identityServiceAccounts: [puller, app-*]
+  - name: team-b
+    namespaces: {names: [team-b]}
 `);
 
 const controller: Identity = { mode: 'controller' };
@@ -193,6 +203,58 @@ describe('evaluatePolicy', () => {
       identity: assume(roleA),
       registries: [eastA],
       expect: { allowed: false, rule: 'no-roles', reason: `rule no-roles: role ${roleA} is not allowed` },
+    },
+    {
+      name: 'a ServiceAccount the rule names may serve as the identity',
+      settings: identityAccounts,
+      namespace: { name: 'team-a' },
+      identity: { mode: 'service-account', roleArn: roleA, serviceAccount: 'app-web' },
+      registries: [eastA],
+      expect: { allowed: true, rule: 'team-a' },
+    },
+    {
+      name: 'a ServiceAccount the rule does not name may not lend its identity (a CI push role stays out of reach)',
+      settings: identityAccounts,
+      namespace: { name: 'team-a' },
+      identity: { mode: 'service-account', roleArn: roleA, serviceAccount: 'ci-push' },
+      registries: [eastA],
+      expect: {
+        allowed: false,
+        rule: 'team-a',
+        reason: 'rule team-a: ServiceAccount ci-push may not serve as an identity (identityServiceAccounts: puller, app-*)',
+      },
+    },
+    {
+      name: 'identityServiceAccounts does not limit the other identity modes',
+      settings: identityAccounts,
+      namespace: { name: 'team-a' },
+      identity: assume(roleA),
+      registries: [eastA],
+      expect: { allowed: true, rule: 'team-a' },
+    },
+    {
+      name: 'a rule without identityServiceAccounts lets any ServiceAccount serve as the identity',
+      settings: identityAccounts,
+      namespace: { name: 'team-b' },
+      identity: { mode: 'service-account', roleArn: roleB, serviceAccount: 'ci-push' },
+      registries: [eastA],
+      expect: { allowed: true, rule: 'team-b' },
+    },
+    {
+      name: 'an empty identityServiceAccounts list lets no ServiceAccount serve',
+      settings: settings('rules: [{name: none, namespaces: {names: ["*"]}, identityServiceAccounts: []}]'),
+      namespace: { name: 'x' },
+      identity: web(roleA),
+      registries: [eastA],
+      expect: { allowed: false, rule: 'none', reason: 'rule none: ServiceAccount default may not serve as an identity (identityServiceAccounts: none)' },
+    },
+    {
+      name: 'with no policy in force under --require-policy, everything is denied with the reason, before any rule',
+      settings: denyAllSettings('no policy in force: --require-policy and ConfigMap kube-ecrlogin/kube-ecrlogin-config is missing'),
+      namespace: { name: 'team-a' },
+      identity: controller,
+      registries: [eastA],
+      expect: { allowed: false, reason: 'no policy in force: --require-policy and ConfigMap kube-ecrlogin/kube-ecrlogin-config is missing' },
     },
     {
       name: 'an account glob with ? matches one digit',

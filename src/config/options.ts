@@ -49,6 +49,8 @@ export interface Options {
   readonly target?: StaticTarget;
   /** doctor: print JSON instead of a table. */
   readonly json: boolean;
+  /** No policy ConfigMap, or one without config.yaml, at start denies every request (fail closed). */
+  readonly requirePolicy: boolean;
 }
 
 export interface WebhookOptions {
@@ -89,6 +91,9 @@ Flags (environment variable in brackets):
   --kubeconfig PATH                 kubeconfig file; default in-cluster [KUBECONFIG]
   --namespace NAME                  the controller's namespace [POD_NAMESPACE] (default: in-cluster namespace, else kube-ecrlogin)
   --config-map NAME                 policy ConfigMap in that namespace (default kube-ecrlogin-config)
+  --require-policy                  a missing policy ConfigMap, or one without config.yaml, denies every
+                                    request (at start and after a restart) instead of meaning the
+                                    defaults (no rules: allow all); serving starts once a valid one appears
   --namespace-selector SELECTOR     only serve namespaces with these labels, e.g. env=prod
   --admission-params NAME           keep the admission policy's parameter ConfigMap NAME in the
                                     controller's namespace (the admission-policy component sets it)
@@ -136,6 +141,7 @@ const flags = {
   kubeconfig: { type: 'string' },
   namespace: { type: 'string' },
   'config-map': { type: 'string' },
+  'require-policy': { type: 'boolean' },
   'namespace-selector': { type: 'string' },
   'admission-params': { type: 'string' },
   webhook: { type: 'boolean' },
@@ -254,6 +260,7 @@ export function parseOptions(argv: readonly string[], environment: Environment):
     shutdownTimeoutMs: duration('--shutdown-timeout', values['shutdown-timeout'] ?? '30s', 0),
     instance: env['POD_NAME'] ?? environment.hostname,
     json: values.json ?? false,
+    requirePolicy: values['require-policy'] ?? false,
     ...(kubeconfig !== undefined && kubeconfig !== '' ? { kubeconfig } : {}),
     ...(namespaceSelector !== undefined ? { namespaceSelector } : {}),
     ...(admissionParams !== undefined ? { admissionParams } : {}),

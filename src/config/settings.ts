@@ -64,6 +64,11 @@ export interface Rule {
   readonly roleArns?: readonly string[];
   /** Identity modes the matched namespaces may use; absent means the global ones. */
   readonly identities?: readonly IdentityMode[];
+  /**
+   * ServiceAccount name globs whose token may be exchanged (service-account mode); absent means any.
+   * Who may annotate a ServiceAccount may otherwise borrow its IAM role, whatever it is for.
+   */
+  readonly identityServiceAccounts?: readonly string[];
 }
 
 export interface Settings {
@@ -75,6 +80,11 @@ export interface Settings {
   readonly identities: readonly IdentityMode[];
   /** Evaluated in order; the first rule whose namespaces match decides. No rules: everything allowed. */
   readonly rules: readonly Rule[];
+  /**
+   * Set when no policy is in force and --require-policy makes that deny everything (no ConfigMap, or
+   * none with config.yaml): why every request is denied. Never read from config.yaml.
+   */
+  readonly denyAll?: string;
 }
 
 export const defaultSettings: Settings = deepFreeze({
@@ -85,6 +95,11 @@ export const defaultSettings: Settings = deepFreeze({
   identities: [...identityModes],
   rules: [],
 });
+
+/** The defaults with every request denied, for the reason given (--require-policy with no policy). */
+export function denyAllSettings(reason: string): Settings {
+  return deepFreeze({ ...defaultSettings, denyAll: reason });
+}
 
 export type SettingsResult = { readonly ok: true; readonly settings: Settings } | { readonly ok: false; readonly errors: readonly string[] };
 
@@ -208,7 +223,7 @@ class Reader {
       const path = `rules[${index}]`;
       const obj = this.object(entry, path);
       if (obj === undefined) return [];
-      this.known(obj, path, ['name', 'namespaces', 'registries', 'roleArns', 'identities']);
+      this.known(obj, path, ['name', 'namespaces', 'registries', 'roleArns', 'identities', 'identityServiceAccounts']);
       const name = this.string(obj['name'], `${path}.name`) ?? `#${index}`;
       if (names.has(name)) this.error(`${path}.name`, `${quote(name)} is used by two rules`);
       names.add(name);
@@ -218,6 +233,7 @@ class Reader {
         ...optional('registries', this.registries(obj['registries'], `${path}.registries`)),
         ...optional('roleArns', this.patterns(obj['roleArns'], `${path}.roleArns`)),
         ...optional('identities', this.modes(obj['identities'], `${path}.identities`)),
+        ...optional('identityServiceAccounts', this.patterns(obj['identityServiceAccounts'], `${path}.identityServiceAccounts`)),
       };
       return [rule];
     });

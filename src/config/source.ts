@@ -1,13 +1,15 @@
 // The live settings: read from the policy ConfigMap at start (an invalid one stops the start), then
-// watched; a valid change takes effect at once, an invalid one keeps the last good settings in force
-// with a Warning Event on the ConfigMap and a log line naming the errors.
+// watched; a valid change takes effect at once, an invalid one (a ConfigMap without config.yaml too)
+// keeps the last good settings in force with a Warning Event on the ConfigMap and a log line naming the
+// errors. With --require-policy, no policy at start (no ConfigMap, or one without config.yaml) denies
+// every request until a valid one appears.
 
 import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { Informer } from '../kube/informer.ts';
-import { reasons, type EventRecorder } from '../kube/events.ts';
+import { reasons, type EventRecorder, type EventTarget } from '../kube/events.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
-import { defaultSettings, parseSettings, type Settings } from './settings.ts';
+import { defaultSettings, denyAllSettings, parseSettings, type Settings } from './settings.ts';
 
 export const configKey = 'config.yaml';
 
@@ -21,22 +23,71 @@ export class InvalidConfigError extends Error {
   }
 }
 
-/** The settings a ConfigMap holds: defaults when it is absent or has no config.yaml. */
-export function settingsFromConfigMap(configMap: V1ConfigMap | undefined): { ok: true; settings: Settings } | { ok: false; errors: readonly string[] } {
-  const text = configMap?.data?.[configKey];
-  if (text === undefined) return { ok: true, settings: defaultSettings };
-  return parseSettings(text);
+/** Where the policy comes from, and whether its absence denies everything (--require-policy). */
+export interface PolicySource {
+  readonly namespace: string;
+  readonly name: string;
+  readonly requirePolicy: boolean;
+}
+
+/** A ConfigMap's settings, or why it has none: no config.yaml key, or an invalid one. */
+export type ConfigMapSettings =
+  | { readonly ok: true; readonly settings: Settings }
+  | { readonly ok: false; readonly problem: 'no-key' | 'invalid'; readonly errors: readonly string[] };
+
+/**
+ * What a ConfigMap means for the settings. Absent: the defaults, or under --require-policy no policy
+ * (every request denied). Present without config.yaml: invalid, naming the keys it has, never a silent
+ * fall back to the defaults (a renamed key would otherwise lift every rule).
+ */
+export function settingsFromConfigMap(configMap: V1ConfigMap | undefined, source: PolicySource): ConfigMapSettings {
+  if (configMap === undefined) {
+    return { ok: true, settings: source.requirePolicy ? noPolicy(source, 'is missing') : defaultSettings };
+  }
+  const text = configMap.data?.[configKey];
+  if (text === undefined) return { ok: false, problem: 'no-key', errors: [`no key ${configKey}: ${keysFound(configMap)}`] };
+  const parsed = parseSettings(text);
+  return parsed.ok ? parsed : { ok: false, problem: 'invalid', errors: parsed.errors };
+}
+
+/**
+ * The settings when no good config is kept from before (at start, or while none has been valid since):
+ * under --require-policy a ConfigMap without config.yaml is no policy, denying everything; otherwise
+ * (and for an invalid config.yaml) it stays invalid.
+ */
+export function initialSettings(configMap: V1ConfigMap | undefined, source: PolicySource): ConfigMapSettings {
+  const result = settingsFromConfigMap(configMap, source);
+  if (result.ok || result.problem !== 'no-key' || !source.requirePolicy || configMap === undefined) return result;
+  return { ok: true, settings: noPolicy(source, `has no key ${configKey} (${keysFound(configMap)})`) };
+}
+
+function noPolicy(source: PolicySource, state: string): Settings {
+  return denyAllSettings(`no policy in force: --require-policy and ConfigMap ${source.namespace}/${source.name} ${state}`);
+}
+
+const maxKeysShown = 10;
+
+/** The keys a ConfigMap has instead of config.yaml, and the one expected. */
+function keysFound(configMap: V1ConfigMap): string {
+  const keys = [
+    ...Object.keys(configMap.data ?? {}).map((key) => JSON.stringify(key)),
+    ...Object.keys(configMap.binaryData ?? {}).map((key) => `${JSON.stringify(key)} (in binaryData)`),
+  ].sort();
+  const shown = keys.length > maxKeysShown ? [...keys.slice(0, maxKeysShown), `and ${keys.length - maxKeysShown} more`] : keys;
+  return `found ${keys.length === 0 ? 'no key' : shown.join(', ')}, expected ${JSON.stringify(configKey)}`;
 }
 
 export interface SettingsSourceOptions {
   readonly config: KubeConfig;
   readonly namespace: string;
   readonly name: string;
+  /** --require-policy: no ConfigMap, or none with config.yaml, at start denies every request. */
+  readonly requirePolicy: boolean;
   readonly log: Logger;
   readonly metrics: Metrics;
   /** Set once the controller can write Events. */
   events?: EventRecorder;
-  /** Called after a valid change took effect. */
+  /** Called after a change of the settings in force. */
   readonly onChange: (settings: Settings) => void;
   /** Longest wait before retrying a failed list or watch of the ConfigMap, ms. */
   readonly maxRestartDelayMs?: number;
@@ -44,14 +95,17 @@ export interface SettingsSourceOptions {
 
 export class SettingsSource {
   readonly #o: SettingsSourceOptions;
+  readonly #source: PolicySource;
   readonly #informer: Informer<V1ConfigMap>;
   #current: Settings = defaultSettings;
-  #lastText: string | undefined;
+  /** What the ConfigMap last held (its config.yaml, or the keys it had instead); undefined when absent. */
+  #lastSeen: string | undefined;
   /** Changes seen while start() reads the ConfigMap are start()'s to judge. */
   #started = false;
 
   constructor(options: SettingsSourceOptions) {
     this.#o = options;
+    this.#source = { namespace: options.namespace, name: options.name, requirePolicy: options.requirePolicy };
     const core = options.config.makeApiClient(CoreV1Api);
     const fieldSelector = `metadata.name=${options.name}`;
     this.#informer = new Informer<V1ConfigMap>({
@@ -74,23 +128,32 @@ export class SettingsSource {
     this.#o.events = recorder;
   }
 
-  /** Reads the ConfigMap once and starts watching it. Throws InvalidConfigError on an invalid one. */
+  /**
+   * Reads the ConfigMap once and starts watching it. Throws InvalidConfigError on an invalid one;
+   * under --require-policy, no policy (no ConfigMap, or none with config.yaml) starts denying everything.
+   */
   async start(): Promise<Settings> {
+    const { log, metrics, namespace, name } = this.#o;
     await this.#informer.start();
-    const configMap = this.#informer.get(this.#o.name, this.#o.namespace);
-    const result = settingsFromConfigMap(configMap);
+    const configMap = this.#informer.get(name, namespace);
+    const result = initialSettings(configMap, this.#source);
     if (!result.ok) {
       await this.#informer.stop();
-      throw new InvalidConfigError(`ConfigMap ${this.#o.namespace}/${this.#o.name} key ${configKey}`, result.errors);
+      throw new InvalidConfigError(`ConfigMap ${namespace}/${name}${result.problem === 'invalid' ? ` key ${configKey}` : ''}`, result.errors);
     }
     this.#current = result.settings;
-    this.#lastText = configMap?.data?.[configKey];
+    this.#lastSeen = seen(configMap);
     this.#started = true;
-    this.#o.log.info(configMap === undefined ? 'No config ConfigMap, using defaults' : 'Loaded config', {
-      namespace: this.#o.namespace,
-      name: this.#o.name,
-      rules: result.settings.rules.length,
-    });
+    const reason = result.settings.denyAll;
+    if (reason !== undefined) {
+      metrics.configValid.set(0);
+      log.warn('No policy in force, every request is denied until a valid ConfigMap appears', { namespace, name, reason });
+      // A ConfigMap without config.yaml: say on it which key it has instead.
+      const invalid = settingsFromConfigMap(configMap, this.#source);
+      if (configMap !== undefined && !invalid.ok) this.#warnInvalid(configMap, invalid);
+    } else {
+      log.info(configMap === undefined ? 'No config ConfigMap, using defaults' : 'Loaded config', { namespace, name, rules: result.settings.rules.length });
+    }
     return result.settings;
   }
 
@@ -100,29 +163,69 @@ export class SettingsSource {
 
   #changed(configMap: V1ConfigMap | undefined): void {
     const { log, metrics, namespace, name } = this.#o;
-    const text = configMap?.data?.[configKey];
-    if (!this.#started || text === this.#lastText) return;
-    this.#lastText = text;
+    if (!this.#started) return;
+    const now = seen(configMap);
+    if (now === this.#lastSeen) return;
+    this.#lastSeen = now;
+    // Under --require-policy with no policy in force there is no good config to keep: what the
+    // ConfigMap now says without one (missing, or no config.yaml) is the reason every request is denied.
+    const noneInForce = this.#current.denyAll !== undefined;
+    const denial = noneInForce ? initialSettings(configMap, this.#source) : undefined;
     if (configMap === undefined) {
-      log.warn('Config ConfigMap deleted, keeping the settings in force', { namespace, name });
+      if (denial?.ok === true) this.#deny(denial.settings);
+      else {
+        const afterRestart = this.#source.requirePolicy ? 'every request is denied (--require-policy)' : 'the defaults apply';
+        log.warn('Config ConfigMap deleted, keeping the settings in force', { namespace, name, afterRestart });
+      }
       return;
     }
-    const result = settingsFromConfigMap(configMap);
-    const target = { kind: 'ConfigMap', name, namespace, ...(configMap.metadata?.uid !== undefined ? { uid: configMap.metadata.uid } : {}) } as const;
+    const result = settingsFromConfigMap(configMap, this.#source);
     if (!result.ok) {
       metrics.configReloads.inc({ result: 'failure' });
       metrics.configValid.set(0);
-      log.error('Invalid config, keeping the last good one', { namespace, name, errors: result.errors });
-      this.#o.events?.warnOnce(target, reasons.ConfigInvalid, `Invalid ${configKey}, the last good config stays in force: ${result.errors.join('; ')}`);
+      log.error(noneInForce ? 'Invalid config, every request stays denied' : 'Invalid config, keeping the last good one', { namespace, name, errors: result.errors });
+      this.#warnInvalid(configMap, result);
+      if (denial?.ok === true) this.#deny(denial.settings);
       return;
     }
     this.#current = result.settings;
     metrics.configReloads.inc({ result: 'success' });
     metrics.configValid.set(1);
     log.info('Reloaded config', { namespace, name, rules: result.settings.rules.length });
+    const target = targetOf(configMap, this.#source);
     if (this.#o.events?.resolve(target, reasons.ConfigInvalid)) {
       this.#o.events.emit(target, 'Normal', reasons.ConfigReloaded, `Valid ${configKey} loaded`);
     }
     this.#o.onChange(result.settings);
   }
+
+  /** No policy in force, for a new reason. */
+  #deny(settings: Settings): void {
+    if (settings.denyAll === this.#current.denyAll) return;
+    this.#current = settings;
+    this.#o.log.warn('No policy in force, every request is denied until a valid ConfigMap appears', {
+      namespace: this.#o.namespace,
+      name: this.#o.name,
+      reason: settings.denyAll,
+    });
+    this.#o.onChange(settings);
+  }
+
+  #warnInvalid(configMap: V1ConfigMap, result: ConfigMapSettings & { ok: false }): void {
+    const what = result.problem === 'no-key' ? 'ConfigMap' : configKey;
+    const kept = this.#current.denyAll !== undefined ? 'every request stays denied (--require-policy)' : 'the last good config stays in force';
+    this.#o.events?.warnOnce(targetOf(configMap, this.#source), reasons.ConfigInvalid, `Invalid ${what}, ${kept}: ${result.errors.join('; ')}`);
+  }
+}
+
+function targetOf(configMap: V1ConfigMap, source: PolicySource): EventTarget {
+  const uid = configMap.metadata?.uid;
+  return { kind: 'ConfigMap', name: source.name, namespace: source.namespace, ...(uid !== undefined ? { uid } : {}) };
+}
+
+/** What a change must differ in to be judged: the config.yaml text, or the keys held instead of it. */
+function seen(configMap: V1ConfigMap | undefined): string | undefined {
+  if (configMap === undefined) return undefined;
+  const text = configMap.data?.[configKey];
+  return text === undefined ? keysFound(configMap) : `${configKey}\n${text}`;
 }

@@ -3,7 +3,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { parseOptions, UsageError, type Environment, type Options } from '../../src/config/options.ts';
+import { parseOptions, usage, UsageError, type Environment, type Options } from '../../src/config/options.ts';
 
 const numRuns = 2_000;
 const east = '123456789012.dkr.ecr.us-east-1.amazonaws.com';
@@ -46,6 +46,7 @@ describe('parseOptions: defaults', () => {
       shutdownTimeoutMs: 30_000,
       instance: 'node-1',
       json: false,
+      requirePolicy: false,
       metricsAddress: { host: '0.0.0.0', port: 8080 },
       healthAddress: { host: '0.0.0.0', port: 8081 },
     });
@@ -96,6 +97,8 @@ describe('parseOptions: flags and environment', () => {
     { name: 'the flag wins over LOG_LEVEL', argv: ['--log-level=error'], environment: { env: { LOG_LEVEL: 'bogus' } }, expect: { logLevel: 'error' } },
     { name: 'POD_NAME names the instance', argv: [], environment: { env: { POD_NAME: 'kube-ecrlogin-7d9f' } }, expect: { instance: 'kube-ecrlogin-7d9f' } },
     { name: '--json is read', argv: ['doctor', '--json'], expect: { json: true } },
+    { name: '--require-policy makes a missing policy deny everything', argv: ['--require-policy'], expect: { requirePolicy: true } },
+    { name: 'doctor reads --require-policy as the controller does', argv: ['doctor', '--require-policy'], expect: { requirePolicy: true } },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -104,6 +107,9 @@ describe('parseOptions: flags and environment', () => {
     });
   }
 
+  it('--help says what --require-policy does', () => {
+    assert.match(usage, /^ {2}--require-policy +a missing policy ConfigMap, or one without config\.yaml, denies every\n +request/m);
+  });
   it('an empty KUBECONFIG means in-cluster', () => assert.equal('kubeconfig' in parse([], { env: { KUBECONFIG: '' } }), false));
   it('0 disables the metrics and health servers', () => {
     const options = parse(['--metrics-bind-address', '0', '--health-probe-bind-address', '0']);
@@ -117,6 +123,7 @@ describe('parseOptions: bad values are usage errors', () => {
     { name: 'an unknown flag', argv: ['--wokers', '4'], says: /wokers/ },
     { name: 'a flag without its value', argv: ['--workers'], says: /workers/ },
     { name: 'a value for a boolean flag', argv: ['--leader-elect=yes'], says: /leader-elect/ },
+    { name: 'a value for --require-policy', argv: ['--require-policy=false'], says: /require-policy/ },
     { name: 'an unknown command', argv: ['start'], says: /unknown command "start"/ },
     { name: 'two commands', argv: ['run', 'once'], says: /unexpected arguments: once/ },
     { name: 'an invalid --namespace', argv: ['--namespace', 'Kube_ECR'], says: /^--namespace: "Kube_ECR" is not a valid name/ },
@@ -212,7 +219,7 @@ const flagNames = [
   'kubeconfig', 'namespace', 'config-map', 'namespace-selector', 'workers', 'leader-elect', 'lease-name', 'lease-duration',
   'renew-deadline', 'retry-period', 'metrics-bind-address', 'health-probe-bind-address', 'resync-period', 'backoff-base',
   'backoff-max', 'aws-timeout', 'aws-retries', 'shutdown-timeout', 'log-level', 'target-registries', 'target-namespace',
-  'target-secret-name', 'target-service-accounts', 'json', 'help', 'version', 'bogus',
+  'target-secret-name', 'target-service-accounts', 'json', 'require-policy', 'help', 'version', 'bogus',
 ];
 const values = fc.oneof(
   fc.constantFrom('4', '0', '64', '65', '1s', '30s', '5m', '500ms', '0', ':8080', '[::1]:1', 'debug', 'trace', east, `${east},${west}`, 'public.ecr.aws', 'default', 'Bad', '', '-1', 'env=prod'),

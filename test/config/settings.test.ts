@@ -66,6 +66,7 @@ rules:
         region: us-*
     roleArns: ["arn:aws:iam::111122223333:role/team-a-*"]
     identities: [assume-role]
+    identityServiceAccounts: [puller, app-*]
   - name: everyone-else
     namespaces:
       names: ["*"]
@@ -84,6 +85,7 @@ rules:
           registries: [{ account: '111122223333', region: 'us-*' }],
           roleArns: ['arn:aws:iam::111122223333:role/team-a-*'],
           identities: ['assume-role'],
+          identityServiceAccounts: ['puller', 'app-*'],
         },
         { name: 'everyone-else', namespaces: { names: ['*'] }, identities: [] },
       ],
@@ -147,7 +149,8 @@ describe('parseSettings: invalid documents', () => {
     { name: 'two rules with one name are refused', text: 'rules: [{name: a, namespaces: {names: [x]}}, {name: a, namespaces: {names: [y]}}]', errors: ['rules[1].name: "a" is used by two rules'] },
     { name: 'a rule without namespaces is refused', text: 'rules: [{name: a}]', errors: [/^rules\[0\]\.namespaces: must be a mapping/] },
     { name: 'a rule with empty namespaces is refused', text: 'rules: [{name: a, namespaces: {}}]', errors: ['rules[0].namespaces: needs names, a selector, or both'] },
-    { name: 'an unknown rule field is named', text: 'rules: [{name: a, namespaces: {names: [x]}, roles: []}]', errors: ['rules[0].roles: unknown setting (known: name, namespaces, registries, roleArns, identities)'] },
+    { name: 'an unknown rule field is named', text: 'rules: [{name: a, namespaces: {names: [x]}, roles: []}]', errors: ['rules[0].roles: unknown setting (known: name, namespaces, registries, roleArns, identities, identityServiceAccounts)'] },
+    { name: 'identity ServiceAccounts as a string are refused', text: 'rules: [{name: a, namespaces: {names: [x]}, identityServiceAccounts: puller}]', errors: ['rules[0].identityServiceAccounts: must be a list of non-empty strings (globs: * and ?)'] },
     { name: 'a bad selector is refused with its path', text: 'rules: [{name: a, namespaces: {selector: {matchLabels: [x]}}}]', errors: ['rules[0].namespaces.selector: matchLabels must be a mapping', 'rules[0].namespaces: needs names, a selector, or both'] },
     { name: 'an unquoted account number is refused with a hint to quote it', text: 'rules: [{name: a, namespaces: {names: [x]}, registries: [{account: 111122223333}]}]', errors: ['rules[0].registries[0].account: must be a string, not a number'] },
     { name: 'an account that is not digits is refused', text: 'rules: [{name: a, namespaces: {names: [x]}, registries: [{account: abc}]}]', errors: [/^rules\[0\]\.registries\[0\]\.account: "abc" is not a 12-digit account or a glob of one \(quote it in YAML\)/] },

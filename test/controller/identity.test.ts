@@ -20,6 +20,7 @@ describe('identity and tenant policy', () => {
   const teamA = uniqueName('team-a');
   const teamB = uniqueName('team-b');
   const teamC = uniqueName('team-c');
+  const teamD = uniqueName('team-d');
 
   before(async () => {
     const plane = cluster();
@@ -30,6 +31,9 @@ describe('identity and tenant policy', () => {
     aws.setRole({ roleArn: role('team-a-pull'), webIdentitySubjects: [`system:serviceaccount:${teamA}:*`] });
     aws.setRole({ roleArn: role('team-b-pull'), webIdentitySubjects: [`system:serviceaccount:${teamB}:*`] });
     aws.setRole({ roleArn: role('team-a-external'), externalId: 'kube-ecrlogin-test' });
+    // Team D's CI may push: its role trusts the whole namespace, as roles often do.
+    aws.setRole({ roleArn: role('team-d-pull'), webIdentitySubjects: [`system:serviceaccount:${teamD}:*`] });
+    aws.setRole({ roleArn: role('team-d-ci-push'), webIdentitySubjects: [`system:serviceaccount:${teamD}:*`] });
     useAwsEndpoint(aws.endpoint);
     controller = await startTestController({
       config: [
@@ -48,12 +52,17 @@ describe('identity and tenant policy', () => {
         '  - name: team-c-keyless-only',
         '    namespaces: { selector: { matchLabels: { tenant: c } } }',
         '    identities: [service-account]',
+        '  - name: team-d',
+        '    namespaces: { selector: { matchLabels: { tenant: d } } }',
+        '    identities: [service-account]',
+        '    identityServiceAccounts: [puller, app-*]',
         '',
       ].join('\n'),
     });
     await createServedNamespace(controller, teamA, {}, { tenant: 'a' });
     await createServedNamespace(controller, teamB, {}, { tenant: 'b' });
     await createServedNamespace(controller, teamC, {}, { tenant: 'c' });
+    await createServedNamespace(controller, teamD, {}, { tenant: 'd' });
   });
 
   after(async () => {
@@ -161,6 +170,55 @@ describe('identity and tenant policy', () => {
     assert.match(await denied(teamA, 'elsewhere'), /rule team-a: registry 111122223333\.dkr\.ecr\.eu-west-1\.amazonaws\.com is not allowed/);
   });
 
+  it('lends a ServiceAccount\'s identity only when the rule names it (identityServiceAccounts): a CI push role stays out of reach', async () => {
+    const serviceAccount = (name: string, roleArn: string): Promise<k8s.V1ServiceAccount> =>
+      core().createNamespacedServiceAccount({
+        namespace: teamD,
+        body: {
+          metadata: {
+            name,
+            annotations: { 'ecr-login/server': registry, 'ecr-login/identity': 'service-account', 'eks.amazonaws.com/role-arn': roleArn },
+          },
+        },
+      });
+    // Someone who may only edit ServiceAccounts annotates the CI one, whose IRSA role may push.
+    await serviceAccount('ci-push', role('team-d-ci-push'));
+    await serviceAccount('puller', role('team-d-pull'));
+    // The Namespace may not name it as its identity either.
+    await core().patchNamespace(
+      {
+        name: teamD,
+        body: [
+          {
+            op: 'add',
+            path: '/metadata/annotations',
+            value: { 'ecr-login/server': registry, 'ecr-login/identity': 'service-account', 'ecr-login/identity-service-account': 'ci-push' },
+          },
+        ],
+      },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+    );
+
+    await eventually("the allowed ServiceAccount's Secret", () => readSecret(teamD, 'ecr-login-puller'));
+    assert.ok(aws.calls.some((call) => call.api === 'AssumeRoleWithWebIdentity' && call.subject === `system:serviceaccount:${teamD}:puller` && call.outcome === 'ok'));
+    const denial = /^denied by policy: rule team-d: ServiceAccount ci-push may not serve as an identity \(identityServiceAccounts: puller, app-\*\)$/;
+    const onServiceAccount = await eventually('PolicyDenied on the CI ServiceAccount', async () => {
+      const found = (await eventsFor(teamD, 'ServiceAccount', 'ci-push')).find((e) => e.reason === 'PolicyDenied');
+      assert.ok(found);
+      return found;
+    });
+    assert.match(onServiceAccount.message ?? '', denial);
+    const onNamespace = await eventually('PolicyDenied on the Namespace', async () => {
+      const found = (await namespaceEvents(teamD)).find((e) => e.reason === 'PolicyDenied');
+      assert.ok(found);
+      return found;
+    });
+    assert.match(onNamespace.message ?? '', denial);
+    assert.equal(aws.count({ api: 'AssumeRoleWithWebIdentity', roleArn: role('team-d-ci-push') }), 0, 'no token of the CI ServiceAccount was exchanged');
+    await secretAbsent(teamD, 'ecr-login-ci-push');
+    await secretAbsent(teamD, 'ecr-login');
+  });
+
   it('chains a role on the static keys, with the external ID from config and the namespace as session name', async () => {
     const ns = uniqueName('team-a-chain');
     await createServedNamespace(controller, ns, { 'ecr-login/server': registry, 'ecr-login/role-arn': role('team-a-external') }, { tenant: 'a' });
@@ -174,7 +232,7 @@ describe('identity and tenant policy', () => {
 
   it('never shows a token, password, auth value or JWT in logs, Events or metrics', async () => {
     const secrets: string[] = [];
-    for (const ns of [teamA, teamB, teamC]) {
+    for (const ns of [teamA, teamB, teamC, teamD]) {
       const list = await core().listNamespacedSecret({ namespace: ns });
       for (const secret of list.items) {
         if (secret.type !== 'kubernetes.io/dockerconfigjson') continue;
@@ -183,7 +241,7 @@ describe('identity and tenant policy', () => {
       }
     }
     assert.ok(secrets.length >= 4, 'there are secrets to look for');
-    const events = [teamA, teamB, teamC, 'default'].map(async (ns) => JSON.stringify((await core().listNamespacedEvent({ namespace: ns })).items));
+    const events = [teamA, teamB, teamC, teamD, 'default'].map(async (ns) => JSON.stringify((await core().listNamespacedEvent({ namespace: ns })).items));
     const haystack = [controller.logs.join('\n'), ...(await Promise.all(events)), await controller.metrics.registry.metrics()].join('\n');
     assert.ok(haystack.includes(teamA), 'the haystack has the logs and Events in it');
     for (const secret of secrets) assert.ok(!haystack.includes(secret), 'a credential leaked');

@@ -1,7 +1,8 @@
 // `kube-ecrlogin doctor` as a separate process against the real control plane and the AWS test
 // server: healthy (exit 0, every annotated object with its Secret, expiry and status), and broken in
-// each way it must name: RBAC missing, AWS denied (identity and per region), an invalid ConfigMap, and
-// Secrets missing, expired, expiring or taken. It writes nothing to the cluster.
+// each way it must name: RBAC missing, AWS denied (identity and per region), an invalid ConfigMap (a
+// misspelled key too), no policy under --require-policy, and Secrets missing, expired, expiring or
+// taken. It writes nothing to the cluster.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -240,6 +241,40 @@ describe('kube-ecrlogin doctor', () => {
     } finally {
       await replace(config);
     }
+  });
+
+  it('a ConfigMap whose key is misspelled (config.yml): exits 1 and names the key found and the one expected', async () => {
+    const { core } = admin();
+    const replace = (data: Record<string, string>): Promise<k8s.V1ConfigMap> =>
+      core.replaceNamespacedConfigMap({ namespace: controller.namespace, name: 'kube-ecrlogin-config', body: { metadata: { name: 'kube-ecrlogin-config' }, data } });
+    await replace({ 'config.yml': config });
+    try {
+      const { code, report } = await json(served(), env(kubeconfigs.leastPrivilege));
+      assert.equal(code, 1);
+      assert.deepEqual(report.failing, ['config']);
+      assert.equal(
+        report.checks.find((c) => c.name === 'config')?.detail,
+        `ConfigMap ${controller.namespace}/kube-ecrlogin-config is invalid: no key config.yaml: found "config.yml", expected "config.yaml"`,
+      );
+    } finally {
+      await replace({ 'config.yaml': config });
+    }
+  });
+
+  it('with --require-policy and no ConfigMap: exits 1, says every request is denied, and shows each object denied', async () => {
+    const absent = uniqueName('doc-absent');
+    const open = await json([...served(), '--config-map', absent], env(kubeconfigs.admin));
+    assert.equal(open.report.checks.find((c) => c.name === 'config')?.detail, `ConfigMap ${controller.namespace}/${absent} absent: the defaults apply`);
+
+    const { code, report } = await json([...served(), '--config-map', absent, '--require-policy'], env(kubeconfigs.admin));
+    assert.equal(code, 1);
+    assert.ok(report.failing.includes('config'));
+    assert.equal(
+      report.checks.find((c) => c.name === 'config')?.detail,
+      `no policy in force: --require-policy and ConfigMap ${controller.namespace}/${absent} is missing: the controller denies every request (one running since a valid ConfigMap was removed keeps that until it restarts)`,
+    );
+    assert.equal(row(report, `Namespace/${ns.good}`).status, 'policy denied');
+    assert.match(row(report, `Namespace/${ns.good}`).detail ?? '', /^denied by policy: no policy in force: --require-policy/);
   });
 
   it('classifies the Secrets it finds: missing, expired, expiring and taken by a Secret it does not manage', async () => {
