@@ -477,7 +477,7 @@ function reportObjects(
       // Our cache holds labelled Secrets only: a live read tells a foreign Secret of that name from none.
       let live: V1Secret | undefined;
       try {
-        live = await core.readNamespacedSecret({ namespace, name: grant.secretName });
+        live = (await core.listNamespacedSecret({ namespace, fieldSelector: `metadata.name=${grant.secretName}` })).items[0];
       } catch (error) {
         if (!(error instanceof ApiException && error.code === 404)) {
           return { ...named, status: 'missing', detail: `cannot read Secret: ${describeKubeError(error)}` };

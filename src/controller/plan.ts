@@ -21,6 +21,8 @@ export function tokenNeed(snapshot: Snapshot, grant: Grant): TokenNeed {
   if (state.specHash !== grant.specHash) return { reuse: false, reason: 'registries or identity changed' };
   // The name moved to another object: rewritten for its new owner (annotation and owner references), in place.
   if (state.owner !== describeSource(grant.source)) return { reuse: false, reason: 'owner changed' };
+  // Written before Secrets carried a hash of their data: once more, so that the cache can compare.
+  if (state.dataHash === undefined) return { reuse: false, reason: 'written by an earlier version' };
   const refreshAt = secretRefreshAt(grant.source.namespace, grant.secretName, state, snapshot.settings.refresh);
   if (snapshot.now < refreshAt) return { reuse: true, refreshAt };
   return { reuse: false, reason: 'token due for refresh' };

@@ -66,6 +66,8 @@ export interface SecretState {
   readonly specHash: string;
   readonly issuedAt: number;
   readonly expiresAt: number | undefined;
+  /** Absent on a Secret an earlier version wrote: it is rewritten once. */
+  readonly dataHash: string | undefined;
 }
 
 /**
@@ -92,12 +94,12 @@ export function readSecretState(secret: V1Secret): SecretState | Error {
   const expiresText = annotations[secretAnnotations.expiresAt];
   const expiresAt = expiresText === undefined ? undefined : Date.parse(expiresText);
   if (expiresAt !== undefined && Number.isNaN(expiresAt)) return new Error(`annotation ${secretAnnotations.expiresAt} is not a time`);
-  if (annotations[secretAnnotations.dataHash] === undefined) return new Error(`annotation ${secretAnnotations.dataHash} is missing (written by an earlier version)`);
   return {
     owner: annotations[secretAnnotations.owner] ?? '',
     specHash: annotations[secretAnnotations.specHash] ?? '',
     issuedAt,
     expiresAt,
+    dataHash: annotations[secretAnnotations.dataHash],
   };
 }
 

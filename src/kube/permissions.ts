@@ -16,9 +16,9 @@ export const clusterRules: readonly PolicyRule[] = [
   { apiGroups: [''], resources: ['namespaces'], verbs: ['list', 'watch'] },
   // Informer over ServiceAccounts; JSON Patch of imagePullSecrets (src/kube/api.ts patchServiceAccount).
   { apiGroups: [''], resources: ['serviceaccounts'], verbs: ['list', 'watch', 'patch'] },
-  // Informer over managed Secrets (RBAC cannot filter by label); a live get for a name the cache lacks;
-  // create, Server-Side Apply (patch) and precondition delete (src/kube/api.ts).
-  { apiGroups: [''], resources: ['secrets'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'delete'] },
+  // Informer over managed Secrets, metadata only (RBAC cannot filter by label); a list by name for a
+  // name the cache lacks (no `get`); create, Server-Side Apply (patch) and precondition delete (src/kube/api.ts).
+  { apiGroups: [''], resources: ['secrets'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
   // Events about Namespaces (in `default`), ServiceAccounts and the ConfigMap (src/kube/events.ts).
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
 ];

@@ -59,7 +59,14 @@ export function metadataForCache<T extends KubernetesObject>(keep: MetadataKeep,
   };
 }
 
-/** Whether a managedFields entry owns `data` (or `stringData`, which becomes data). */
+/**
+ * Whether a managedFields entry owns a data key (or `stringData`, which becomes data). Owning only
+ * the map itself ("f:data": {".": {}}) is what is left to the creator once another manager has taken
+ * every key over with a forced apply: that is not writing the data.
+ */
 function ownsData(fields: unknown): boolean {
-  return typeof fields === 'object' && fields !== null && ('f:data' in fields || 'f:stringData' in fields);
+  if (typeof fields !== 'object' || fields === null) return false;
+  const data = (fields as Record<string, unknown>)['f:data'];
+  const keys = typeof data === 'object' && data !== null ? Object.keys(data).filter((key) => key !== '.') : [];
+  return keys.length > 0 || 'f:stringData' in fields;
 }

@@ -41,6 +41,11 @@ function writtenSecret(issuedAt: number, password = 'p'): V1Secret {
   return { ...secret, metadata: { ...secret.metadata, annotations: { ...secret.metadata?.annotations, [dataWrittenByUs]: 'true' } } };
 }
 
+function withoutDataHash(secret: V1Secret): V1Secret {
+  const { 'ecr-login/data-hash': _hash, ...annotations } = secret.metadata?.annotations ?? {};
+  return { ...secret, metadata: { ...secret.metadata, annotations } };
+}
+
 describe('tokenNeed', () => {
   const ns = namespace('team-a', bothRegions);
   const grant = grantsOf(snapshot({ namespace: ns }))[0]!;
@@ -52,6 +57,7 @@ describe('tokenNeed', () => {
     { name: 'a Secret at its refresh time needs tokens', secrets: [writtenSecret(t0)], now: refreshAt, expect: { reuse: false, reason: 'token due for refresh' } },
     { name: 'a Secret for other registries or another identity needs tokens', secrets: [{ ...writtenSecret(t0), metadata: { ...writtenSecret(t0).metadata, annotations: { ...writtenSecret(t0).metadata?.annotations, 'ecr-login/spec-hash': 'old' } } }], now: t0, expect: { reuse: false, reason: 'registries or identity changed' } },
     { name: 'a Secret whose name moved to another object needs rewriting for its new owner', secrets: [{ ...writtenSecret(t0), metadata: { ...writtenSecret(t0).metadata, annotations: { ...writtenSecret(t0).metadata?.annotations, 'ecr-login/owner': 'ServiceAccount/team-a/builder' } } }], now: t0, expect: { reuse: false, reason: 'owner changed' } },
+    { name: 'a Secret an earlier version wrote (no data hash) is written once more', secrets: [withoutDataHash(writtenSecret(t0))], now: t0, expect: { reuse: false, reason: 'written by an earlier version' } },
     { name: 'an unreadable Secret needs tokens and says why', secrets: [{ ...writtenSecret(t0), type: 'Opaque' }], now: t0, expect: { reuse: false, reason: 'Secret unreadable: type is Opaque' } },
   ];
   for (const c of cases) {

@@ -129,7 +129,6 @@ describe('readSecretState', () => {
     { name: 'a Secret without an issue time cannot be trusted', secret: withAnnotations(built, { 'ecr-login/issued-at': undefined }), says: /issued-at is missing or not a time/ },
     { name: 'a Secret with a garbled issue time cannot be trusted', secret: withAnnotations(built, { 'ecr-login/issued-at': 'yesterday' }), says: /issued-at is missing or not a time/ },
     { name: 'a Secret with a garbled expiry cannot be trusted', secret: withAnnotations(built, { 'ecr-login/expires-at': 'soon' }), says: /expires-at is not a time/ },
-    { name: 'a Secret an earlier version wrote (no data hash) is rewritten', secret: withAnnotations(built, { 'ecr-login/data-hash': undefined }), says: /data-hash is missing/ },
     { name: 'a Secret whose data no longer matches its hash cannot be trusted', secret: { ...built, data: { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') } }, says: /does not match annotation ecr-login\/data-hash/ },
     { name: 'a Secret whose data another manager wrote cannot be trusted', secret: withAnnotations(built, { [dataWrittenBy]: 'kubectl-edit' }), says: /changed by kubectl-edit/ },
   ];

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import type { V1Namespace, V1Secret } from '@kubernetes/client-node';
 import { metadataForCache, withoutManagedFields } from '../../src/kube/trim.ts';
 
-const managedFields = [{ manager: 'kube-ecrlogin', operation: 'Apply', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': {} } }];
+const managedFields = [{ manager: 'kube-ecrlogin', operation: 'Apply', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { 'f:.dockerconfigjson': {} } } }];
 
 /** A payload built at run time, so that two of them are equal but distinct strings. */
 const payload = (n: number): string => Buffer.from(JSON.stringify({ auths: { host: { password: 'x'.repeat(n) } } })).toString('base64');
@@ -72,5 +72,7 @@ describe('trimming cached objects', () => {
     const annotated = [...managedFields, { manager: 'kubectl-annotate', operation: 'Update', fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': {} } }];
     assert.deepEqual(keep({ metadata: { name: 's', managedFields: annotated } }).metadata?.annotations, { 'internal/ours': 'true' }, 'an annotation someone added is not the data');
     assert.equal(keep({ metadata: { name: 's' } }).metadata?.annotations, undefined, 'no managedFields: neither ours nor theirs');
+    const takenOver = [...managedFields, { manager: 'kubectl-create', operation: 'Update', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { '.': {} }, 'f:type': {} } }];
+    assert.deepEqual(keep({ metadata: { name: 's', managedFields: takenOver } }).metadata?.annotations, { 'internal/ours': 'true' }, 'the creator left with the bare map after our forced apply');
   });
 });
