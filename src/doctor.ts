@@ -7,7 +7,8 @@
 // parses it); RBAC (a SelfSubjectAccessReview per permission in src/kube/permissions.ts, as whoever
 // runs the doctor: run it as the controller's ServiceAccount, e.g. with kubectl exec); the AWS
 // identity (GetCallerIdentity); ECR (one GetAuthorizationToken per region and identity in use,
-// through the token broker as the controller gets them); then the annotated objects.
+// through the token broker as the controller gets them); then the annotated objects, and whether
+// registry rules are defeated by an identity that namespaces under different rules share.
 
 import {
   ApiException,
@@ -28,12 +29,13 @@ import { sdkAwsApi } from './aws/sdk.ts';
 import { describeIdentity, TokenBroker, TokenError, type TokenIdentity } from './broker.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Options } from './config/options.ts';
-import { defaultSettings, type Settings } from './config/settings.ts';
+import { defaultSettings, type Rule, type Settings } from './config/settings.ts';
 import { configKey, initialSettings } from './config/source.ts';
-import { nameOf, pullSecretsFor, resolveIntents, type Grant, type ObjectRef, type ProblemReason } from './controller/intents.ts';
+import { nameOf, pullSecretsFor, resolveIntents, sharedSessionName, type Grant, type ObjectRef, type ProblemReason } from './controller/intents.ts';
 import { isManaged, managedSelector, readSecretState } from './controller/secrets.ts';
 import { describeKubeError } from './kube/api.ts';
 import { describePermission, requiredPermissions, type Permission } from './kube/permissions.ts';
+import { namespaceMatches } from './policy.ts';
 import { formatDuration } from './config/duration.ts';
 import { tokenEndpoint, tokenEndpoints } from './registry.ts';
 import { endpointKey, type EcrEndpoint } from './aws/api.ts';
@@ -163,8 +165,49 @@ export async function diagnose(options: Options, deps: DoctorDependencies = {}):
   if (!events.ok) checks.push({ name: 'events', status: 'warn', detail: `cannot list Events, so no last errors are shown: ${events.error}` });
   const objects = await Promise.all(served.flatMap((entry) => reportObjects(entry, inventory, events.ok ? events.events : [], settings, now, core)));
   checks.push(...summarizeObjects(objects, policyKnown));
+  const isolation = checkRegistryIsolation(settings, served, inventory);
+  if (isolation !== undefined) checks.push(isolation);
   checks.push(await checkPods(core, served));
   return done(objects);
+}
+
+/**
+ * A rule's registries limit which hosts a Secret names, not what its token opens: an ECR token is
+ * valid for every registry its identity can reach. Namespaces under rules with different registries
+ * served by one identity (the controller's own, or one role, whatever its sessions) are not kept apart.
+ */
+function checkRegistryIsolation(settings: Settings, served: readonly Served[], inventory: Inventory): Check | undefined {
+  if (!settings.rules.some((rule) => rule.registries !== undefined)) return undefined;
+  const labels = new Map(inventory.namespaces.map((namespace) => [nameOf(namespace), namespace.metadata?.labels ?? {}]));
+  const byIdentity = new Map<string, { who: string; oneToken: boolean; rules: Map<string, string> }>();
+  for (const { namespace, grants } of served) {
+    const rule = settings.rules.find((candidate) => namespaceMatches(candidate, { name: namespace, labels: labels.get(namespace) ?? {} }));
+    if (rule === undefined) continue;
+    for (const { source, identity } of grants) {
+      // The command line's static target is the operator's, under no rule.
+      if (source.kind === 'Target') continue;
+      const key = identity.mode === 'controller' ? '' : identity.roleArn;
+      const entry = byIdentity.get(key) ?? { who: key === '' ? "the controller's own identity" : `role ${key}`, oneToken: true, rules: new Map<string, string>() };
+      entry.oneToken &&= identity.mode === 'controller' || (identity.mode === 'assume-role' && identity.sessionName === sharedSessionName);
+      entry.rules.set(rule.name, registriesOf(rule));
+      byIdentity.set(key, entry);
+    }
+  }
+  const shared = [...byIdentity.values()].filter((entry) => new Set(entry.rules.values()).size > 1);
+  if (shared.length === 0) return undefined;
+  const described = shared.map((entry) => {
+    const rules = [...entry.rules].sort(([a], [b]) => a.localeCompare(b)).map(([name, registries]) => `${name} (${registries})`);
+    return `${entry.who}${entry.oneToken ? ' (one token for all)' : ''} serves namespaces under rules with different registries: ${rules.join(', ')}`;
+  });
+  return {
+    name: 'policy registries',
+    status: 'warn',
+    detail: `rules restrict registries, but an ECR token is valid for every registry its identity can reach: ${described.join('; ')}. Give each tenant its own role to keep them apart`,
+  };
+}
+
+function registriesOf(rule: Rule): string {
+  return rule.registries === undefined ? 'any registry' : rule.registries.map((pattern) => `${pattern.account}/${pattern.region}`).join(' or ');
 }
 
 /** How many Pods' names the pods check prints. */

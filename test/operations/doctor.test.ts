@@ -1,8 +1,8 @@
 // `kube-ecrlogin doctor` as a separate process against the real control plane and the AWS test
 // server: healthy (exit 0, every annotated object with its Secret, expiry and status), and broken in
 // each way it must name: RBAC missing, AWS denied (identity and per region), an invalid ConfigMap (a
-// misspelled key too), no policy under --require-policy, and Secrets missing, expired, expiring or
-// taken. It writes nothing to the cluster.
+// misspelled key too), no policy under --require-policy, registry rules that a shared identity
+// defeats, and Secrets missing, expired, expiring or taken. It writes nothing to the cluster.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -275,6 +275,46 @@ describe('kube-ecrlogin doctor', () => {
     );
     assert.equal(row(report, `Namespace/${ns.good}`).status, 'policy denied');
     assert.match(row(report, `Namespace/${ns.good}`).detail ?? '', /^denied by policy: no policy in force: --require-policy/);
+  });
+
+  it('warns when rules restrict registries but namespaces under different rules share an identity, and not when each has its own role', async () => {
+    const { core } = admin();
+    const other = 'arn:aws:iam::111122223333:role/doc-other-pull';
+    aws.setRole({ roleArn: other, trustedPrincipals: [controllerKeys.arn] });
+    const group = async (members: Record<string, Record<string, string>>): Promise<string[]> => {
+      const label = { key: 'kube-ecrlogin.test/doctor-isolation', value: uniqueName('iso') };
+      for (const [name, annotations] of Object.entries(members)) {
+        await core.createNamespace({ body: { metadata: { name, labels: { [label.key]: label.value }, annotations } } });
+      }
+      return ['--namespace-selector', `${label.key}=${label.value}`];
+    };
+    const us = { 'ecr-login/server': ecrHost('us-east-1') };
+
+    // doc-denied-* may use us-* registries only; everyone else any: with one identity, one token for both.
+    const shared = await group({ [uniqueName('doc-denied-iso')]: us, [uniqueName('doc-shared-iso')]: us });
+    const warned = (await json(shared, env(kubeconfigs.leastPrivilege))).report.checks.find((c) => c.name === 'policy registries');
+    assert.equal(warned?.status, 'warn');
+    assert.equal(
+      warned?.detail,
+      "rules restrict registries, but an ECR token is valid for every registry its identity can reach: the controller's own identity (one token for all) serves namespaces under rules with different registries: everyone (any registry), no-eu-for-restricted (*/us-*). Give each tenant its own role to keep them apart",
+    );
+
+    // The same role, even with a session per namespace, reaches the same registries.
+    const sameRole = await group({
+      [uniqueName('doc-denied-iso')]: { ...us, 'ecr-login/role-arn': role },
+      [uniqueName('doc-shared-iso')]: { ...us, 'ecr-login/role-arn': role },
+    });
+    const sameRoleCheck = (await json(sameRole, env(kubeconfigs.leastPrivilege))).report.checks.find((c) => c.name === 'policy registries');
+    assert.equal(sameRoleCheck?.status, 'warn');
+    assert.match(sameRoleCheck?.detail ?? '', new RegExp(`: role ${role} serves namespaces under rules with different registries: everyone \\(any registry\\), no-eu-for-restricted \\(\\*/us-\\*\\)\\. `));
+
+    const ownRoles = await group({
+      [uniqueName('doc-denied-iso')]: { ...us, 'ecr-login/role-arn': role },
+      [uniqueName('doc-own-iso')]: { ...us, 'ecr-login/role-arn': other },
+    });
+    const { report } = await json(ownRoles, env(kubeconfigs.leastPrivilege));
+    assert.equal(report.objects.length, 2, 'both are listed');
+    assert.equal(report.checks.find((c) => c.name === 'policy registries'), undefined);
   });
 
   it('classifies the Secrets it finds: missing, expired, expiring and taken by a Secret it does not manage', async () => {
