@@ -287,10 +287,11 @@ describe('kustomize', () => {
   });
 
   describe('overlays', () => {
-    it('default is the base with IRSA', async () => {
+    it('default is the base with IRSA and the guard-rails', async () => {
       const objects = await kustomize(join(kustomizeRoot, 'overlays', 'default'));
       const base = await kustomize(join(kustomizeRoot, 'base'));
-      assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort(), base.map((o) => `${o.kind}/${o.metadata.name}`).sort());
+      const guardRails = ['token-requests', 'writes'].flatMap((name) => [`ValidatingAdmissionPolicy/kube-ecrlogin-${name}`, `ValidatingAdmissionPolicyBinding/kube-ecrlogin-${name}`]);
+      assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [...base.map((o) => `${o.kind}/${o.metadata.name}`), ...guardRails].sort());
       assert.ok(find(objects, 'ServiceAccount').metadata.annotations?.['eks.amazonaws.com/role-arn']);
     });
 

@@ -94,7 +94,7 @@ export function toYaml(objects: readonly Manifest[]): string {
 /** Directories under kustomize/ holding a kustomization.yaml, relative to kustomize/. */
 export const kustomizations = {
   base: ['base'],
-  components: ['irsa', 'pod-identity', 'static-credentials', 'keyless-tenants', 'cronjob', 'high-availability', 'prometheus', 'admission-policy', 'admission-webhook'].map((c) => `components/${c}`),
+  components: ['irsa', 'pod-identity', 'static-credentials', 'keyless-tenants', 'cronjob', 'high-availability', 'prometheus', 'admission-policy', 'admission-webhook', 'guard-rails'].map((c) => `components/${c}`),
   overlays: ['default', 'seed-compatible', 'argocd', 'flux'].map((o) => `overlays/${o}`),
 } as const;
 
