@@ -473,12 +473,19 @@ function eventTime(event: CoreV1Event): number {
 }
 
 function lastErrorAbout(events: readonly CoreV1Event[], ref: ObjectRef): string | undefined {
-  const event = events.find(
-    (e) =>
-      e.involvedObject.kind === ref.kind &&
-      e.involvedObject.name === ref.name &&
-      (ref.kind === 'Namespace' || e.involvedObject.namespace === ref.namespace),
-  );
+  if (ref.kind === 'Namespace') {
+    // Said in full in the namespace, on its default ServiceAccount (see EventRecorder.emit).
+    const prefix = `Namespace ${ref.name}: `;
+    const event = events.find(
+      (e) =>
+        e.involvedObject.kind === 'ServiceAccount' &&
+        e.involvedObject.name === 'default' &&
+        e.involvedObject.namespace === ref.name &&
+        e.message?.startsWith(prefix) === true,
+    );
+    return event === undefined ? undefined : `${event.reason ?? 'Warning'}: ${(event.message ?? '').slice(prefix.length)}`;
+  }
+  const event = events.find((e) => e.involvedObject.kind === ref.kind && e.involvedObject.name === ref.name && e.involvedObject.namespace === ref.namespace);
   return event === undefined ? undefined : `${event.reason ?? 'Warning'}: ${event.message ?? ''}`;
 }
 

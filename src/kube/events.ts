@@ -56,8 +56,28 @@ export class EventRecorder {
     this.#options = options;
   }
 
-  /** Queues an Event to be sent (Normal events for transitions the caller detected). */
+  /**
+   * Queues an Event to be sent (Normal events for transitions the caller detected).
+   *
+   * What concerns a Namespace is said where its tenant looks: an Event about a cluster-scoped object
+   * can only live in `default`, which tenants usually cannot read (and where every tenant's would be
+   * side by side), and `kubectl describe namespace` shows none. So it is recorded, in full, on the
+   * namespace's `default` ServiceAccount, in that namespace (`kubectl get events -n NS`); a Warning also
+   * leaves an Event on the Namespace in `default` for the cluster's admins, which names the reason and
+   * the namespace only: no registry, account or role of any tenant.
+   */
   emit(target: EventTarget, type: EventType, reason: Reason, message: string): void {
+    if (target.kind !== 'Namespace') {
+      this.#queue(target, type, reason, message);
+      return;
+    }
+    this.#queue({ kind: 'ServiceAccount', namespace: target.name, name: 'default' }, type, reason, `Namespace ${target.name}: ${message}`);
+    if (type === 'Warning') {
+      this.#queue(target, type, reason, `${reason} in namespace ${target.name}: its Events say why (kubectl get events -n ${target.name})`);
+    }
+  }
+
+  #queue(target: EventTarget, type: EventType, reason: Reason, message: string): void {
     const { clock, log, instance, maxPending = 4096 } = this.#options;
     const now = new Date(clock.now());
     // Events about cluster-scoped objects (Namespaces) live in `default`, as client-go puts them.

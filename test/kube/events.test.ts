@@ -32,7 +32,7 @@ function heldApi(fail = false): { api: KubeApi; sent: CoreV1Event[]; inFlight: (
   return { api, sent, inFlight: () => inFlight, most: () => most, release: () => waiting.splice(0).forEach((go) => go()) };
 }
 
-const target = (i: number) => ({ kind: 'Namespace', name: `ns-${i}` }) as const;
+const target = (i: number) => ({ kind: 'ServiceAccount', namespace: 'team-a', name: `sa-${i}` }) as const;
 
 /** Releases held calls until flush() resolves. */
 async function drain(recorder: EventRecorder, held: ReturnType<typeof heldApi>): Promise<boolean> {
@@ -97,5 +97,21 @@ describe('EventRecorder', () => {
     recorder.warnOnce(target(0), reasons.RefreshFailed, 'AWS throttled');
     assert.equal(await drain(recorder, held), true);
     assert.equal(held.sent.length, 2);
+  });
+
+  it('says what concerns a Namespace in the namespace, in full, and leaves the admins in default only the reason', async () => {
+    const held = heldApi();
+    const recorder = new EventRecorder({ api: held.api, clock: systemClock, log: silentLogger(), instance: 'test' });
+    const ns = { kind: 'Namespace', name: 'team-a' } as const;
+    recorder.warnOnce(ns, reasons.PolicyDenied, 'denied by policy: rule a: role arn:aws:iam::111122223333:role/x is not allowed');
+    recorder.emit(ns, 'Normal', reasons.CredentialsIssued, 'Created Secret ecr-login with credentials for 111122223333.dkr.ecr.us-east-1.amazonaws.com');
+    assert.equal(await drain(recorder, held), true);
+    const where = held.sent.map((e) => [e.metadata.namespace, `${e.involvedObject.kind}/${e.involvedObject.name}`, e.reason, e.message]);
+    assert.deepEqual(where, [
+      ['team-a', 'ServiceAccount/default', 'PolicyDenied', 'Namespace team-a: denied by policy: rule a: role arn:aws:iam::111122223333:role/x is not allowed'],
+      ['default', 'Namespace/team-a', 'PolicyDenied', 'PolicyDenied in namespace team-a: its Events say why (kubectl get events -n team-a)'],
+      ['team-a', 'ServiceAccount/default', 'CredentialsIssued', 'Namespace team-a: Created Secret ecr-login with credentials for 111122223333.dkr.ecr.us-east-1.amazonaws.com'],
+    ]);
+    for (const event of held.sent.filter((e) => e.metadata.namespace === 'default')) assert.doesNotMatch(event.message ?? '', /arn:|\d{12}/, 'nothing of the tenant in default');
   });
 });

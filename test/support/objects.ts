@@ -47,7 +47,18 @@ export async function eventsFor(namespace: string, kind: string, name: string): 
   return list.items.sort((a, b) => String(a.metadata.creationTimestamp).localeCompare(String(b.metadata.creationTimestamp)));
 }
 
-/** Events about a Namespace (they live in `default`). */
-export function namespaceEvents(name: string): Promise<k8s.CoreV1Event[]> {
+/**
+ * Events about a Namespace, where its tenant reads them: on its `default` ServiceAccount, in the
+ * namespace itself, each message starting with "Namespace <name>: ".
+ */
+export async function namespaceEvents(name: string): Promise<k8s.CoreV1Event[]> {
+  const prefix = `Namespace ${name}: `;
+  return (await eventsFor(name, 'ServiceAccount', 'default'))
+    .filter((event) => event.message?.startsWith(prefix) === true)
+    .map((event) => ({ ...event, message: (event.message ?? '').slice(prefix.length) }));
+}
+
+/** The Events about a Namespace the cluster's admins see in `default`: the reason and namespace only. */
+export function adminNamespaceEvents(name: string): Promise<k8s.CoreV1Event[]> {
   return eventsFor('default', 'Namespace', name);
 }
