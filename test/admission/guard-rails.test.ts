@@ -67,8 +67,9 @@ describe('guard-rails: what the controller\'s own ServiceAccount may do', () => 
   const refused = async (what: Promise<unknown>, says: RegExp): Promise<void> => {
     await assert.rejects(what, (error: unknown) => {
       assert.ok(error instanceof k8s.ApiException, String(error));
-      assert.equal(error.code, 422, error.body);
-      assert.match(error.body, says);
+      const body = String(error.body);
+      assert.equal(error.code, 422, body);
+      assert.match(body, says);
       return true;
     });
   };
