@@ -18,6 +18,59 @@ export const annotations = {
   identityServiceAccount: 'ecr-login/identity-service-account',
 } as const;
 
+/** On a ServiceAccount: the imagePullSecrets entries kube-ecrlogin added (its record, not a request). */
+export const pullSecretsRecord = 'ecr-login/pull-secrets';
+
+/** Every ecr-login/* key kube-ecrlogin reads or writes on a Namespace or ServiceAccount. */
+export const knownKeys: readonly string[] = [...Object.values(annotations), pullSecretsRecord];
+
+export interface UnknownKey {
+  readonly key: string;
+  /** The known key it most likely meant, when one is close. */
+  readonly suggestion?: string;
+}
+
+/**
+ * The ecr-login/* keys on an object that are none of ours: a typo such as ecr-login/servers would
+ * otherwise ask for nothing without a word. Each with the closest known key, if one is close.
+ */
+export function unknownKeys(values: Readonly<Record<string, string>> | undefined): UnknownKey[] {
+  const unknown: UnknownKey[] = [];
+  for (const key of Object.keys(values ?? {})) {
+    if (!key.startsWith(prefix) || knownKeys.includes(key)) continue;
+    const suggestion = closest(key);
+    unknown.push({ key, ...(suggestion !== undefined ? { suggestion } : {}) });
+  }
+  return unknown.sort((a, b) => (a.key < b.key ? -1 : 1));
+}
+
+const prefix = 'ecr-login/';
+
+/** The known key nearest to `key` by edit distance (separators and case aside), if near enough. */
+function closest(key: string): string | undefined {
+  const norm = (k: string): string => k.slice(prefix.length).toLowerCase().replace(/[-_.]/g, '');
+  let best: { key: string; distance: number } | undefined;
+  for (const known of knownKeys) {
+    const distance = editDistance(norm(key), norm(known));
+    if (best === undefined || distance < best.distance) best = { key: known, distance };
+  }
+  if (best === undefined) return undefined;
+  const length = norm(best.key).length;
+  return best.distance <= Math.max(2, Math.floor(length / 3)) ? best.key : undefined;
+}
+
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      current[j] = Math.min((previous[j] ?? 0) + 1, (current[j - 1] ?? 0) + 1, (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return previous[b.length] ?? 0;
+}
+
 /** The role annotation IRSA uses; the fallback role in service-account identity mode. */
 export const eksRoleArnAnnotation = 'eks.amazonaws.com/role-arn';
 

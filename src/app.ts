@@ -36,6 +36,8 @@ export interface Dependencies {
   readonly awsRetryMinDelayMs?: number;
   /** The gate every Kubernetes write passes; run() passes one closed until this replica leads. */
   readonly writeGate?: WriteGate;
+  /** How old a Namespace must be before a ServiceAccount it names and lacks is reported, ms (tests shorten it). */
+  readonly pendingGraceMs?: number;
 }
 
 /** Everything a running controller is made of, for the CLI, tests and the doctor. */
@@ -156,6 +158,7 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
     metrics,
     maxRequeueMs: options.resyncMs,
     ...(options.target !== undefined ? { target: options.target } : {}),
+    ...(deps.pendingGraceMs !== undefined ? { pendingGraceMs: deps.pendingGraceMs } : {}),
   });
   return {
     options,

@@ -30,7 +30,7 @@ import { describeIdentity, TokenBroker, TokenError, type TokenIdentity } from '.
 import { systemClock, type Clock } from './clock.ts';
 import type { Options } from './config/options.ts';
 import { defaultSettings, type Rule, type Settings } from './config/settings.ts';
-import { configKey, initialSettings } from './config/source.ts';
+import { configKey, initialSettings, settingsFromConfigMap } from './config/source.ts';
 import { nameOf, pullSecretsFor, resolveIntents, sharedSessionName, type Grant, type ObjectRef, type ProblemReason } from './controller/intents.ts';
 import { isManaged, managedSelector, readSecretState } from './controller/secrets.ts';
 import { describeKubeError } from './kube/api.ts';
@@ -39,6 +39,9 @@ import { namespaceMatches } from './policy.ts';
 import { formatDuration } from './config/duration.ts';
 import { tokenEndpoint, tokenEndpoints } from './registry.ts';
 import { endpointKey, type EcrEndpoint } from './aws/api.ts';
+import { checkConfigInForce, checkDeployment, checkLease, checkStatus, configMapNow, readControllerStatus, type ConfigMapNow } from './doctor-running.ts';
+import type { ControllerStatus } from './status.ts';
+import { version } from './version.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
@@ -48,7 +51,16 @@ export interface Check {
   readonly detail: string;
 }
 
-export type ObjectStatus = 'ok' | 'expiring' | 'expired' | 'missing' | 'conflict' | 'invalid annotation' | 'policy denied';
+export type ObjectStatus =
+  | 'ok'
+  | 'expiring'
+  | 'expired'
+  | 'missing'
+  | 'conflict'
+  | 'invalid annotation'
+  | 'unknown annotation'
+  | 'pending'
+  | 'policy denied';
 
 export interface ObjectReport {
   /** Namespace/<ns>, ServiceAccount/<ns>/<name>, or Target/<ns> (the --target-registries Secret). */
@@ -70,6 +82,8 @@ export interface DoctorReport {
   readonly failing: readonly string[];
   readonly checks: readonly Check[];
   readonly objects: readonly ObjectReport[];
+  /** The status the running controller published, when the doctor could read it. */
+  readonly controller?: ControllerStatus;
 }
 
 /** Adapters a test may replace. */
@@ -89,9 +103,10 @@ export async function doctor(options: Options, out: NodeJS.WritableStream, deps:
 export async function diagnose(options: Options, deps: DoctorDependencies = {}): Promise<DoctorReport> {
   const clock = deps.clock ?? systemClock;
   const checks: Check[] = [];
+  let running: ControllerStatus | undefined;
   const done = (objects: readonly ObjectReport[] = []): DoctorReport => {
     const failing = checks.filter((check) => check.status === 'fail').map((check) => check.name);
-    return { healthy: failing.length === 0, failing, checks, objects };
+    return { healthy: failing.length === 0, failing, checks, objects, ...(running !== undefined ? { controller: running } : {}) };
   };
 
   // Kubernetes: reachable, and as whom.
@@ -112,14 +127,26 @@ export async function diagnose(options: Options, deps: DoctorDependencies = {}):
   }
   const core = config.makeApiClient(CoreV1Api);
 
+  // The running controller: its Deployment and Pods, its Lease, and the status its leader publishes.
+  const started = clock.now();
+  const published = await readControllerStatus(config, options);
+  if (published.ok) running = published.status;
+  const [deployment, lease] = await Promise.all([checkDeployment(config, options, started), checkLease(config, options, running, started)]);
+  checks.push(deployment, ...(lease.check !== undefined ? [lease.check] : []));
+  checks.push(...(running !== undefined ? checkStatus(running, version(), lease.holder, started) : published.ok ? [] : [published.check]));
+
   // The policy ConfigMap, listed by name as the controller reads it (its Role allows list, not get).
   let settings: Settings = defaultSettings;
   /** Whether we know the policy in force (an invalid ConfigMap leaves the controller on its last good one). */
   let policyKnown = true;
   const where = `ConfigMap ${options.namespace}/${options.configMap}`;
+  /** The ConfigMap now, to compare with what the running controller has in force. */
+  let seen: ConfigMapNow | undefined;
   try {
     const list = await core.listNamespacedConfigMap({ namespace: options.namespace, fieldSelector: `metadata.name=${options.configMap}` });
     const configMap = list.items[0];
+    const source = { namespace: options.namespace, name: options.configMap, requirePolicy: options.requirePolicy };
+    seen = configMapNow(configMap, configMap !== undefined && settingsFromConfigMap(configMap, source).ok);
     // As the controller reads it at start: under --require-policy, no policy denies everything.
     const result = initialSettings(configMap, { namespace: options.namespace, name: options.configMap, requirePolicy: options.requirePolicy });
     if (!result.ok) {
@@ -140,6 +167,12 @@ export async function diagnose(options: Options, deps: DoctorDependencies = {}):
     }
   } catch (error) {
     checks.push({ name: 'config', status: 'fail', detail: `cannot read ${where}: ${describeKubeError(error)}` });
+  }
+  // What runs can differ from the ConfigMap: an invalid or deleted one leaves the last good one in force.
+  if (running !== undefined && seen !== undefined) {
+    const inForce = checkConfigInForce(running.config, seen, options.requirePolicy);
+    checks.push(inForce.check);
+    if (!inForce.agrees) policyKnown = false;
   }
 
   // What is annotated, as the controller sees it.
@@ -297,6 +330,8 @@ function resolveAll(inventory: Inventory, settings: Settings, options: Options, 
       settings,
       now,
       ...(target !== undefined ? { target } : {}),
+      // The doctor says at once what is missing; the controller gives new Namespaces a moment.
+      pendingGraceMs: 0,
     });
     if (intents.grants.length === 0 && intents.problems.length === 0) return [];
     return [{ namespace: name, grants: intents.grants, problems: intents.problems, annotated: intents.annotated }];
@@ -308,7 +343,12 @@ async function checkPermissions(config: KubeConfig, options: Options, keyless: b
   const webhook = options.webhook === undefined
     ? undefined
     : { secret: options.webhook.secret, ...(options.webhook.certs === 'self-signed' ? { configuration: options.webhook.configuration } : {}) };
-  const permissions = requiredPermissions(options.namespace, { configMap: options.configMap, lease: options.leaseName }, options.admissionParams, webhook);
+  const permissions = requiredPermissions(
+    options.namespace,
+    { configMap: options.configMap, lease: options.leaseName, status: options.statusConfigMap },
+    options.admissionParams,
+    webhook,
+  );
   const results = await Promise.all(
     permissions.map(async (permission): Promise<{ permission: Permission; allowed: boolean; error?: string }> => {
       try {
@@ -491,6 +531,8 @@ function lastErrorAbout(events: readonly CoreV1Event[], ref: ObjectRef): string 
 
 const problemStatus: Record<ProblemReason, ObjectStatus> = {
   InvalidAnnotation: 'invalid annotation',
+  UnknownAnnotation: 'unknown annotation',
+  ServiceAccountPending: 'pending',
   PolicyDenied: 'policy denied',
   SecretConflict: 'conflict',
   ServiceAccountMissing: 'missing',
@@ -512,12 +554,20 @@ function reportObjects(
     ...entry.grants.filter((grant) => grant.source.kind === 'Target').map((grant) => ({ ref: grant.ref, grant })),
     ...entry.annotated.map((ref) => ({ ref, grant: entry.grants.find((g) => g.source.kind !== 'Target' && sameRef(g.ref, ref)) })),
   ];
-  return rows.map(async ({ ref, grant }): Promise<ObjectReport> => {
+  return rows.map(async (row): Promise<ObjectReport> => {
+    const report = await reportObject(row);
+    // Served, yet something to say: a key that is none of ours, a ServiceAccount still to come.
+    const note = entry.problems.find((p) => sameRef(p.ref, row.ref) && (p.reason === 'UnknownAnnotation' || p.reason === 'ServiceAccountPending'));
+    return report.status === 'ok' && note !== undefined ? { ...report, status: problemStatus[note.reason], detail: note.message } : report;
+  });
+
+  async function reportObject({ ref, grant }: { ref: ObjectRef; grant: Grant | undefined }): Promise<ObjectReport> {
     const object =
       grant !== undefined ? describeSource(grant.source) : ref.kind === 'Namespace' ? `Namespace/${ref.name}` : `ServiceAccount/${namespace}/${ref.name}`;
     const lastError = lastErrorAbout(events, ref);
     const base = { object, namespace, ...(lastError !== undefined ? { lastError } : {}) };
-    const problem = entry.problems.find((p) => sameRef(p.ref, ref));
+    const notes: readonly ProblemReason[] = ['UnknownAnnotation', 'ServiceAccountPending'];
+    const problem = entry.problems.find((p) => sameRef(p.ref, ref) && !notes.includes(p.reason)) ?? entry.problems.find((p) => sameRef(p.ref, ref));
     if (grant === undefined) {
       return { ...base, status: problem !== undefined ? problemStatus[problem.reason] : 'missing', ...(problem !== undefined ? { detail: problem.message } : {}) };
     }
@@ -551,7 +601,7 @@ function reportObjects(
       return { ...named, expiresAt, status: 'expiring', detail: `expires in ${formatDuration(left)} and is overdue for refresh` };
     }
     return { ...named, expiresAt, status: 'ok' };
-  });
+  }
 }
 
 /**
@@ -565,7 +615,9 @@ function summarizeObjects(objects: readonly ObjectReport[], policyKnown: boolean
   const missing = objects.filter((row) => row.status === 'missing' && row.secret !== undefined);
   const broken = objects.filter((row) => row.status === 'expired' || (policyKnown && missing.includes(row)));
   const unsure = policyKnown ? [] : missing;
-  const tenant = objects.filter((row) => ['invalid annotation', 'policy denied', 'conflict'].includes(row.status) || (row.status === 'missing' && row.secret === undefined));
+  const tenant = objects.filter(
+    (row) => ['invalid annotation', 'unknown annotation', 'pending', 'policy denied', 'conflict'].includes(row.status) || (row.status === 'missing' && row.secret === undefined),
+  );
   const expiring = objects.filter((row) => row.status === 'expiring');
   const checks: Check[] = [];
   const servedCount = objects.length - tenant.length - broken.length - unsure.length;

@@ -152,9 +152,45 @@ export class Metrics {
     this.kubeWrites.inc({ verb, resource, result: ok ? 'success' : 'error' });
   }
 
-  /** Removes a Secret's series once it is no longer managed. */
-  forgetSecret(namespace: string, secret: string): void {
-    this.secretExpiry.remove({ namespace, secret });
-    this.lastRefreshFailure.remove({ namespace, secret });
+  /** The Secret names each namespace has series for: what keepSecrets() prunes from. */
+  readonly #seriesByNamespace = new Map<string, Set<string>>();
+
+  /** Sets a Secret's expiry series (and remembers it, so that keepSecrets() can remove it). */
+  setExpiry(namespace: string, secret: string, expiresAtSeconds: number): void {
+    this.#remember(namespace, secret);
+    this.secretExpiry.set({ namespace, secret }, expiresAtSeconds);
+  }
+
+  /** Sets whether a Secret's last refresh failed (1) or worked (0). */
+  setRefreshFailing(namespace: string, secret: string, failing: boolean): void {
+    this.#remember(namespace, secret);
+    this.lastRefreshFailure.set({ namespace, secret }, failing ? 1 : 0);
+  }
+
+  /**
+   * Series are state derived from the current objects: after a reconcile, exactly the series of the
+   * namespace's current grants exist (none once the namespace or its annotation is gone), so an alert
+   * on a Secret that nothing asks for any more clears.
+   */
+  keepSecrets(namespace: string, secrets: readonly string[]): void {
+    const known = this.#seriesByNamespace.get(namespace);
+    if (known === undefined) return;
+    const keep = new Set(secrets);
+    for (const secret of [...known]) {
+      if (keep.has(secret)) continue;
+      this.secretExpiry.remove({ namespace, secret });
+      this.lastRefreshFailure.remove({ namespace, secret });
+      known.delete(secret);
+    }
+    if (known.size === 0) this.#seriesByNamespace.delete(namespace);
+  }
+
+  #remember(namespace: string, secret: string): void {
+    let known = this.#seriesByNamespace.get(namespace);
+    if (known === undefined) {
+      known = new Set();
+      this.#seriesByNamespace.set(namespace, known);
+    }
+    known.add(secret);
   }
 }

@@ -16,6 +16,7 @@ import {
   type ParseResult,
   type Request,
   type Source,
+  unknownKeys,
 } from '../src/annotations.ts';
 
 const numRuns = 2_000;
@@ -344,4 +345,15 @@ describe('parseAnnotations properties', () => {
       { numRuns },
     );
   });
+});
+
+describe('unknownKeys', () => {
+  const cases: { name: string; values: Record<string, string>; want: { key: string; suggestion?: string }[] }[] = [
+    { name: 'our own keys, and others\' keys, are not unknown', values: { 'ecr-login/server': 'x', 'ecr-login/pull-secrets': 'x', 'example.com/server': 'x' }, want: [] },
+    { name: 'a plural is taken for the key it meant', values: { 'ecr-login/servers': 'x' }, want: [{ key: 'ecr-login/servers', suggestion: 'ecr-login/server' }] },
+    { name: 'an underscore is taken for a dash', values: { 'ecr-login/role_arn': 'x' }, want: [{ key: 'ecr-login/role_arn', suggestion: 'ecr-login/role-arn' }] },
+    { name: 'a missing dash is taken for the key it meant', values: { 'ecr-login/serviceaccounts': 'x' }, want: [{ key: 'ecr-login/serviceaccounts', suggestion: 'ecr-login/service-accounts' }] },
+    { name: 'a key like none of ours gets no suggestion', values: { 'ecr-login/colour': 'x' }, want: [{ key: 'ecr-login/colour' }] },
+  ];
+  for (const c of cases) it(c.name, () => assert.deepEqual(unknownKeys(c.values), c.want));
 });

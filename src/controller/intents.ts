@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import type { V1Namespace, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import {
+  annotations as annotationKeys,
   describeSource,
   eksRoleArnAnnotation,
   parseAnnotations,
@@ -11,6 +12,7 @@ import {
   type Request,
   type Source,
   type Targets,
+  unknownKeys,
 } from '../annotations.ts';
 import { identityKey, type TokenIdentity } from '../broker.ts';
 import type { StaticTarget } from '../config/options.ts';
@@ -30,6 +32,8 @@ export interface Snapshot {
   readonly now: number;
   /** The command line's static target, when it is this namespace. */
   readonly target?: StaticTarget;
+  /** Overrides pendingGraceMs (tests). */
+  readonly pendingGraceMs?: number;
 }
 
 /** The object an Event is about. */
@@ -51,7 +55,20 @@ export interface Grant {
   readonly specHash: string;
 }
 
-export type ProblemReason = 'InvalidAnnotation' | 'PolicyDenied' | 'SecretConflict' | 'ServiceAccountMissing';
+export type ProblemReason =
+  | 'InvalidAnnotation'
+  | 'UnknownAnnotation'
+  | 'PolicyDenied'
+  | 'SecretConflict'
+  | 'ServiceAccountMissing'
+  | 'ServiceAccountPending';
+
+/**
+ * A ServiceAccount that ecr-login/service-accounts names but that does not exist is reported once
+ * its Namespace is this old: a Namespace's `default` ServiceAccount, or one applied with it, appears
+ * a moment after the Namespace.
+ */
+export const pendingGraceMs = 30_000;
 
 export interface Problem {
   readonly ref: ObjectRef;
@@ -65,8 +82,10 @@ export interface Intents {
   readonly problems: readonly Problem[];
   /** Secrets left as they are although no grant claims them: their object's annotation is broken. */
   readonly keep: ReadonlySet<string>;
-  /** Every object with an ecr-login/server annotation, valid or not. */
+  /** Every object with an ecr-login/server annotation (valid or not), or an ecr-login/* key that is none of ours. */
   readonly annotated: readonly ObjectRef[];
+  /** When to look again because something may be reported then (a ServiceAccount still pending), epoch ms. */
+  readonly recheckAt?: number;
 }
 
 export function resolveIntents(snapshot: Snapshot): Intents {
@@ -117,9 +136,19 @@ export function resolveIntents(snapshot: Snapshot): Intents {
     });
   }
 
+  let recheckAt: number | undefined;
+  const created = namespace.metadata?.creationTimestamp === undefined ? undefined : new Date(namespace.metadata.creationTimestamp).getTime();
   for (const { source, ref, annotations } of objects) {
+    const unknown = unknownKeys(annotations);
+    if (unknown.length > 0) {
+      const words = unknown.map((u) => (u.suggestion !== undefined ? `${u.key} (did you mean ${u.suggestion}?)` : u.key));
+      problems.push({ ref, reason: 'UnknownAnnotation', message: `annotation ${words.join(', ')} is not one kube-ecrlogin reads; it is ignored` });
+    }
     const parsed = parseAnnotations(source, annotations);
-    if (parsed.kind === 'none') continue;
+    if (parsed.kind === 'none') {
+      if (unknown.length > 0) annotated.push(ref);
+      continue;
+    }
     annotated.push(ref);
     const keepOwned = (): void => {
       for (const secret of snapshot.secrets) {
@@ -159,6 +188,22 @@ export function resolveIntents(snapshot: Snapshot): Intents {
       continue;
     }
     claimed.set(secretName, source);
+    if (!request.targets.all && created !== undefined) {
+      const missing = request.targets.names.filter((name) => !byName.has(name));
+      if (missing.length > 0) {
+        // Reported once the Namespace is old enough for them to have appeared; looked at again then.
+        const reportAt = created + (snapshot.pendingGraceMs ?? pendingGraceMs);
+        if (snapshot.now >= reportAt) {
+          problems.push({
+            ref,
+            reason: 'ServiceAccountPending',
+            message: `ServiceAccount${missing.length === 1 ? '' : 's'} ${missing.join(', ')} named in ${annotationKeys.serviceAccounts} ${missing.length === 1 ? 'does' : 'do'} not exist (yet): ${missing.length === 1 ? 'it gets' : 'they get'} the Secret when ${missing.length === 1 ? 'it appears' : 'they appear'}`,
+          });
+        } else {
+          recheckAt = Math.min(recheckAt ?? reportAt, reportAt);
+        }
+      }
+    }
     const identity = tokenIdentity(resolved.identity, source, settings);
     grants.push({
       source,
@@ -170,7 +215,7 @@ export function resolveIntents(snapshot: Snapshot): Intents {
       specHash: specHash(request.registries, identity),
     });
   }
-  return { grants, problems, keep, annotated };
+  return { grants, problems, keep, annotated, ...(recheckAt !== undefined ? { recheckAt } : {}) };
 }
 
 type Resolved = { identity: Identity } | { problem: string; reason: ProblemReason };

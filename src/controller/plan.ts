@@ -3,7 +3,7 @@
 
 import type { V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import type { IssuedToken, TokenError } from '../broker.ts';
-import { describeSource } from '../annotations.ts';
+import { describeSource, pullSecretsRecord } from '../annotations.ts';
 import type { Grant, Intents, Snapshot } from './intents.ts';
 import { nameOf, pullSecretsFor } from './intents.ts';
 import { buildSecret, combinedTimes, isManaged, isOurs, readSecretState, secretDiffers, secretRefreshAt } from './secrets.ts';
@@ -113,7 +113,7 @@ export type JsonPatchOp =
   | { readonly op: 'replace'; readonly path: string; readonly value: unknown };
 
 /** Records, on each ServiceAccount, which imagePullSecrets entries kube-ecrlogin added. */
-export const pullSecretsAnnotation = 'ecr-login/pull-secrets';
+export const pullSecretsAnnotation = pullSecretsRecord;
 
 export interface ServiceAccountPatch {
   readonly serviceAccount: string;

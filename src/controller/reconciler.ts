@@ -40,6 +40,8 @@ export interface ReconcilerOptions {
   /** Longest wait before looking at a namespace again, ms. */
   readonly maxRequeueMs: number;
   readonly target?: StaticTarget;
+  /** See pendingGraceMs in intents.ts (tests shorten it). */
+  readonly pendingGraceMs?: number;
 }
 
 export interface ReconcileResult {
@@ -54,6 +56,8 @@ export interface ReconcileResult {
 
 const problemReasons: readonly Reason[] = [
   reasons.InvalidAnnotation,
+  reasons.UnknownAnnotation,
+  reasons.ServiceAccountPending,
   reasons.PolicyDenied,
   reasons.SecretConflict,
   reasons.ServiceAccountMissing,
@@ -72,7 +76,7 @@ export class Reconciler {
     if (namespace === undefined || namespace.metadata?.deletionTimestamp !== undefined) {
       // Gone or going: the namespace controller deletes what is in it; nothing for us to do.
       events.forgetNamespace(namespaceName);
-      for (const secret of cache.secrets(namespaceName)) this.#o.metrics.forgetSecret(namespaceName, nameOf(secret));
+      this.#o.metrics.keepSecrets(namespaceName, []);
       return { writes: 0, healthy: true };
     }
     const observed: Snapshot = {
@@ -82,12 +86,14 @@ export class Reconciler {
       settings: this.#o.settings(),
       now: clock.now(),
       ...(this.#o.target?.namespace === namespaceName ? { target: this.#o.target } : {}),
+      ...(this.#o.pendingGraceMs !== undefined ? { pendingGraceMs: this.#o.pendingGraceMs } : {}),
     };
     const run = new Run(namespaceName);
     // Before asking AWS for anything: a Secret name taken by a Secret we do not own cannot be served.
     const { snapshot, intents } = await this.#checkUnmanaged(observed, resolveIntents(observed), run);
     this.#reportProblems(intents.annotated, intents.problems);
-    if (intents.problems.length > 0) run.unhealthy();
+    // A typo'd key or a ServiceAccount still to come is said, but fails nothing (a `once` pass exits 0).
+    if (intents.problems.some((problem) => problem.reason !== 'UnknownAnnotation' && problem.reason !== 'ServiceAccountPending')) run.unhealthy();
 
     const needs = new Map<Grant, TokenNeed>(intents.grants.map((grant) => [grant, tokenNeed(snapshot, grant)]));
     const outcomes = new Map<Grant, TokenOutcome>();
@@ -139,7 +145,9 @@ export class Reconciler {
     if (!patchesFailed) for (const secret of plan.deletes) await this.#delete(secret, run);
 
     this.#recordExpiries(namespaceName, intents.grants, plan.writes);
-    return run.result(plan.nextRefreshAt, clock.now(), this.#o.maxRequeueMs);
+    this.#o.metrics.keepSecrets(namespaceName, intents.grants.map((grant) => grant.secretName));
+    const lookAgainAt = [plan.nextRefreshAt, intents.recheckAt].filter((at): at is number => at !== undefined);
+    return run.result(lookAgainAt.length === 0 ? undefined : Math.min(...lookAgainAt), clock.now(), this.#o.maxRequeueMs);
   }
 
   async #obtain(grant: Grant, acceptable: (token: IssuedToken) => boolean): Promise<TokenOutcome> {
@@ -283,19 +291,19 @@ export class Reconciler {
       error: error.message,
     });
     metrics.refreshes.inc({ outcome: 'failed' });
-    metrics.lastRefreshFailure.set({ namespace: grant.source.namespace, secret: grant.secretName }, 1);
+    metrics.setRefreshFailing(grant.source.namespace, grant.secretName, true);
     run.fail(error.message, error.kind === 'transient');
   }
 
   #recovered(grant: Grant): void {
-    this.#o.metrics.lastRefreshFailure.set({ namespace: grant.source.namespace, secret: grant.secretName }, 0);
+    this.#o.metrics.setRefreshFailing(grant.source.namespace, grant.secretName, false);
     if (this.#o.events.resolve(grant.ref, reasons.RefreshFailed)) {
       this.#o.events.emit(grant.ref, 'Normal', reasons.RefreshRecovered, `Secret ${grant.secretName} has fresh credentials again`);
     }
   }
 
   async #delete(secret: V1Secret, run: Run): Promise<void> {
-    const { api, log, metrics, events } = this.#o;
+    const { api, log, events } = this.#o;
     const namespace = secret.metadata?.namespace ?? '';
     const name = nameOf(secret);
     try {
@@ -303,7 +311,6 @@ export class Reconciler {
       this.#o.cache.wrote('Secret', namespace, name, undefined);
       run.writes++;
       log.info('Deleted Secret', { namespace, name, source: secret.metadata?.annotations?.[secretAnnotations.owner] });
-      metrics.forgetSecret(namespace, name);
       const owner = ownerRef(secret);
       if (owner !== undefined) {
         events.emit(owner, 'Normal', reasons.CredentialsRemoved, `Deleted Secret ${name}: nothing asks for it any more`);
@@ -359,13 +366,15 @@ export class Reconciler {
       if (secret === undefined) continue;
       const state = readSecretState(secret);
       if (state instanceof Error || state.expiresAt === undefined) continue;
-      this.#o.metrics.secretExpiry.set({ namespace, secret: grant.secretName }, state.expiresAt / 1000);
+      this.#o.metrics.setExpiry(namespace, grant.secretName, state.expiresAt / 1000);
     }
   }
 }
 
 const problemLogMessage: Record<Problem['reason'], string> = {
   InvalidAnnotation: 'Invalid annotation',
+  UnknownAnnotation: 'Unknown annotation',
+  ServiceAccountPending: 'ServiceAccount pending',
   PolicyDenied: 'Denied by policy',
   SecretConflict: 'Secret name conflict',
   ServiceAccountMissing: 'Identity ServiceAccount missing',

@@ -15,6 +15,8 @@ export const reasons = {
   RefreshFailed: 'RefreshFailed',
   RefreshRecovered: 'RefreshRecovered',
   InvalidAnnotation: 'InvalidAnnotation',
+  UnknownAnnotation: 'UnknownAnnotation',
+  ServiceAccountPending: 'ServiceAccountPending',
   PolicyDenied: 'PolicyDenied',
   SecretConflict: 'SecretConflict',
   ServiceAccountMissing: 'ServiceAccountMissing',

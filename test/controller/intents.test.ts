@@ -3,11 +3,11 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import type { V1Secret } from '@kubernetes/client-node';
-import { resolveIntents, type Grant, type Intents } from '../../src/controller/intents.ts';
+import type { V1Namespace, V1Secret } from '@kubernetes/client-node';
+import { pendingGraceMs, resolveIntents, type Grant, type Intents } from '../../src/controller/intents.ts';
 import { buildSecret } from '../../src/controller/secrets.ts';
 import { parseRegistryHost, type RegistryHost } from '../../src/registry.ts';
-import { east, namespace, roleA, roleB, serviceAccount, settingsFrom, snapshot, token, west } from '../support/snapshot.ts';
+import { east, namespace, roleA, roleB, serviceAccount, settingsFrom, snapshot, t0, token, west } from '../support/snapshot.ts';
 
 function host(text: string): RegistryHost {
   const parsed = parseRegistryHost(text);
@@ -279,5 +279,34 @@ describe('resolveIntents: broken annotations keep their Secrets, policy denials 
     assert.deepEqual(intents.problems.map((p) => p.reason), ['PolicyDenied']);
     assert.equal(intents.keep.size, 0);
     assert.match(intents.problems[0]?.message ?? '', /no policy rule matches namespace team-a/);
+  });
+});
+
+describe('resolveIntents: what is said besides', () => {
+  const aged = (ms: number): V1Namespace => {
+    const ns = namespace('team-a', { 'ecr-login/server': east, 'ecr-login/service-accounts': 'deployer' });
+    return { ...ns, metadata: { ...ns.metadata, creationTimestamp: new Date(t0 - ms) } };
+  };
+
+  it('a ServiceAccount named but absent is pending once the Namespace is older than the grace, and the grant stands', () => {
+    const intents = resolveIntents(snapshot({ namespace: aged(pendingGraceMs) }));
+    assert.deepEqual(intents.grants.map((g) => g.secretName), ['ecr-login']);
+    assert.deepEqual(intents.problems.map((p) => [p.reason, p.message]), [
+      ['ServiceAccountPending', 'ServiceAccount deployer named in ecr-login/service-accounts does not exist (yet): it gets the Secret when it appears'],
+    ]);
+    assert.equal(intents.recheckAt, undefined);
+  });
+
+  it('within the grace it is not said yet, and the namespace is to be looked at again when the grace ends', () => {
+    const intents = resolveIntents(snapshot({ namespace: aged(1_000) }));
+    assert.deepEqual(intents.problems, []);
+    assert.equal(intents.recheckAt, t0 - 1_000 + pendingGraceMs);
+  });
+
+  it('a key that is none of ours is an UnknownAnnotation problem, also on an object that asks for nothing', () => {
+    const intents = resolveIntents(snapshot({ namespace: namespace('team-a', { 'ecr-login/servers': east }) }));
+    assert.deepEqual(intents.grants, []);
+    assert.deepEqual(intents.problems.map((p) => [p.ref.kind, p.reason]), [['Namespace', 'UnknownAnnotation']]);
+    assert.deepEqual(intents.annotated.map((r) => r.kind), ['Namespace']);
   });
 });

@@ -59,6 +59,8 @@ export interface StartTestController {
   readonly user?: string;
   /** Reuse a namespace and label (to restart a controller over the same objects). */
   readonly reuse?: { namespace: string; label: { key: string; value: string } };
+  /** How old a Namespace must be before a missing ServiceAccount it names is reported, ms (default 30 s). */
+  readonly pendingGraceMs?: number;
   /** Runs after the controller's namespace and ServiceAccount exist, before it starts. */
   readonly prepare?: (namespace: string) => Promise<void>;
 }
@@ -125,6 +127,7 @@ export async function startTestController(options: StartTestController = {}): Pr
     log: createLogger({ level: 'debug', stream }),
     metrics,
     awsRetryMinDelayMs: 20,
+    ...(options.pendingGraceMs !== undefined ? { pendingGraceMs: options.pendingGraceMs } : {}),
   });
   // The controller asks STS who it is beside its cache sync, not before it: wait for the answer (or
   // the warning that there is none), so that tests counting AWS calls start from a quiet server.
