@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1
-# The kube-ecrlogin image. Build:  docker build -t ghcr.io/kube-ecrlogin/kube-ecrlogin:0.1.0 .
+# The kube-ecrlogin image. Build:  make image  (docker build --build-arg VERSION=<package.json version> ...)
 # Runs as UID/GID 65532 and writes nothing at run time, so it works with readOnlyRootFilesystem.
 # test/kustomize/dockerfile.test.ts replays the build and runtime stages without a container engine.
 
@@ -19,7 +19,8 @@ COPY src ./src
 RUN npm run build && npm run bundle && chmod +x dist/kube-ecrlogin.mjs
 
 FROM ${NODE_IMAGE}
-ARG VERSION=0.1.0
+# The release, from package.json: `make image` and the release workflow pass it; a bare build says dev.
+ARG VERSION=dev
 LABEL org.opencontainers.image.title="kube-ecrlogin" \
       org.opencontainers.image.description="Keeps AWS ECR pull Secrets fresh for annotated Namespaces and ServiceAccounts" \
       org.opencontainers.image.licenses="Apache-2.0" \

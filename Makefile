@@ -44,8 +44,9 @@ build: deps ## Compile TypeScript into dist/, and the image's one-file bundle di
 	chmod +x dist/kube-ecrlogin.mjs
 
 .PHONY: lint
-lint: deps ## Lint with ESLint.
+lint: deps ## Lint with ESLint, and the GitHub workflows with actionlint (built from its Go module, cached).
 	eslint .
+	"$$(test/actionlint/build.sh)" -color=false
 
 .PHONY: typecheck
 typecheck: deps ## Type-check sources and tests.
@@ -74,19 +75,27 @@ dev-down: deps ## Stop what dev-up started.
 
 ##@ Deploy
 
-IMG ?= ghcr.io/kube-ecrlogin/kube-ecrlogin:0.1.0
+# The version lives in package.json only; everything else is derived from it (test/release/version.test.ts).
+PACKAGE_VERSION := $(shell sed -n 's/^  "version": "\([^"]*\)",$$/\1/p' package.json)
+VERSION ?= v$(PACKAGE_VERSION)
+IMAGE_REPO ?= ghcr.io/kube-ecrlogin/kube-ecrlogin
+IMG ?= $(IMAGE_REPO):$(PACKAGE_VERSION)
 
 .PHONY: validate
 validate: ## Build every kustomization under kustomize/ (kubectl kustomize).
 	test/kustomize/validate.sh
 
 .PHONY: image
-image: ## Build the container image with docker (IMG=...).
-	docker build -t $(IMG) .
+image: ## Build the container image with docker (IMG=...), labelled with the package.json version.
+	docker build --build-arg VERSION=$(PACKAGE_VERSION) -t $(IMG) .
 
 .PHONY: image-buildah
 image-buildah: ## Build the image without Docker: buildah on a local Debian base (root; apt buildah debootstrap).
 	test/kustomize/buildah-build.sh
+
+.PHONY: release
+release: ## Render dist/release/ (install.yaml, install-seed-compatible.yaml, one file per component) for VERSION=vX.Y.Z.
+	release/render.sh $(VERSION)
 
 .PHONY: deploy
 deploy: ## Apply kustomize/overlays/default to the current kubectl context.

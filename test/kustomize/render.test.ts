@@ -5,7 +5,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseOptions } from '../../src/config/options.ts';
 import { defaultSettings, parseSettings } from '../../src/config/settings.ts';
@@ -30,6 +30,7 @@ import {
 } from './support.ts';
 
 const host = '111122223333.dkr.ecr.us-east-1.amazonaws.com';
+const packageVersion = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
 const optionsFor = (args: readonly string[], env: Record<string, string> = {}) =>
   parseOptions(expandArgs(args, env), { env, hostname: 'pod-0' });
 
@@ -104,7 +105,7 @@ describe('kustomize', () => {
     it('runs the controller with flags it accepts, on the ports the probes and the Service use', () => {
       const deployment = find(objects, 'Deployment');
       const container = containerOf(deployment);
-      assert.equal(container.image, 'ghcr.io/kube-ecrlogin/kube-ecrlogin:0.1.0');
+      assert.equal(container.image, `ghcr.io/kube-ecrlogin/kube-ecrlogin:${packageVersion}`);
       const options = optionsFor(container.args ?? [], { POD_NAMESPACE: 'kube-ecrlogin', POD_NAME: 'kube-ecrlogin-abc' });
       assert.equal(options.command, 'run');
       assert.equal(options.namespace, 'kube-ecrlogin');
@@ -345,7 +346,7 @@ describe('kustomize', () => {
       });
     });
 
-    it('argocd points an Application at the default overlay and ignores kube-ecrlogin\'s imagePullSecrets entries', async () => {
+    it('argocd points an Application at the install example and ignores kube-ecrlogin\'s imagePullSecrets entries', async () => {
       const app = find(await kustomize(join(kustomizeRoot, 'overlays', 'argocd')), 'Application');
       const spec = app['spec'] as {
         source: { path: string; repoURL: string };
@@ -353,7 +354,7 @@ describe('kustomize', () => {
         ignoreDifferences: { group: string; kind: string; managedFieldsManagers: string[]; jqPathExpressions: string[] }[];
         syncPolicy: { syncOptions: string[] };
       };
-      assert.equal(spec.source.path, 'kustomize/overlays/default');
+      assert.equal(spec.source.path, 'kustomize/examples/install');
       assert.ok(existsSync(join(repoRoot, spec.source.path, 'kustomization.yaml')));
       assert.equal(spec.destination.namespace, 'kube-ecrlogin');
       const rule = spec.ignoreDifferences.find((r) => r.kind === 'ServiceAccount');
@@ -372,7 +373,7 @@ describe('kustomize', () => {
       }
     });
 
-    it('flux syncs the default overlay with prune and wait, leaving ServiceAccount imagePullSecrets alone', async () => {
+    it('flux syncs the install example with prune and wait, leaving ServiceAccount imagePullSecrets alone', async () => {
       const objects = await kustomize(join(kustomizeRoot, 'overlays', 'flux'));
       const source = find(objects, 'GitRepository');
       const ks = find(objects, 'Kustomization');
@@ -384,7 +385,7 @@ describe('kustomize', () => {
         ignore: { paths: string[]; target: { kind: string; version: string } }[];
       };
       assert.ok(existsSync(join(repoRoot, spec.path, 'kustomization.yaml')));
-      assert.equal(spec.path, './kustomize/overlays/default');
+      assert.equal(spec.path, './kustomize/examples/install');
       assert.equal(spec.prune, true);
       assert.equal(spec.wait, true);
       assert.deepEqual(spec.sourceRef, { kind: 'GitRepository', name: source.metadata.name });

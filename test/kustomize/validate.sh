@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds every kustomization under kustomize/ with `kubectl kustomize` (kustomize v5 built in):
-# Kustomizations as they are, each Component through a throw-away overlay over the base.
+# Kustomizations as they are, each Component through a throw-away overlay over the base, and each
+# example (kustomize/examples/) with its remote bases replaced by this checkout.
 # Usage: test/kustomize/validate.sh [KUSTOMIZE_DIR]   (prints "ok <dir>" per build; exit 1 on any failure)
 set -euo pipefail
 
@@ -25,7 +26,13 @@ while IFS= read -r file; do
   path="$(dirname "$file")"
   rel="kustomize/${path#"$dir"/}"
   [[ "$path" == "$dir" ]] && rel="kustomize"
-  if grep -qE '^kind: *Component *$' "$file"; then
+  if [[ "$path" == "$dir/examples/"* ]]; then
+    # An example refers to this repository's tag by URL: build it against this checkout instead.
+    name="example-$(basename "$path")"
+    mkdir -p "$scratch/$name"
+    sed -E 's#https://github\.com/kube-ecrlogin/kube-ecrlogin//kustomize/([^?]+)\?ref=[^ ]+#../kustomize/\1#' "$file" >"$scratch/$name/kustomization.yaml"
+    build "$rel" "$scratch/$name"
+  elif grep -qE '^kind: *Component *$' "$file"; then
     name="$(basename "$path")"
     mkdir -p "$scratch/$name"
     printf 'resources: [../kustomize/base]\ncomponents: [../kustomize/%s]\n' "${path#"$dir"/}" >"$scratch/$name/kustomization.yaml"
