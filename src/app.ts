@@ -10,6 +10,7 @@ import { AdmissionWebhook } from './admission/webhook.ts';
 import type { AwsApi } from './aws/api.ts';
 import { sdkAwsApi } from './aws/sdk.ts';
 import { describeAwsError } from './aws/errors.ts';
+import { identityProblemFromEnv, identityProblemFromError } from './aws/identity-problem.ts';
 import { TokenBroker } from './broker.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Options, WebhookOptions } from './config/options.ts';
@@ -177,14 +178,27 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
   };
 }
 
-/** Logs the controller's own AWS identity once (never a credential). */
-export async function logCallerIdentity(parts: Parts): Promise<void> {
+/**
+ * Logs the controller's own AWS identity once (never a credential). Returns why there is none when the
+ * install gave it none (the placeholder role, or no credentials at all; src/aws/identity-problem.ts),
+ * after logging that as an error; a passing failure (STS unreachable, throttled) is only a warning.
+ */
+export async function logCallerIdentity(parts: Parts): Promise<string | undefined> {
+  const placeholder = identityProblemFromEnv(process.env);
+  if (placeholder !== undefined) {
+    parts.log.error('No AWS identity', { problem: placeholder });
+    return placeholder;
+  }
   const region = process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? 'us-east-1';
   try {
     const identity = await parts.aws.getCallerIdentity(region);
     parts.log.info('AWS identity', { arn: identity.arn, account: identity.account });
+    return undefined;
   } catch (error) {
-    parts.log.warn('Could not determine the AWS identity (sts:GetCallerIdentity)', { error: describeAwsError(error) });
+    const none = identityProblemFromError(error);
+    if (none !== undefined) parts.log.error('No AWS identity', { problem: none });
+    else parts.log.warn('Could not determine the AWS identity (sts:GetCallerIdentity)', { error: describeAwsError(error) });
+    return none;
   }
 }
 
@@ -210,9 +224,12 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
   let assembled: Parts | undefined;
   let admission: Admission | undefined;
   let shuttingDown = false;
+  /** Set when the install gave the controller no AWS identity: not ready, and /readyz says why. */
+  let identityProblem: string | undefined;
   const readiness = (): string | undefined => {
     if (shuttingDown) return 'shutting down';
     if (assembled === undefined) return 'loading config';
+    if (identityProblem !== undefined) return identityProblem;
     // A standby with synced caches is ready: it takes over without a cold start (and answers admissions).
     if (!assembled.controller.synced) return 'caches not synced';
     if (admission !== undefined && !admission.ready) return 'webhook not serving a trusted certificate';
@@ -236,7 +253,9 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
   const parts = assembled;
   const { controller, log, clock } = parts;
   // Asked beside the work, never before it: a slow or unreachable STS delays nothing.
-  void logCallerIdentity(parts);
+  void logCallerIdentity(parts).then((problem) => {
+    identityProblem = problem;
+  });
   // Every replica answers admissions, leader or not: a Pod creation never waits for an election.
   if (options.webhook !== undefined) {
     admission = startAdmission(parts, options.webhook);

@@ -25,6 +25,7 @@ import { describeSource } from './annotations.ts';
 import { loadKubeConfig } from './app.ts';
 import type { AwsApi } from './aws/api.ts';
 import { describeAwsError } from './aws/errors.ts';
+import { identityProblemFromEnv, identityProblemFromError, identityProblemFromServiceAccount } from './aws/identity-problem.ts';
 import { sdkAwsApi } from './aws/sdk.ts';
 import { describeIdentity, TokenBroker, TokenError, type TokenIdentity } from './broker.ts';
 import { systemClock, type Clock } from './clock.ts';
@@ -188,7 +189,7 @@ export async function diagnose(options: Options, deps: DoctorDependencies = {}):
 
   const [rbac, aws, ecr] = await Promise.all([
     checkPermissions(config, options, keyless),
-    checkAwsIdentity(deps.aws ?? sdkAwsApi({ requestTimeoutMs: options.awsTimeoutMs }), served),
+    checkAwsIdentity(deps.aws ?? sdkAwsApi({ requestTimeoutMs: options.awsTimeoutMs }), served, inventory?.serviceAccounts.get(options.namespace) ?? []),
     checkRegistries(deps.aws ?? sdkAwsApi({ requestTimeoutMs: options.awsTimeoutMs }), served, settings, clock, options.awsRetries),
   ]);
   checks.push(...rbac, aws, ...ecr);
@@ -411,12 +412,25 @@ function awsRegion(served: readonly Served[]): string {
   return process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? first ?? 'us-east-1';
 }
 
-async function checkAwsIdentity(aws: AwsApi, served: readonly Served[]): Promise<Check> {
+/**
+ * The AWS identity this process has (run it in the controller's Pod to check the controller's), and
+ * whether the install gave the controller none (src/aws/identity-problem.ts): the placeholder role in
+ * AWS_ROLE_ARN, or no credentials at all, fail; the placeholder on a ServiceAccount of the controller's
+ * namespace is a warning when this process has an identity of its own (it may run elsewhere, and static
+ * keys in the controller's Pod would come before the role).
+ */
+async function checkAwsIdentity(aws: AwsApi, served: readonly Served[], ownServiceAccounts: readonly V1ServiceAccount[]): Promise<Check> {
+  const placeholder = identityProblemFromEnv(process.env);
+  if (placeholder !== undefined) return { name: 'aws identity', status: 'fail', detail: placeholder };
   try {
     const identity = await aws.getCallerIdentity(awsRegion(served));
+    const named = ownServiceAccounts
+      .map((sa) => identityProblemFromServiceAccount(`${sa.metadata?.namespace ?? ''}/${sa.metadata?.name ?? ''}`, sa.metadata?.annotations))
+      .find((problem) => problem !== undefined);
+    if (named !== undefined) return { name: 'aws identity', status: 'warn', detail: `${named} (this doctor runs as ${identity.arn})` };
     return { name: 'aws identity', status: 'ok', detail: `${identity.arn} (account ${identity.account})` };
   } catch (error) {
-    return { name: 'aws identity', status: 'fail', detail: `sts:GetCallerIdentity failed: ${describeAwsError(error)}` };
+    return { name: 'aws identity', status: 'fail', detail: identityProblemFromError(error) ?? `sts:GetCallerIdentity failed: ${describeAwsError(error)}` };
   }
 }
 
