@@ -16,7 +16,20 @@ export const annotations = {
   identity: 'ecr-login/identity',
   /** Namespace only, with `identity: service-account`: whose token to exchange; default `default`. */
   identityServiceAccount: 'ecr-login/identity-service-account',
+  /** The Secret's form: dockerconfigjson (default), config-json, argocd-repository. */
+  format: 'ecr-login/format',
 } as const;
+
+/**
+ * What a Secret holds the credentials as:
+ * - dockerconfigjson: a kubernetes.io/dockerconfigjson pull Secret, listed in imagePullSecrets;
+ * - config-json: an Opaque Secret with a `config.json` key ({"auths": ...}), for image builders
+ *   (Kaniko, BuildKit, Tekton) that mount it as ~/.docker/config.json;
+ * - argocd-repository: one Argo CD repository credential template per registry (Helm charts and OCI
+ *   artifacts in ECR).
+ */
+export type SecretFormat = 'dockerconfigjson' | 'config-json' | 'argocd-repository';
+export const secretFormats: readonly SecretFormat[] = ['dockerconfigjson', 'config-json', 'argocd-repository'];
 
 /** On a ServiceAccount: the imagePullSecrets entries kube-ecrlogin added (its record, not a request). */
 export const pullSecretsRecord = 'ecr-login/pull-secrets';
@@ -103,6 +116,7 @@ export interface Request {
   readonly roleArn?: string;
   readonly secretName?: string;
   readonly targets: Targets;
+  readonly format: SecretFormat;
 }
 
 export interface AnnotationError {
@@ -162,6 +176,13 @@ export function parseAnnotations(source: Source, values: Readonly<Record<string,
   }
   const partition = partitions[0] ?? 'aws';
 
+  const formatValue = get(annotations.format)?.trim() ?? 'dockerconfigjson';
+  const format = secretFormats.find((candidate) => candidate === formatValue);
+  if (format === undefined) return fail(annotations.format, `${quote(formatValue)} is not one of ${secretFormats.join(', ')}`);
+  if (format !== 'dockerconfigjson' && get(annotations.serviceAccounts) !== undefined) {
+    return fail(annotations.serviceAccounts, `has no use with ${annotations.format}: ${format} (only pull Secrets go into imagePullSecrets)`);
+  }
+
   const identityValue = get(annotations.identity)?.trim() ?? 'controller';
   if (identityValue !== 'controller' && identityValue !== 'service-account') {
     return fail(annotations.identity, `${quote(identityValue)} is not one of controller, service-account`);
@@ -207,7 +228,9 @@ export function parseAnnotations(source: Source, values: Readonly<Record<string,
     registries: hosts,
     identity: identityValue,
     identityServiceAccount,
-    targets,
+    // Only pull Secrets go into imagePullSecrets.
+    targets: format === 'dockerconfigjson' ? targets : { all: false, names: [] },
+    format,
     ...(roleArn !== undefined ? { roleArn } : {}),
     ...(secretName !== undefined ? { secretName } : {}),
   };

@@ -41,7 +41,7 @@ export function namespaceFacts(namespace: V1Namespace, serviceAccounts: readonly
   const problem = intents.problems.find((p) => p.ref.kind === 'Namespace' && lasting.has(p.reason));
   const byServiceAccount = new Map<string, string>();
   for (const grant of intents.grants) {
-    if (grant.source.kind === 'ServiceAccount') byServiceAccount.set(grant.source.name, grant.secretName);
+    if (grant.source.kind === 'ServiceAccount' && grant.format === 'dockerconfigjson') byServiceAccount.set(grant.source.name, grant.secretName);
   }
   return {
     ...(problem !== undefined ? { excluded: problem.reason } : {}),

@@ -18,15 +18,15 @@ import { errorMessage, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { WorkQueue } from './queue.ts';
 import type { CacheReader, ReconcileResult, Reconciler } from './reconciler.ts';
-import { dataWrittenBy, dataWrittenByUs, fieldManager, managedBy, managedSelector } from './secrets.ts';
+import { argocdSecretType, dataWrittenBy, dataWrittenByUs, fieldManager, managedBy, managedSelector } from './secrets.ts';
 
 /**
  * What the Secret cache keeps: metadata only (no data crosses the wire), the managed-by label, our
  * annotations (each at most one character longer than any valid value), and whether another field
  * manager wrote the data. A Secret someone made to look like ours costs a few hundred bytes.
  */
-const secretMetadata = metadataForCache<V1Secret>(
-  { label: managedBy.key, annotationPrefix: 'ecr-login/', maxValueLength, fieldManager, writtenByOthers: dataWrittenBy, writtenByUs: dataWrittenByUs },
+export const secretMetadata = metadataForCache<V1Secret>(
+  { labels: [managedBy.key, argocdSecretType.key], annotationPrefix: 'ecr-login/', maxValueLength, fieldManager, writtenByOthers: dataWrittenBy, writtenByUs: dataWrittenByUs },
   { apiVersion: 'v1', kind: 'Secret' },
 );
 

@@ -11,6 +11,7 @@ import {
   roleArnProblem,
   type Request,
   type Source,
+  type SecretFormat,
   type Targets,
   unknownKeys,
 } from '../annotations.ts';
@@ -51,7 +52,9 @@ export interface Grant {
   readonly identity: TokenIdentity;
   readonly secretName: string;
   readonly targets: Targets;
-  /** Changes when what the Secret should hold changes (registries, identity). */
+  /** What the Secret holds the credentials as (one argocd-repository grant per registry). */
+  readonly format: SecretFormat;
+  /** Changes when what the Secret should hold changes (registries, identity, format). */
   readonly specHash: string;
 }
 
@@ -132,7 +135,8 @@ export function resolveIntents(snapshot: Snapshot): Intents {
       identity,
       secretName: snapshot.target.secretName,
       targets: { all: false, names: snapshot.target.serviceAccounts },
-      specHash: specHash(snapshot.target.registries, identity),
+      format: 'dockerconfigjson',
+      specHash: specHash(snapshot.target.registries, identity, 'dockerconfigjson'),
     });
   }
 
@@ -177,17 +181,22 @@ export function resolveIntents(snapshot: Snapshot): Intents {
       });
       continue;
     }
-    const secretName = secretNameFor(source, request.secretName, settings.defaults.secretName);
-    const holder = claimed.get(secretName);
-    if (holder !== undefined) {
+    const baseName = secretNameFor(source, request.secretName, settings.defaults.secretName);
+    // An Argo CD credential template names one registry: one Secret per registry, named for it.
+    const outputs =
+      request.format === 'argocd-repository'
+        ? request.registries.map((registry) => ({ secretName: `${baseName}-${registry.host.replace(/\./g, '-')}`.slice(0, 253).replace(/-+$/, ''), registries: [registry] }))
+        : [{ secretName: baseName, registries: request.registries }];
+    const taken = outputs.map((output) => ({ output, holder: claimed.get(output.secretName) })).find((entry) => entry.holder !== undefined);
+    if (taken?.holder !== undefined) {
       problems.push({
         ref,
         reason: 'SecretConflict',
-        message: `Secret name ${secretName} is already used by ${describeSource(holder)}; set ecr-login/secret-name to another name`,
+        message: `Secret name ${taken.output.secretName} is already used by ${describeSource(taken.holder)}; set ecr-login/secret-name to another name`,
       });
       continue;
     }
-    claimed.set(secretName, source);
+    for (const output of outputs) claimed.set(output.secretName, source);
     if (!request.targets.all && created !== undefined) {
       const missing = request.targets.names.filter((name) => !byName.has(name));
       if (missing.length > 0) {
@@ -205,15 +214,18 @@ export function resolveIntents(snapshot: Snapshot): Intents {
       }
     }
     const identity = tokenIdentity(resolved.identity, source, settings);
-    grants.push({
-      source,
-      ref,
-      registries: request.registries,
-      identity,
-      secretName,
-      targets: request.targets,
-      specHash: specHash(request.registries, identity),
-    });
+    for (const output of outputs) {
+      grants.push({
+        source,
+        ref,
+        registries: output.registries,
+        identity,
+        secretName: output.secretName,
+        targets: request.targets,
+        format: request.format,
+        specHash: specHash(output.registries, identity, request.format),
+      });
+    }
   }
   return { grants, problems, keep, annotated, ...(recheckAt !== undefined ? { recheckAt } : {}) };
 }
@@ -273,10 +285,11 @@ function tokenIdentity(identity: Identity, source: Source, settings: Settings): 
   }
 }
 
-function specHash(registries: readonly RegistryHost[], identity: TokenIdentity): string {
+function specHash(registries: readonly RegistryHost[], identity: TokenIdentity, format: SecretFormat): string {
   const hosts = registries.map((r) => r.host).sort();
+  // A pull Secret's hash is as it always was, so that an upgrade rewrites none.
   return createHash('sha256')
-    .update(JSON.stringify({ v: 1, hosts, identity: identityKey(identity) }))
+    .update(JSON.stringify({ v: 1, hosts, identity: identityKey(identity), ...(format !== 'dockerconfigjson' ? { format } : {}) }))
     .digest('hex')
     .slice(0, 16);
 }

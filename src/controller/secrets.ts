@@ -2,10 +2,10 @@
 
 import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
-import { describeSource } from '../annotations.ts';
+import { describeSource, type SecretFormat } from '../annotations.ts';
 import { describeIdentity, type IssuedToken } from '../broker.ts';
 import type { RefreshSettings } from '../config/settings.ts';
-import { buildDockerConfig, parseDockerConfig } from '../dockerconfig.ts';
+import { buildDockerConfig, parseDockerConfig, type RegistryLogin } from '../dockerconfig.ts';
 import { effectiveExpiry, refreshTime, seedOf } from '../refresh.ts';
 import type { Grant } from './intents.ts';
 
@@ -25,6 +25,8 @@ export const secretAnnotations = {
   specHash: 'ecr-login/spec-hash',
   /** A hash of the data we wrote: the cache holds Secrets' metadata only, never their data. */
   dataHash: 'ecr-login/data-hash',
+  /** The format, when not a pull Secret (dockerconfigjson). */
+  format: 'ecr-login/format',
 } as const;
 
 /**
@@ -80,12 +82,17 @@ export function readSecretState(secret: V1Secret): SecretState | Error {
   const other = annotations[dataWrittenBy];
   if (other !== undefined) return new Error(`its data was changed by ${other}`);
   if (secret.data !== undefined || secret.type !== undefined) {
-    if (secret.type !== dockerConfigType) return new Error(`type is ${secret.type ?? 'unset'}`);
-    const encoded = secret.data?.[dockerConfigKey];
-    if (encoded === undefined) return new Error(`no ${dockerConfigKey} key`);
-    const logins = parseDockerConfig(Buffer.from(encoded, 'base64').toString('utf8'));
-    if (logins instanceof Error) return logins;
-    if (annotations[secretAnnotations.dataHash] !== undefined && annotations[secretAnnotations.dataHash] !== dataHash(encoded)) {
+    const format = annotations[secretAnnotations.format] ?? 'dockerconfigjson';
+    const expectedType = format === 'dockerconfigjson' ? dockerConfigType : 'Opaque';
+    if (secret.type !== expectedType) return new Error(`type is ${secret.type ?? 'unset'}`);
+    const key = format === 'dockerconfigjson' ? dockerConfigKey : format === 'config-json' ? 'config.json' : 'password';
+    const encoded = secret.data?.[key];
+    if (encoded === undefined) return new Error(`no ${key} key`);
+    if (format !== 'argocd-repository') {
+      const logins = parseDockerConfig(Buffer.from(encoded, 'base64').toString('utf8'));
+      if (logins instanceof Error) return logins;
+    }
+    if (annotations[secretAnnotations.dataHash] !== undefined && annotations[secretAnnotations.dataHash] !== dataHashOf(secret.data ?? {})) {
       return new Error(`its data does not match annotation ${secretAnnotations.dataHash}`);
     }
   }
@@ -106,6 +113,36 @@ export function readSecretState(secret: V1Secret): SecretState | Error {
 /** The hash kept in ecr-login/data-hash: of the base64 .dockerconfigjson value. */
 export function dataHash(encoded: string): string {
   return createHash('sha256').update(encoded).digest('hex').slice(0, 16);
+}
+
+/** The data hash of a Secret's data: a pull Secret's as it always was, any other of all its keys. */
+export function dataHashOf(data: Readonly<Record<string, string>>): string {
+  const keys = Object.keys(data).sort();
+  if (keys.length === 1 && keys[0] === dockerConfigKey) return dataHash(data[dockerConfigKey] ?? '');
+  return dataHash(JSON.stringify(keys.map((key) => [key, data[key]])));
+}
+
+/** Argo CD's label for a repository credential template (argocd-repo-creds.yaml in Argo CD's docs). */
+export const argocdSecretType = { key: 'argocd.argoproj.io/secret-type', value: 'repo-creds' } as const;
+
+/** A Secret's type, data and extra labels for a format (see SecretFormat). */
+function payloadOf(format: SecretFormat, logins: readonly RegistryLogin[]): { type: string; data: Record<string, string>; labels: Record<string, string> } {
+  const b64 = (text: string): string => Buffer.from(text).toString('base64');
+  switch (format) {
+    case 'dockerconfigjson':
+      return { type: dockerConfigType, data: { [dockerConfigKey]: b64(buildDockerConfig(logins)) }, labels: {} };
+    case 'config-json':
+      // The same {"auths": ...} document, under the file name image builders read.
+      return { type: 'Opaque', data: { 'config.json': b64(buildDockerConfig(logins)) }, labels: {} };
+    case 'argocd-repository': {
+      // One registry per Secret (resolveIntents makes one grant per registry): a credential template
+      // whose url, without a scheme, is the prefix of every chart and OCI artifact in that registry.
+      const [login] = logins;
+      if (login === undefined || logins.length !== 1) throw new Error('an Argo CD repository Secret holds exactly one registry');
+      const data = { url: login.host, type: 'helm', enableOCI: 'true', username: login.username, password: login.password };
+      return { type: 'Opaque', data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])), labels: { [argocdSecretType.key]: argocdSecretType.value } };
+    }
+  }
 }
 
 /** When a Secret with these token times is due, with a jitter stable for this Secret and token. */
@@ -136,14 +173,15 @@ export function buildSecret(grant: Grant, tokens: ReadonlyMap<string, IssuedToke
     return { host: registry.host, username: token.username, password: token.password };
   });
   const times = combinedTimes(used);
-  const encoded = Buffer.from(buildDockerConfig(logins)).toString('base64');
+  const payload = payloadOf(grant.format, logins);
   const annotations: Record<string, string> = {
     [secretAnnotations.owner]: describeSource(grant.source),
     [secretAnnotations.registries]: grant.registries.map((r) => r.host).join(','),
     [secretAnnotations.identity]: describeIdentity(grant.identity),
     [secretAnnotations.issuedAt]: new Date(times.issuedAt).toISOString(),
     [secretAnnotations.specHash]: grant.specHash,
-    [secretAnnotations.dataHash]: dataHash(encoded),
+    [secretAnnotations.dataHash]: dataHashOf(payload.data),
+    ...(grant.format !== 'dockerconfigjson' ? { [secretAnnotations.format]: grant.format } : {}),
   };
   if (times.expiresAt !== undefined) annotations[secretAnnotations.expiresAt] = new Date(times.expiresAt).toISOString();
   const secret: V1Secret = {
@@ -152,11 +190,11 @@ export function buildSecret(grant: Grant, tokens: ReadonlyMap<string, IssuedToke
     metadata: {
       name: grant.secretName,
       namespace: grant.source.namespace,
-      labels: { [managedBy.key]: managedBy.value },
+      labels: { [managedBy.key]: managedBy.value, ...payload.labels },
       annotations,
     },
-    type: dockerConfigType,
-    data: { [dockerConfigKey]: encoded },
+    type: payload.type,
+    data: payload.data,
   };
   if (grant.ref.kind === 'ServiceAccount' && grant.ref.uid !== undefined) {
     // The Secret goes with its ServiceAccount, also when the controller is not running.
@@ -175,11 +213,13 @@ export function secretDiffers(existing: V1Secret, desired: V1Secret): boolean {
   // The cache holds metadata only: the data is compared through its hash. A full Secret is checked whole.
   if (existing.data !== undefined || existing.type !== undefined) {
     if (existing.type !== desired.type) return true;
-    if (existing.data?.[dockerConfigKey] !== desired.data?.[dockerConfigKey]) return true;
-    if (Object.keys(existing.data ?? {}).length !== 1) return true;
+    const keys = (s: V1Secret): string => JSON.stringify(Object.keys(s.data ?? {}).sort());
+    if (keys(existing) !== keys(desired)) return true;
+    if (Object.keys(desired.data ?? {}).some((key) => existing.data?.[key] !== desired.data?.[key])) return true;
   }
   if (have[dataWrittenBy] !== undefined) return true;
   if (existing.metadata?.labels?.[managedBy.key] !== managedBy.value) return true;
+  for (const [key, value] of Object.entries(desired.metadata?.labels ?? {})) if (existing.metadata.labels[key] !== value) return true;
   for (const key of Object.values(secretAnnotations)) {
     if (key === secretAnnotations.issuedAt) continue;
     if (have[key] !== want[key]) return true;

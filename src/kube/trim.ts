@@ -13,8 +13,8 @@ export function withoutManagedFields<T extends KubernetesObject>(object: T): T {
 
 /** What a metadata-only cache keeps of an object it does not own the rest of. */
 export interface MetadataKeep {
-  /** The one label worth keeping (the managed-by label the informer selects on). */
-  readonly label: string;
+  /** The labels worth keeping (the managed-by label the informer selects on, and any we set). */
+  readonly labels: readonly string[];
   /** Annotations with this prefix are kept; every other is dropped. */
   readonly annotationPrefix: string;
   /** Longest annotation value kept whole; a longer one is cut to this length plus one character. */
@@ -44,14 +44,14 @@ export function metadataForCache<T extends KubernetesObject>(keep: MetadataKeep,
     const other = (meta.managedFields ?? []).find((entry) => entry.manager !== keep.fieldManager && ownsData(entry.fieldsV1));
     if (other !== undefined) annotations[keep.writtenByOthers] = other.manager ?? 'unknown';
     if ((meta.managedFields ?? []).some((entry) => entry.manager === keep.fieldManager && ownsData(entry.fieldsV1))) annotations[keep.writtenByUs] = 'true';
-    const label = meta.labels?.[keep.label];
+    const labels = Object.fromEntries(keep.labels.flatMap((key) => (meta.labels?.[key] !== undefined ? [[key, meta.labels[key]]] : [])));
     const kept: V1ObjectMeta = {
       ...(meta.name !== undefined ? { name: meta.name } : {}),
       ...(meta.namespace !== undefined ? { namespace: meta.namespace } : {}),
       ...(meta.uid !== undefined ? { uid: meta.uid } : {}),
       ...(meta.resourceVersion !== undefined ? { resourceVersion: meta.resourceVersion } : {}),
       ...(meta.deletionTimestamp !== undefined ? { deletionTimestamp: meta.deletionTimestamp } : {}),
-      ...(label !== undefined ? { labels: { [keep.label]: label } } : {}),
+      ...(Object.keys(labels).length > 0 ? { labels } : {}),
       ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
       ...(meta.ownerReferences !== undefined ? { ownerReferences: meta.ownerReferences } : {}),
     };

@@ -126,6 +126,10 @@ describe('guard-rails: what the controller\'s own ServiceAccount may do', () => 
   it('refuses Secrets that are not labelled dockerconfigjson Secrets, and any change to one that is not ours', async () => {
     await refused(stolen.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'loot' }, type: 'Opaque', data: { a: 'Yg==' } } }), /may write only/);
     await refused(
+      stolen.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'tls-loot', labels: { 'app.kubernetes.io/managed-by': 'kube-ecrlogin' } }, type: 'kubernetes.io/tls', data: { 'tls.crt': 'eA==', 'tls.key': 'eA==' } } }),
+      /may write only/,
+    );
+    await refused(
       stolen.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'unlabelled' }, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') } } }),
       /may write only/,
     );

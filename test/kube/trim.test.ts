@@ -25,7 +25,7 @@ describe('trimming cached objects', () => {
   });
 
   const keep = metadataForCache<V1Secret>(
-    { label: 'app.kubernetes.io/managed-by', annotationPrefix: 'ecr-login/', maxValueLength: 10, fieldManager: 'kube-ecrlogin', writtenByOthers: 'internal/written-by', writtenByUs: 'internal/ours' },
+    { labels: ['app.kubernetes.io/managed-by'], annotationPrefix: 'ecr-login/', maxValueLength: 10, fieldManager: 'kube-ecrlogin', writtenByOthers: 'internal/written-by', writtenByUs: 'internal/ours' },
     { apiVersion: 'v1', kind: 'Secret' },
   );
 
