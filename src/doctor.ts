@@ -31,7 +31,7 @@ import { describeIdentity, TokenBroker, TokenError, type TokenIdentity } from '.
 import { systemClock, type Clock } from './clock.ts';
 import type { Options } from './config/options.ts';
 import { defaultSettings, type Rule, type Settings } from './config/settings.ts';
-import { configKey, initialSettings, settingsFromConfigMap } from './config/source.ts';
+import { configKey, initialSettings } from './config/source.ts';
 import { nameOf, pullSecretsFor, resolveIntents, sharedSessionName, type Grant, type ObjectRef, type ProblemReason } from './controller/intents.ts';
 import { isManaged, managedSelector, readSecretState } from './controller/secrets.ts';
 import { describeKubeError } from './kube/api.ts';
@@ -40,9 +40,6 @@ import { namespaceMatches } from './policy.ts';
 import { formatDuration } from './config/duration.ts';
 import { tokenEndpoint, tokenEndpoints } from './registry.ts';
 import { endpointKey, type EcrEndpoint } from './aws/api.ts';
-import { checkConfigInForce, checkDeployment, checkLease, checkStatus, configMapNow, readControllerStatus, type ConfigMapNow } from './doctor-running.ts';
-import type { ControllerStatus } from './status.ts';
-import { version } from './version.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
@@ -83,8 +80,6 @@ export interface DoctorReport {
   readonly failing: readonly string[];
   readonly checks: readonly Check[];
   readonly objects: readonly ObjectReport[];
-  /** The status the running controller published, when the doctor could read it. */
-  readonly controller?: ControllerStatus;
 }
 
 /** Adapters a test may replace. */
@@ -104,10 +99,9 @@ export async function doctor(options: Options, out: NodeJS.WritableStream, deps:
 export async function diagnose(options: Options, deps: DoctorDependencies = {}): Promise<DoctorReport> {
   const clock = deps.clock ?? systemClock;
   const checks: Check[] = [];
-  let running: ControllerStatus | undefined;
   const done = (objects: readonly ObjectReport[] = []): DoctorReport => {
     const failing = checks.filter((check) => check.status === 'fail').map((check) => check.name);
-    return { healthy: failing.length === 0, failing, checks, objects, ...(running !== undefined ? { controller: running } : {}) };
+    return { healthy: failing.length === 0, failing, checks, objects };
   };
 
   // Kubernetes: reachable, and as whom.
@@ -128,26 +122,14 @@ export async function diagnose(options: Options, deps: DoctorDependencies = {}):
   }
   const core = config.makeApiClient(CoreV1Api);
 
-  // The running controller: its Deployment and Pods, its Lease, and the status its leader publishes.
-  const started = clock.now();
-  const published = await readControllerStatus(config, options);
-  if (published.ok) running = published.status;
-  const [deployment, lease] = await Promise.all([checkDeployment(config, options, started), checkLease(config, options, running, started)]);
-  checks.push(deployment, ...(lease.check !== undefined ? [lease.check] : []));
-  checks.push(...(running !== undefined ? checkStatus(running, version(), lease.holder, started) : published.ok ? [] : [published.check]));
-
   // The policy ConfigMap, listed by name as the controller reads it (its Role allows list, not get).
   let settings: Settings = defaultSettings;
   /** Whether we know the policy in force (an invalid ConfigMap leaves the controller on its last good one). */
   let policyKnown = true;
   const where = `ConfigMap ${options.namespace}/${options.configMap}`;
-  /** The ConfigMap now, to compare with what the running controller has in force. */
-  let seen: ConfigMapNow | undefined;
   try {
     const list = await core.listNamespacedConfigMap({ namespace: options.namespace, fieldSelector: `metadata.name=${options.configMap}` });
     const configMap = list.items[0];
-    const source = { namespace: options.namespace, name: options.configMap, requirePolicy: options.requirePolicy };
-    seen = configMapNow(configMap, configMap !== undefined && settingsFromConfigMap(configMap, source).ok);
     // As the controller reads it at start: under --require-policy, no policy denies everything.
     const result = initialSettings(configMap, { namespace: options.namespace, name: options.configMap, requirePolicy: options.requirePolicy });
     if (!result.ok) {
@@ -168,12 +150,6 @@ export async function diagnose(options: Options, deps: DoctorDependencies = {}):
     }
   } catch (error) {
     checks.push({ name: 'config', status: 'fail', detail: `cannot read ${where}: ${describeKubeError(error)}` });
-  }
-  // What runs can differ from the ConfigMap: an invalid or deleted one leaves the last good one in force.
-  if (running !== undefined && seen !== undefined) {
-    const inForce = checkConfigInForce(running.config, seen, options.requirePolicy);
-    checks.push(inForce.check);
-    if (!inForce.agrees) policyKnown = false;
   }
 
   // What is annotated, as the controller sees it.
@@ -344,12 +320,7 @@ async function checkPermissions(config: KubeConfig, options: Options, keyless: b
   const webhook = options.webhook === undefined
     ? undefined
     : { secret: options.webhook.secret, ...(options.webhook.certs === 'self-signed' ? { configuration: options.webhook.configuration } : {}) };
-  const permissions = requiredPermissions(
-    options.namespace,
-    { configMap: options.configMap, lease: options.leaseName, status: options.statusConfigMap },
-    options.admissionParams,
-    webhook,
-  );
+  const permissions = requiredPermissions(options.namespace, { configMap: options.configMap, lease: options.leaseName }, options.admissionParams, webhook);
   const results = await Promise.all(
     permissions.map(async (permission): Promise<{ permission: Permission; allowed: boolean; error?: string }> => {
       try {
