@@ -45,6 +45,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'version':
         process.stdout.write(`kube-ecrlogin ${version()}\n`);
         return 0;
+      case 'uninstall': {
+        const { runUninstall } = await import('./uninstall.ts');
+        return await runUninstall(options, process.stdout);
+      }
       case 'once': {
         const summary = await once(options);
         for (const { namespace, error } of summary.failed) process.stderr.write(`kube-ecrlogin: ${namespace}: ${error}\n`);

@@ -7,7 +7,7 @@ import { parseRegistryHost, type RegistryHost } from '../registry.ts';
 import { parseDuration } from './duration.ts';
 import type { LogLevel } from './settings.ts';
 
-export type Command = 'run' | 'once' | 'doctor' | 'help' | 'version';
+export type Command = 'run' | 'once' | 'doctor' | 'help' | 'version' | 'uninstall';
 
 /** A fixed target, no annotation needed: the original kube-ecrlogin's CronJob (AWS_ECR_SERVER -> regcred). */
 export interface StaticTarget {
@@ -21,6 +21,8 @@ export interface StaticTarget {
 
 export interface Options {
   readonly command: Command;
+  /** uninstall: act (--yes); without it, a dry run. */
+  readonly yes: boolean;
   readonly kubeconfig?: string;
   /** The controller's own namespace: its ConfigMap, Lease and Events live here. */
   readonly namespace: string;
@@ -86,6 +88,8 @@ Commands:
   once      one pass over every annotated object, then exit; non-zero if any failed (CronJob mode)
   doctor    check AWS identity, ECR reachability, RBAC and config; list annotated objects
   version   print the version
+  uninstall remove every Secret and imagePullSecrets entry kube-ecrlogin made, and nothing else;
+            a dry run unless --yes (stop the controller first)
 
 Flags (environment variable in brackets):
   --kubeconfig PATH                 kubeconfig file; default in-cluster [KUBECONFIG]
@@ -124,6 +128,7 @@ Admission webhook (the admission-webhook component sets these):
   --shutdown-timeout DURATION       wait this long for in-flight work on SIGTERM (default 30s)
   --log-level LEVEL                 error, warn, info, debug; overrides the ConfigMap's logLevel
   --json                            doctor: print JSON
+  --yes                             uninstall: do it (without it, only say what would be done)
 
 Static target (the original kube-ecrlogin's mode, no annotation needed):
   --target-registries HOSTS         ECR hosts, comma-separated [AWS_ECR_SERVER]
@@ -174,6 +179,7 @@ const flags = {
   'target-service-accounts': { type: 'string' },
   'target-adopt': { type: 'boolean' },
   json: { type: 'boolean' },
+  yes: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   version: { type: 'boolean', short: 'v' },
 } as const;
@@ -198,13 +204,14 @@ export function parseOptions(argv: readonly string[], environment: Environment):
   let command: Command = 'run';
   const positional = positionals[0];
   if (positional !== undefined) {
-    if (!['run', 'once', 'doctor', 'version', 'help'].includes(positional)) {
-      throw new UsageError(`unknown command ${JSON.stringify(positional)} (commands: run, once, doctor, version)`);
+    if (!['run', 'once', 'doctor', 'version', 'help', 'uninstall'].includes(positional)) {
+      throw new UsageError(`unknown command ${JSON.stringify(positional)} (commands: run, once, doctor, version, uninstall)`);
     }
     command = positional as Command;
   }
   if (values.help) command = 'help';
   else if (values.version) command = 'version';
+  if (values.yes === true && command !== 'uninstall') throw new UsageError('--yes is for uninstall only');
 
   const namespace = values.namespace ?? env['POD_NAMESPACE'] ?? environment.inClusterNamespace ?? 'kube-ecrlogin';
   name('--namespace', namespace);
@@ -260,6 +267,7 @@ export function parseOptions(argv: readonly string[], environment: Environment):
     shutdownTimeoutMs: duration('--shutdown-timeout', values['shutdown-timeout'] ?? '30s', 0),
     instance: env['POD_NAME'] ?? environment.hostname,
     json: values.json ?? false,
+    yes: values.yes ?? false,
     requirePolicy: values['require-policy'] ?? false,
     ...(kubeconfig !== undefined && kubeconfig !== '' ? { kubeconfig } : {}),
     ...(namespaceSelector !== undefined ? { namespaceSelector } : {}),

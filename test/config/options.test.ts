@@ -46,6 +46,7 @@ describe('parseOptions: defaults', () => {
       shutdownTimeoutMs: 30_000,
       instance: 'node-1',
       json: false,
+      yes: false,
       requirePolicy: false,
       metricsAddress: { host: '0.0.0.0', port: 8080 },
       healthAddress: { host: '0.0.0.0', port: 8081 },
