@@ -1,7 +1,7 @@
 // Wiring: builds the controller from Options and the real adapters (or ones a test passes in).
 // No decisions live here.
 
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Server } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CertificateKeeper } from './admission/keeper.ts';
@@ -21,6 +21,7 @@ import { Reconciler, type ReconcileResult } from './controller/reconciler.ts';
 import { kubeApi, liveReads, webhookApi, type KubeApi } from './kube/api.ts';
 import { shareConnections } from './kube/connections.ts';
 import { EventRecorder } from './kube/events.ts';
+import { loadKubeConfig as loadKubeConfigFrom } from './kube/kubeconfig.ts';
 import { LeaderElector, leaderOnly, leaseApi, WriteGate } from './leader.ts';
 import { createLogger, errorMessage, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
@@ -60,11 +61,9 @@ export interface Parts {
   readonly admissionParams?: AdmissionParamsPublisher;
 }
 
+/** --kubeconfig (or KUBECONFIG), ~/.kube/config or in-cluster; a KubeconfigError naming where it looked when none. */
 export function loadKubeConfig(options: Options): KubeConfig {
-  const config = new KubeConfig();
-  if (options.kubeconfig !== undefined) config.loadFromFile(options.kubeconfig);
-  else config.loadFromDefault();
-  return config;
+  return loadKubeConfigFrom(options.kubeconfig);
 }
 
 /** Builds the parts and loads the config; throws InvalidConfigError on an invalid ConfigMap. */

@@ -1,20 +1,27 @@
 #!/usr/bin/env node
 // The kube-ecrlogin command: parses flags and environment once, then runs a command.
 // Exit codes: 0 success; 1 failure (a `once` pass with failures, an unhealthy doctor, a start-up
-// error such as an invalid ConfigMap, a `run` that lost its Lease to another holder); 2 bad flags
-// or environment.
+// error such as an invalid ConfigMap, a `run` that lost its Lease to another holder, a Node.js older
+// than 24); 2 bad flags or environment.
+//
+// This is the entry point, and it checks the Node.js version first: on Node 20 a dependency fails
+// while it loads (`Cannot read properties of undefined (reading 'bind')`). So it imports statically
+// only node: built-ins, leaf modules that import nothing else, and types; everything else is imported
+// in main(), after the check.
 
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { once, run, type Running } from './app.ts';
-import { doctor } from './doctor.ts';
-import { parseOptions, usage, UsageError, type Options } from './config/options.ts';
-import { InvalidConfigError } from './config/source.ts';
-import { errorMessage } from './log.ts';
+import type { Running } from './app.ts';
+import type { Options } from './config/options.ts';
+import { version } from './version.ts';
 
-export function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
+/** The oldest Node.js major this runs on (package.json `engines`). */
+const minimumNodeMajor = 24;
+
+const nodeMajor = Number(process.versions.node.split('.')[0]);
+if (!(nodeMajor >= minimumNodeMajor)) {
+  process.stderr.write(`kube-ecrlogin needs Node.js ${minimumNodeMajor} or later; this is Node.js ${process.versions.node} (${process.execPath})\n`);
+  process.exit(1);
 }
 
 function inClusterNamespace(): string | undefined {
@@ -26,13 +33,19 @@ function inClusterNamespace(): string | undefined {
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
+  const { commandIn, commandUsage, parseOptions, UsageError } = await import('./config/options.ts');
+  const { InvalidConfigError } = await import('./config/source.ts');
+  const { errorMessage } = await import('./log.ts');
   let options: Options;
   try {
     const ns = inClusterNamespace();
     options = parseOptions(argv, { env: process.env, hostname: hostname(), ...(ns !== undefined ? { inClusterNamespace: ns } : {}) });
   } catch (error) {
     if (error instanceof UsageError) {
-      process.stderr.write(`kube-ecrlogin: ${error.message}\n\n${usage}`);
+      // The error, and where help is: not the whole help, which would bury the error.
+      const command = commandIn(argv);
+      const help = command === undefined ? 'kube-ecrlogin --help' : `kube-ecrlogin ${command} --help`;
+      process.stderr.write(`kube-ecrlogin: ${error.message}\nRun '${help}' for usage.\n`);
       return 2;
     }
     throw error;
@@ -40,7 +53,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     switch (options.command) {
       case 'help':
-        process.stdout.write(usage);
+        process.stdout.write(commandUsage(options.helpTopic));
         return 0;
       case 'version':
         process.stdout.write(`kube-ecrlogin ${version()}\n`);
@@ -50,12 +63,15 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await runUninstall(options, process.stdout);
       }
       case 'once': {
+        const { once } = await import('./app.ts');
         const summary = await once(options);
         for (const { namespace, error } of summary.failed) process.stderr.write(`kube-ecrlogin: ${namespace}: ${error}\n`);
         return summary.failed.length === 0 ? 0 : 1;
       }
-      case 'doctor':
+      case 'doctor': {
+        const { doctor } = await import('./doctor.ts');
         return await doctor(options, process.stdout);
+      }
       case 'run': {
         const started: { running?: Running } = {};
         const shutdown = (signal: string): void => {
@@ -66,6 +82,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         };
         process.once('SIGTERM', () => shutdown('SIGTERM'));
         process.once('SIGINT', () => shutdown('SIGINT'));
+        const { run } = await import('./app.ts');
         started.running = await run(options);
         const reason = await started.running.done;
         // Work abandoned at --shutdown-timeout (an AWS call that never answers) must not keep the process alive.
@@ -88,7 +105,8 @@ if (import.meta.main) {
     (code) => {
       process.exitCode = code;
     },
-    (error: unknown) => {
+    async (error: unknown) => {
+      const { errorMessage } = await import('./log.ts');
       process.stderr.write(`kube-ecrlogin: ${errorMessage(error)}\n`);
       process.exitCode = 1;
     },

@@ -4,8 +4,13 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { start, type AwsTestServer } from './aws/server.ts';
+import { buildImageApp } from './bench/image-runtime.ts';
+import { repoRoot } from './cluster/controlplane.ts';
 import { cluster, uniqueName } from './support/cluster.ts';
 import { runCommand } from './support/command.ts';
 import { controllerKeys } from './support/controller.ts';
@@ -24,7 +29,30 @@ describe('kube-ecrlogin (the command)', () => {
   it('prints help listing its commands', async () => {
     const result = await runCommand(['--help']);
     assert.equal(result.code, 0);
-    for (const command of ['run', 'once', 'doctor']) assert.match(result.stdout, new RegExp(`\\n  ${command} `));
+    for (const command of ['run', 'once', 'doctor', 'version']) assert.match(result.stdout, new RegExp(`\\n  ${command} `));
+    assert.match(result.stdout, /\nRun 'kube-ecrlogin <command> --help' for the flags of one command\.\n/);
+    // The environment variables it reads are named beside their flags.
+    for (const env of ['KUBECONFIG', 'POD_NAMESPACE', 'LOG_LEVEL', 'AWS_ECR_SERVER']) assert.match(result.stdout, new RegExp(`\\[${env}\\]`));
+  });
+
+  it('prints the version with the version command too', async () => {
+    const result = await runCommand(['version']);
+    assert.equal(result.code, 0);
+    assert.match(result.stdout, /^kube-ecrlogin \d+\.\d+\.\d+\n$/);
+  });
+
+  it('prints the help of one command: run --help shows the flags run reads, doctor --help those of doctor', async () => {
+    const run = await runCommand(['run', '--help']);
+    assert.equal(run.code, 0);
+    assert.match(run.stdout, /^Usage: kube-ecrlogin run \[flags\]\n\nRuns the controller/);
+    for (const flag of ['--leader-elect', '--workers', '--webhook', '--target-registries', '--log-level']) assert.match(run.stdout, new RegExp(`\\n  ${flag} `));
+    assert.doesNotMatch(run.stdout, /--json|Commands:/);
+    const doctor = await runCommand(['doctor', '--help']);
+    assert.equal(doctor.code, 0);
+    assert.match(doctor.stdout, /^Usage: kube-ecrlogin doctor \[flags\]\n/);
+    for (const flag of ['--json', '--leader-elect', '--config-map']) assert.match(doctor.stdout, new RegExp(`\\n  ${flag} `));
+    assert.doesNotMatch(doctor.stdout, /--workers|--resync-period|--metrics-bind-address/);
+    assert.match((await runCommand(['once', '-h'])).stdout, /^Usage: kube-ecrlogin once \[flags\]\n/);
   });
 
   for (const [args, message] of [
@@ -39,8 +67,81 @@ describe('kube-ecrlogin (the command)', () => {
       const result = await runCommand(args);
       assert.equal(result.code, 2);
       assert.match(result.stderr, message);
+      // The error and where help is, not forty lines of help that bury it.
+      const lines = result.stderr.trimEnd().split('\n');
+      assert.equal(lines.length, 2, result.stderr);
+      assert.equal(lines[1], "Run 'kube-ecrlogin --help' for usage.");
+      assert.equal(result.stdout, '');
     });
   }
+
+  it("points a command's usage error at that command's help", async () => {
+    const result = await runCommand(['doctor', '--workers', '0']);
+    assert.equal(result.code, 2);
+    assert.deepEqual(result.stderr.trimEnd().split('\n'), ['kube-ecrlogin: --workers "0" is not a whole number from 1 to 64', "Run 'kube-ecrlogin doctor --help' for usage."]);
+  });
+
+  it('with no kubeconfig and not in a cluster, exits 1 at once saying where it looked', async () => {
+    const home = mkdtempSync(join(tmpdir(), 'kube-ecrlogin-home-'));
+    try {
+      // No KUBECONFIG, an empty HOME, no KUBERNETES_SERVICE_HOST: client-node would talk to http://localhost:8080.
+      for (const command of ['run', 'once'] as const) {
+        const started = Date.now();
+        const result = await runCommand([command, '--metrics-bind-address', '0', '--health-probe-bind-address', '0'], { HOME: home }, { timeoutMs: 20_000 });
+        assert.equal(result.code, 1, `${command}: ${result.stderr}`);
+        assert.ok(Date.now() - started < 15_000, `${command} took ${Date.now() - started} ms`);
+        assert.equal(
+          result.stderr,
+          `kube-ecrlogin: no Kubernetes configuration: --kubeconfig and KUBECONFIG are not set, ${home}/.kube/config does not exist, and this is not a Pod (no ServiceAccount token at /var/run/secrets/kubernetes.io/serviceaccount/token). Pass --kubeconfig PATH, set KUBECONFIG, or run it in the cluster\n`,
+        );
+      }
+      const doctor = await runCommand(['doctor'], { HOME: home }, { timeoutMs: 20_000 });
+      assert.equal(doctor.code, 1);
+      assert.match(doctor.stdout, /^kubernetes +FAIL +no kubeconfig: no Kubernetes configuration: --kubeconfig and KUBECONFIG are not set/m);
+      const missing = await runCommand(['once'], { HOME: home, KUBECONFIG: join(home, 'nowhere') }, { timeoutMs: 20_000 });
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, new RegExp(`^kube-ecrlogin: cannot load the kubeconfig ${home}/nowhere \\(--kubeconfig or KUBECONFIG\\): ENOENT`));
+    } finally {
+      rmSync(home, { recursive: true, force: true });
+    }
+  });
+
+  it("on Node.js older than 24, exits 1 saying it needs Node.js 24 (the image's bundle and npm's bin, before any dependency loads)", (t) => {
+    const old = ['/usr/local/bin/node', '/usr/bin/node'].find((node) => {
+      if (!existsSync(node)) return false;
+      const major = Number(execFileSync(node, ['-p', 'process.versions.node.split(".")[0]'], { encoding: 'utf8' }).trim());
+      return major < 24;
+    });
+    if (old === undefined) {
+      t.skip('no Node.js older than 24 at /usr/local/bin/node or /usr/bin/node');
+      return;
+    }
+    const app = mkdtempSync(join(tmpdir(), 'kube-ecrlogin-old-node-'));
+    try {
+      // What the image runs (the bundle) and what npm installs as the bin (tsc's dist/cli.js).
+      const bundle = buildImageApp(app);
+      const compiled = join(app, 'compiled');
+      execFileSync(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repoRoot, 'tsconfig.build.json'), '--outDir', compiled]);
+      for (const [entry, args] of [bundle, join(compiled, 'cli.js')].flatMap((file) => [['--version'], ['run'], ['doctor', '--json']].map((a) => [file, a] as const))) {
+        const result: SpawnSyncReturns<string> = spawnSync(old, [entry, ...args], { encoding: 'utf8', timeout: 30_000, env: { PATH: process.env['PATH'] ?? '' } });
+        assert.equal(result.status, 1, `${entry} ${args.join(' ')}: ${result.stderr}`);
+        assert.match(result.stderr, /^kube-ecrlogin needs Node\.js 24 or later; this is Node\.js 2\d\.\d+\.\d+ \(/);
+        assert.doesNotMatch(result.stderr, /TypeError|at file:/);
+        assert.equal(result.stdout, '');
+      }
+    } finally {
+      rmSync(app, { recursive: true, force: true });
+    }
+  });
+
+  it('make help prints no escape codes when its output is not a terminal', () => {
+    // stdin not a socket (Node's default pipe is one, and bash then reads /etc/bash.bashrc, which fails under -u).
+    const result = spawnSync('make', ['--no-print-directory', 'help'], { cwd: repoRoot, encoding: 'utf8', timeout: 30_000, stdio: ['ignore', 'pipe', 'pipe'] });
+    assert.equal(result.status, 0, result.stderr);
+    assert.match(result.stdout, /^Usage: make <target>\n/);
+    assert.match(result.stdout, /\n {2}help {2,}Show this help\.\n/);
+    assert.ok(!result.stdout.includes('\u001b'), JSON.stringify(result.stdout.slice(0, 200)));
+  });
 });
 
 describe('kube-ecrlogin once', () => {

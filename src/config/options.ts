@@ -53,6 +53,8 @@ export interface Options {
   readonly json: boolean;
   /** No policy ConfigMap, or one without config.yaml, at start denies every request (fail closed). */
   readonly requirePolicy: boolean;
+  /** help: the command whose help was asked for (`run --help`); absent: the whole help. */
+  readonly helpTopic?: string;
 }
 
 export interface WebhookOptions {
@@ -75,6 +77,85 @@ export interface HostPort {
   readonly port: number;
 }
 
+/** What each command is for, and the flags it reads (the rest of the help is about other commands). */
+const commandHelp: Readonly<Record<string, { readonly summary: string; readonly flags: readonly string[] }>> = {
+  run: {
+    summary: 'Runs the controller: keeps a pull Secret fresh for every annotated Namespace and ServiceAccount.',
+    flags: [
+      'kubeconfig', 'namespace', 'config-map', 'require-policy', 'namespace-selector', 'admission-params', 'workers', 'leader-elect',
+      'lease-name', 'lease-duration', 'renew-deadline', 'retry-period', 'metrics-bind-address', 'health-probe-bind-address',
+      'resync-period', 'backoff-base', 'backoff-max', 'aws-timeout', 'aws-retries', 'shutdown-timeout', 'log-level',
+      'webhook', 'webhook-bind-address', 'webhook-service', 'webhook-cert-hosts',
+      'webhook-cert-secret', 'webhook-certs', 'webhook-configuration', 'webhook-cert-lifetime', 'webhook-shutdown-delay',
+      'target-registries', 'target-namespace', 'target-secret-name', 'target-service-accounts', 'target-adopt',
+    ],
+  },
+  once: {
+    summary: 'One pass over every annotated object, then exit; non-zero if any failed (the CronJob mode).',
+    flags: [
+      'kubeconfig', 'namespace', 'config-map', 'require-policy', 'namespace-selector', 'workers', 'aws-timeout', 'aws-retries',
+      'shutdown-timeout', 'log-level', 'target-registries', 'target-namespace', 'target-secret-name', 'target-service-accounts', 'target-adopt',
+    ],
+  },
+  doctor: {
+    summary:
+      'Checks RBAC, the AWS identity, ECR and the policy ConfigMap, and lists every annotated object. Reads only.\n' +
+      'Pass the flags the controller runs with, so that it checks what that controller needs.',
+    flags: [
+      'kubeconfig', 'namespace', 'config-map', 'require-policy', 'namespace-selector', 'admission-params', 'leader-elect', 'lease-name',
+      'aws-timeout', 'aws-retries', 'json', 'webhook', 'webhook-cert-secret', 'webhook-certs', 'webhook-configuration',
+      'target-registries', 'target-namespace', 'target-secret-name', 'target-service-accounts', 'target-adopt',
+    ],
+  },
+  version: { summary: 'Prints the version.', flags: [] },
+  uninstall: {
+    summary:
+      'Removes every Secret and imagePullSecrets entry kube-ecrlogin made, and nothing else; a dry run\n' +
+      'unless --yes. Stop the controller first.',
+    flags: ['kubeconfig', 'namespace', 'namespace-selector', 'yes'],
+  },
+};
+
+/** The command named in argv, if any (for a usage error's pointer to that command's help). */
+export function commandIn(argv: readonly string[]): string | undefined {
+  return argv.find((arg) => Object.hasOwn(commandHelp, arg));
+}
+
+/**
+ * The help of one command: what it does and the lines of `usage` for the flags it reads, under the
+ * same headings. Without a command (or for one not described here), the whole help.
+ */
+export function commandUsage(command?: string): string {
+  const help = command === undefined ? undefined : commandHelp[command];
+  if (command === undefined || help === undefined) return usage;
+  const out = [`Usage: kube-ecrlogin ${command}${help.flags.length > 0 ? ' [flags]' : ''}`, '', help.summary];
+  // usage's flag sections: a heading line ("Flags (...):"), then "  --flag ..." lines, each followed by
+  // its indented continuation lines; a blank line ends a section.
+  let heading: string | undefined;
+  let section: string[] = [];
+  let keep = false;
+  const flush = (): void => {
+    if (section.length > 0) out.push('', ...(heading !== undefined ? [heading] : []), ...section);
+    section = [];
+  };
+  for (const line of usage.split('\n').slice(usage.split('\n').findIndex((l) => l.startsWith('Flags')))) {
+    if (line === '') {
+      flush();
+      heading = undefined;
+      continue;
+    }
+    if (!line.startsWith(' ')) {
+      heading = line;
+      continue;
+    }
+    const flag = /^ {2}(?:-\w, )?--([\w-]+)/.exec(line)?.[1];
+    if (flag !== undefined) keep = flag === 'help' || help.flags.includes(flag);
+    if (keep) section.push(line);
+  }
+  flush();
+  return `${out.join('\n')}\n`;
+}
+
 export class UsageError extends Error {
   override readonly name = 'UsageError';
 }
@@ -91,6 +172,8 @@ Commands:
   uninstall remove every Secret and imagePullSecrets entry kube-ecrlogin made, and nothing else;
             a dry run unless --yes (stop the controller first)
 
+Run 'kube-ecrlogin <command> --help' for the flags of one command.
+
 Flags (environment variable in brackets):
   --kubeconfig PATH                 kubeconfig file; default in-cluster [KUBECONFIG]
   --namespace NAME                  the controller's namespace [POD_NAMESPACE] (default: in-cluster namespace, else kube-ecrlogin)
@@ -101,17 +184,6 @@ Flags (environment variable in brackets):
   --namespace-selector SELECTOR     only serve namespaces with these labels, e.g. env=prod
   --admission-params NAME           keep the admission policy's parameter ConfigMap NAME in the
                                     controller's namespace (the admission-policy component sets it)
-
-Admission webhook (the admission-webhook component sets these):
-  --webhook                         serve the mutating admission webhook for Pods (every replica)
-  --webhook-bind-address ADDR       (default :9443)
-  --webhook-service NAME            its Service, named in the certificate (default kube-ecrlogin-webhook)
-  --webhook-cert-hosts HOSTS        more DNS names or IP addresses for the certificate, comma-separated
-  --webhook-cert-secret NAME        Secret holding the CA and certificate (default kube-ecrlogin-webhook-tls)
-  --webhook-certs MODE              self-signed (default: made and rotated here) or external (cert-manager)
-  --webhook-configuration NAME      MutatingWebhookConfiguration whose caBundle is kept (default kube-ecrlogin)
-  --webhook-cert-lifetime DURATION  serving certificate lifetime; the CA lives 4 times as long (default 8760h)
-  --webhook-shutdown-delay DURATION keep answering this long after readiness turns off (default 5s)
   --workers N                       concurrent reconciles (default 4)
   --leader-elect                    elect a leader on a Lease; only the leader writes
   --lease-name NAME                 (default kube-ecrlogin)
@@ -126,9 +198,20 @@ Admission webhook (the admission-webhook component sets these):
   --aws-timeout DURATION            timeout of one AWS request (default 10s)
   --aws-retries N                   retries of a throttled or failed AWS request (default 3)
   --shutdown-timeout DURATION       wait this long for in-flight work on SIGTERM (default 30s)
-  --log-level LEVEL                 error, warn, info, debug; overrides the ConfigMap's logLevel
+  --log-level LEVEL                 error, warn, info, debug; overrides the ConfigMap's logLevel [LOG_LEVEL]
   --json                            doctor: print JSON
   --yes                             uninstall: do it (without it, only say what would be done)
+
+Admission webhook (the admission-webhook component sets these):
+  --webhook                         serve the mutating admission webhook for Pods (every replica)
+  --webhook-bind-address ADDR       (default :9443)
+  --webhook-service NAME            its Service, named in the certificate (default kube-ecrlogin-webhook)
+  --webhook-cert-hosts HOSTS        more DNS names or IP addresses for the certificate, comma-separated
+  --webhook-cert-secret NAME        Secret holding the CA and certificate (default kube-ecrlogin-webhook-tls)
+  --webhook-certs MODE              self-signed (default: made and rotated here) or external (cert-manager)
+  --webhook-configuration NAME      MutatingWebhookConfiguration whose caBundle is kept (default kube-ecrlogin)
+  --webhook-cert-lifetime DURATION  serving certificate lifetime; the CA lives 4 times as long (default 8760h)
+  --webhook-shutdown-delay DURATION keep answering this long after readiness turns off (default 5s)
 
 Static target (the original kube-ecrlogin's mode, no annotation needed):
   --target-registries HOSTS         ECR hosts, comma-separated [AWS_ECR_SERVER]
@@ -209,6 +292,7 @@ export function parseOptions(argv: readonly string[], environment: Environment):
     }
     command = positional as Command;
   }
+  const helpTopic = values.help === true ? positional : undefined;
   if (values.help) command = 'help';
   else if (values.version) command = 'version';
   if (values.yes === true && command !== 'uninstall') throw new UsageError('--yes is for uninstall only');
@@ -269,6 +353,7 @@ export function parseOptions(argv: readonly string[], environment: Environment):
     json: values.json ?? false,
     yes: values.yes ?? false,
     requirePolicy: values['require-policy'] ?? false,
+    ...(helpTopic !== undefined ? { helpTopic } : {}),
     ...(kubeconfig !== undefined && kubeconfig !== '' ? { kubeconfig } : {}),
     ...(namespaceSelector !== undefined ? { namespaceSelector } : {}),
     ...(admissionParams !== undefined ? { admissionParams } : {}),

@@ -13,11 +13,13 @@ export interface CommandResult {
   readonly stderr: string;
 }
 
-export function runCommand(args: readonly string[], env: Record<string, string> = {}): Promise<CommandResult> {
+/** timeoutMs: kill it (SIGKILL) if it has not exited by then; its code is then null. */
+export function runCommand(args: readonly string[], env: Record<string, string> = {}, options: { timeoutMs?: number } = {}): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [cliPath, ...args], {
       env: { PATH: process.env['PATH'] ?? '', HOME: process.env['HOME'] ?? '/tmp', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
+      ...(options.timeoutMs !== undefined ? { timeout: options.timeoutMs, killSignal: 'SIGKILL' as const } : {}),
     });
     let stdout = '';
     let stderr = '';
