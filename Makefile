@@ -99,6 +99,10 @@ image: ## Build the container image with docker (IMG=...), labelled with the pac
 image-buildah: ## Build the image without Docker: buildah on a local Debian base (root; apt buildah debootstrap).
 	test/kustomize/buildah-build.sh
 
+.PHONY: bump
+bump: ## Set the version (VERSION=vX.Y.Z) in package.json and every copy of it; open its CHANGELOG.md section.
+	release/bump.sh $(VERSION)
+
 .PHONY: release
 release: ## Render dist/release/ (install.yaml, install-seed-compatible.yaml, one file per component) for VERSION=vX.Y.Z.
 	release/render.sh $(VERSION)

@@ -5,7 +5,8 @@
 #
 #   install.yaml                   overlays/default: the controller, IRSA (placeholder role), guard-rails
 #   install-seed-compatible.yaml   overlays/seed-compatible: the original kube-ecrlogin's CronJob, drop-in
-#   component-<name>.yaml          the base with that one component: a complete install of its own
+#   component-<name>.yaml          the base with that one component (and the one it needs, if any:
+#                                  admission-webhook under admission-webhook-cert-manager): a whole install
 #
 # A component is rendered over the base rather than as its own objects only: most components are
 # patches of the Deployment (irsa, static-credentials, high-availability, cronjob, the webhook's flags
@@ -15,13 +16,13 @@
 #
 # Also writes the CHANGELOG.md section of that version to NOTES (the release's text).
 #
-# Usage: release/render.sh vX.Y.Z
+# Usage: release/render.sh vX.Y.Z   (ROOT=<a copy of the repository> for tests)
 #   OUT=dist/release  NOTES=dist/release-notes.md
 #   IMAGE_REPO=ghcr.io/kube-ecrlogin/kube-ecrlogin   the image, without tag
 #   IMAGE_DIGEST=sha256:...                           optional: pins the digest as well (repo:tag@digest)
 set -euo pipefail
 
-root=$(cd "$(dirname "$0")/.." && pwd)
+root=${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
 version=${1:-}
 out=${OUT:-$root/dist/release}
 notes=${NOTES:-$root/dist/release-notes.md}
@@ -84,10 +85,17 @@ what='the controller (overlays/default): IRSA with a placeholder role ARN to rep
 render install.yaml overlays/default
 what='a drop-in for the original kube-ecrlogin CronJob (overlays/seed-compatible)'
 render install-seed-compatible.yaml overlays/seed-compatible
+# A component that only works on top of another is rendered with it (its README says which).
+declare -A needs=([admission-webhook-cert-manager]=admission-webhook)
 for dir in "$root"/kustomize/components/*/; do
   name=$(basename "$dir")
-  what="the base with the component $name"
-  render "component-$name.yaml" base "components/$name"
+  if [ -n "${needs[$name]:-}" ]; then
+    what="the base with the components ${needs[$name]} and $name"
+    render "component-$name.yaml" base "components/${needs[$name]}" "components/$name"
+  else
+    what="the base with the component $name"
+    render "component-$name.yaml" base "components/$name"
+  fi
 done
 
 for rendered in "$scratch"/*.out; do

@@ -66,6 +66,19 @@ describe('the version', () => {
     assert.match(example, new RegExp(`newTag: "${packageVersion.replaceAll('.', '\\.')}"`));
   });
 
+  it('is every release ref of the READMEs: kustomize bases by tag, the release download, the checkout', () => {
+    const readmes = ['README.md', 'kustomize/README.md', 'kustomize/components/irsa/README.md', 'kustomize/overlays/seed-compatible/README.md'];
+    let seen = 0;
+    for (const readme of readmes) {
+      const text = read(readme);
+      for (const match of text.matchAll(/kube-ecrlogin\/\/kustomize\/[^?\s]+\?ref=(\S+)|releases\/download\/(v[^/\s]+)\/|--branch (v\S+)/g)) {
+        seen++;
+        assert.equal(match[1] ?? match[2] ?? match[3], `v${packageVersion}`, `${readme}: ${match[0]}`);
+      }
+    }
+    assert.ok(seen >= 6, `found ${String(seen)} refs`);
+  });
+
   it('is the lockfile root package version', () => {
     const lock = JSON.parse(read('package-lock.json')) as { version: string; packages: Record<string, { version?: string }> };
     assert.equal(lock.version, packageVersion);
@@ -82,5 +95,17 @@ describe('the version', () => {
     // The newest version section comes first, after Unreleased.
     const first = /^## \[(\d[^\]]*)\]/m.exec(changelog);
     assert.equal(first?.[1], packageVersion);
+  });
+});
+
+describe('the license', () => {
+  it('is Apache-2.0 in package.json, the image label, and LICENSE holds its full text', () => {
+    assert.equal((JSON.parse(read('package.json')) as { license: string }).license, 'Apache-2.0');
+    assert.match(read('Dockerfile'), /org\.opencontainers\.image\.licenses="Apache-2\.0"/);
+    const license = read('LICENSE');
+    assert.match(license, /^\s+Apache License\n\s+Version 2\.0, January 2004\n\s+http:\/\/www\.apache\.org\/licenses\/\n/);
+    assert.match(license, /END OF TERMS AND CONDITIONS/);
+    assert.match(license, /APPENDIX: How to apply the Apache License to your work\./);
+    assert.equal(license.split('\n').length, 203, 'the 202 lines of the official text');
   });
 });
