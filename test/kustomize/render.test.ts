@@ -199,9 +199,9 @@ describe('kustomize', () => {
 
     it('static-credentials gives the Deployment, or the CronJob, the Secret kube-ecrlogin-aws as environment', async () => {
       const deployment = find(await withComponents('static', 'static-credentials'), 'Deployment');
-      assert.deepEqual(containerOf(deployment).envFrom, [{ secretRef: { name: 'kube-ecrlogin-aws' } }]);
+      assert.deepEqual(containerOf(deployment).envFrom, [{ secretRef: { name: 'kube-ecrlogin-aws', optional: true } }]);
       const cronJob = find(await withComponents('cron-static', 'cronjob', 'static-credentials'), 'CronJob');
-      assert.deepEqual(containerOf(cronJob).envFrom, [{ secretRef: { name: 'kube-ecrlogin-aws' } }]);
+      assert.deepEqual(containerOf(cronJob).envFrom, [{ secretRef: { name: 'kube-ecrlogin-aws', optional: true } }]);
     });
 
     it('keyless-tenants adds TokenRequest in a ClusterRole of its own, bound to the controller', async () => {
@@ -318,7 +318,7 @@ describe('kustomize', () => {
         assert.equal(spec['schedule'], '0 */4 * * *');
         assert.equal(podSpecOf(cronJob).restartPolicy, 'OnFailure');
         const container = containerOf(cronJob);
-        assert.deepEqual(container.envFrom, [{ secretRef: { name: 'kube-ecrlogin-aws' } }]);
+        assert.deepEqual(container.envFrom, [{ secretRef: { name: 'kube-ecrlogin-aws', optional: true } }]);
         // What the kubelet and the controller make of it in namespace `team`, with the original's Secret.
         const options = optionsFor(container.args ?? [], {
           POD_NAMESPACE: 'team',
