@@ -21,11 +21,14 @@ import { Reconciler, type ReconcileResult } from './controller/reconciler.ts';
 import { kubeApi, liveReads, webhookApi, type KubeApi } from './kube/api.ts';
 import { shareConnections } from './kube/connections.ts';
 import { EventRecorder } from './kube/events.ts';
-import { loadKubeConfig as loadKubeConfigFrom } from './kube/kubeconfig.ts';
+import { loadKubeConfig as loadKubeConfigFrom, serverVersion } from './kube/kubeconfig.ts';
 import { LeaderElector, leaderOnly, leaseApi, WriteGate } from './leader.ts';
 import { createLogger, errorMessage, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { closeServer, eventLoopWatchdog, serve } from './server.ts';
+import { StatusPublisher } from './status.ts';
+import { version } from './version.ts';
+import { credentialSource } from './aws/credential-source.ts';
 
 /** Adapters a test may replace; production leaves them undefined. */
 export interface Dependencies {
@@ -218,6 +221,18 @@ export interface Running {
 export async function run(options: Options, deps: Dependencies = {}): Promise<Running> {
   // The probes answer from the start: alive while the config loads and the caches sync, ready after.
   const metrics = deps.metrics ?? new Metrics();
+  // No Kubernetes configuration is an error at once, before anything listens or retries.
+  const kubeConfig = deps.kubeConfig ?? loadKubeConfig(options);
+  const log = deps.log ?? createLogger({ level: options.logLevel ?? 'info' });
+  // The first line says what runs, against what, and as whom on AWS.
+  log.info('Starting kube-ecrlogin', {
+    version: version(),
+    kubernetes: await serverVersion(kubeConfig, 5_000),
+    server: kubeConfig.getCurrentCluster()?.server,
+    identity: credentialSource(process.env),
+    namespace: options.namespace,
+    leaderElection: options.leaderElect,
+  });
   const watchdog = eventLoopWatchdog();
   const servers: Server[] = [];
   let assembled: Parts | undefined;
@@ -243,14 +258,14 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
     // ConfigMap change seen while it starts.
     const writeGate = new WriteGate();
     if (options.leaderElect) writeGate.follow(() => false);
-    assembled = await assemble(options, { ...deps, metrics, writeGate });
+    assembled = await assemble(options, { ...deps, kubeConfig, log, metrics, writeGate });
   } catch (error) {
     watchdog.stop();
     await Promise.all(servers.map((server) => closeServer(server)));
     throw error;
   }
   const parts = assembled;
-  const { controller, log, clock } = parts;
+  const { controller, clock } = parts;
   // Asked beside the work, never before it: a slow or unreachable STS delays nothing.
   void logCallerIdentity(parts).then((problem) => {
     identityProblem = problem;
@@ -277,6 +292,20 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
     : undefined;
   // Only the leader writes; a standby keeps its caches warm and writes nothing but the Lease.
   if (elector !== undefined) parts.writeGate.follow(() => elector.canWrite());
+  // What the doctor reads about this controller; the leader writes it, when it changes.
+  const status = new StatusPublisher({
+    api: parts.api,
+    namespace: options.namespace,
+    name: options.statusConfigMap,
+    intervalMs: options.statusIntervalMs,
+    clock,
+    log,
+    version: version(),
+    instance: options.instance,
+    leaderElection: options.leaderElect,
+    config: () => parts.settings.inForce,
+    results: () => controller.lastResults,
+  });
 
   let reason: StopReason = 'stopped';
   let finish: () => void = () => undefined;
@@ -294,6 +323,7 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
       const webhookDrained = admission === undefined ? Promise.resolve() : sleep(admission.shutdownDelayMs);
       const drained = await controller.stop(options.shutdownTimeoutMs);
       await parts.admissionParams?.stop();
+      await status.stop();
       if (!drained) log.warn('Shutdown timeout: some reconciles did not finish', { timeoutMs: options.shutdownTimeoutMs });
       // The Events those reconciles queued, within what is left of the timeout (at least a second).
       await parts.events.flush(Math.max(1_000, deadline - clock.now()));
@@ -311,6 +341,7 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
     })());
 
   await controller.sync();
+  status.start();
   if (elector === undefined) {
     metrics.leader.set(1);
     controller.startWorkers();
@@ -327,6 +358,7 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
         if (acquired && !controller.queue.shuttingDown) {
           controller.startWorkers();
           parts.admissionParams?.start();
+          status.nudge();
         }
       });
   }

@@ -31,7 +31,7 @@ import { describeIdentity, TokenBroker, TokenError, type TokenIdentity } from '.
 import { systemClock, type Clock } from './clock.ts';
 import type { Options } from './config/options.ts';
 import { defaultSettings, type Rule, type Settings } from './config/settings.ts';
-import { configKey, initialSettings } from './config/source.ts';
+import { configKey, initialSettings, settingsFromConfigMap } from './config/source.ts';
 import { nameOf, pullSecretsFor, resolveIntents, sharedSessionName, type Grant, type ObjectRef, type ProblemReason } from './controller/intents.ts';
 import { isManaged, managedSelector, readSecretState } from './controller/secrets.ts';
 import { describeKubeError } from './kube/api.ts';
@@ -40,6 +40,9 @@ import { namespaceMatches } from './policy.ts';
 import { formatDuration } from './config/duration.ts';
 import { tokenEndpoint, tokenEndpoints } from './registry.ts';
 import { endpointKey, type EcrEndpoint } from './aws/api.ts';
+import { checkConfigInForce, checkDeployment, checkLease, checkStatus, configMapNow, readControllerStatus, type ConfigMapNow } from './doctor-running.ts';
+import type { ControllerStatus } from './status.ts';
+import { version } from './version.ts';
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
 
@@ -80,6 +83,8 @@ export interface DoctorReport {
   readonly failing: readonly string[];
   readonly checks: readonly Check[];
   readonly objects: readonly ObjectReport[];
+  /** The status the running controller published, when the doctor could read it. */
+  readonly controller?: ControllerStatus;
 }
 
 /** Adapters a test may replace. */
@@ -99,9 +104,10 @@ export async function doctor(options: Options, out: NodeJS.WritableStream, deps:
 export async function diagnose(options: Options, deps: DoctorDependencies = {}): Promise<DoctorReport> {
   const clock = deps.clock ?? systemClock;
   const checks: Check[] = [];
+  let running: ControllerStatus | undefined;
   const done = (objects: readonly ObjectReport[] = []): DoctorReport => {
     const failing = checks.filter((check) => check.status === 'fail').map((check) => check.name);
-    return { healthy: failing.length === 0, failing, checks, objects };
+    return { healthy: failing.length === 0, failing, checks, objects, ...(running !== undefined ? { controller: running } : {}) };
   };
 
   // Kubernetes: reachable, and as whom.
@@ -122,14 +128,27 @@ export async function diagnose(options: Options, deps: DoctorDependencies = {}):
   }
   const core = config.makeApiClient(CoreV1Api);
 
+  // The running controller: its Deployment and Pods, its Lease, and the status its leader publishes.
+  const started = clock.now();
+  const published = await readControllerStatus(config, options);
+  if (published.ok) running = published.status;
+  const [deployment, lease] = await Promise.all([checkDeployment(config, options, started), checkLease(config, options, running, started)]);
+  checks.push(deployment, ...(lease.check !== undefined ? [lease.check] : []));
+  checks.push(...(running !== undefined ? checkStatus(running, version(), lease.holder, started) : published.ok ? [] : [published.check]));
+
   // The policy ConfigMap, listed by name as the controller reads it (its Role allows list, not get).
   let settings: Settings = defaultSettings;
   /** Whether we know the policy in force (an invalid ConfigMap leaves the controller on its last good one). */
   let policyKnown = true;
+  let policyUnknown = 'the ConfigMap is invalid';
   const where = `ConfigMap ${options.namespace}/${options.configMap}`;
+  /** The ConfigMap now, to compare with what the running controller has in force. */
+  let seen: ConfigMapNow | undefined;
   try {
     const list = await core.listNamespacedConfigMap({ namespace: options.namespace, fieldSelector: `metadata.name=${options.configMap}` });
     const configMap = list.items[0];
+    const source = { namespace: options.namespace, name: options.configMap, requirePolicy: options.requirePolicy };
+    seen = configMapNow(configMap, configMap !== undefined && settingsFromConfigMap(configMap, source).ok);
     // As the controller reads it at start: under --require-policy, no policy denies everything.
     const result = initialSettings(configMap, { namespace: options.namespace, name: options.configMap, requirePolicy: options.requirePolicy });
     if (!result.ok) {
@@ -150,6 +169,15 @@ export async function diagnose(options: Options, deps: DoctorDependencies = {}):
     }
   } catch (error) {
     checks.push({ name: 'config', status: 'fail', detail: `cannot read ${where}: ${describeKubeError(error)}` });
+  }
+  // What runs can differ from the ConfigMap: an invalid or deleted one leaves the last good one in force.
+  if (running !== undefined && seen !== undefined) {
+    const inForce = checkConfigInForce(running.config, seen, options);
+    checks.push(inForce.check);
+    if (!inForce.agrees && policyKnown) {
+      policyKnown = false;
+      policyUnknown = 'the controller does not run the ConfigMap as it is now: see config in force';
+    }
   }
 
   // What is annotated, as the controller sees it.
@@ -174,7 +202,7 @@ export async function diagnose(options: Options, deps: DoctorDependencies = {}):
   const events = await readEvents(core);
   if (!events.ok) checks.push({ name: 'events', status: 'warn', detail: `cannot list Events, so no last errors are shown: ${events.error}` });
   const objects = await Promise.all(served.flatMap((entry) => reportObjects(entry, inventory, events.ok ? events.events : [], settings, now, core)));
-  checks.push(...summarizeObjects(objects, policyKnown));
+  checks.push(...summarizeObjects(objects, policyKnown, policyUnknown));
   const isolation = checkRegistryIsolation(settings, served, inventory);
   if (isolation !== undefined) checks.push(isolation);
   checks.push(await checkPods(core, served));
@@ -320,7 +348,12 @@ async function checkPermissions(config: KubeConfig, options: Options, keyless: b
   const webhook = options.webhook === undefined
     ? undefined
     : { secret: options.webhook.secret, ...(options.webhook.certs === 'self-signed' ? { configuration: options.webhook.configuration } : {}) };
-  const permissions = requiredPermissions(options.namespace, { configMap: options.configMap, lease: options.leaseName }, options.admissionParams, webhook);
+  const permissions = requiredPermissions(
+    options.namespace,
+    { configMap: options.configMap, lease: options.leaseName, status: options.statusConfigMap },
+    options.admissionParams,
+    webhook,
+  );
   const results = await Promise.all(
     permissions.map(async (permission): Promise<{ permission: Permission; allowed: boolean; error?: string }> => {
       try {
@@ -594,7 +627,7 @@ function reportObjects(
  * invalid ConfigMap the policy in force is unknown (the controller keeps its last good one), so a
  * missing Secret may be one that policy denies: it warns instead.
  */
-function summarizeObjects(objects: readonly ObjectReport[], policyKnown: boolean): Check[] {
+function summarizeObjects(objects: readonly ObjectReport[], policyKnown: boolean, policyUnknown: string): Check[] {
   if (objects.length === 0) return [{ name: 'credentials', status: 'ok', detail: 'no annotated objects' }];
   const list = (rows: readonly ObjectReport[]): string => rows.map((row) => `${row.object} (${row.status})`).join(', ');
   const missing = objects.filter((row) => row.status === 'missing' && row.secret !== undefined);
@@ -612,7 +645,7 @@ function summarizeObjects(objects: readonly ObjectReport[], policyKnown: boolean
       : { name: 'credentials', status: 'fail', detail: `${broken.length} without usable credentials: ${list(broken)}` },
   );
   if (unsure.length > 0) {
-    checks.push({ name: 'credentials unknown', status: 'warn', detail: `no Secret, perhaps denied by the policy in force (the ConfigMap is invalid): ${list(unsure)}` });
+    checks.push({ name: 'credentials unknown', status: 'warn', detail: `no Secret, perhaps denied by the policy in force (${policyUnknown}): ${list(unsure)}` });
   }
   if (expiring.length > 0) checks.push({ name: 'credentials expiring', status: 'warn', detail: list(expiring) });
   if (tenant.length > 0) checks.push({ name: 'annotations', status: 'warn', detail: `${tenant.length} cannot be served as annotated: ${list(tenant)}` });

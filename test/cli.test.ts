@@ -45,12 +45,12 @@ describe('kube-ecrlogin (the command)', () => {
     const run = await runCommand(['run', '--help']);
     assert.equal(run.code, 0);
     assert.match(run.stdout, /^Usage: kube-ecrlogin run \[flags\]\n\nRuns the controller/);
-    for (const flag of ['--leader-elect', '--workers', '--webhook', '--target-registries', '--log-level']) assert.match(run.stdout, new RegExp(`\\n  ${flag} `));
+    for (const flag of ['--leader-elect', '--workers', '--webhook', '--target-registries', '--log-level', '--status-interval']) assert.match(run.stdout, new RegExp(`\\n  ${flag} `));
     assert.doesNotMatch(run.stdout, /--json|Commands:/);
     const doctor = await runCommand(['doctor', '--help']);
     assert.equal(doctor.code, 0);
     assert.match(doctor.stdout, /^Usage: kube-ecrlogin doctor \[flags\]\n/);
-    for (const flag of ['--json', '--leader-elect', '--config-map']) assert.match(doctor.stdout, new RegExp(`\\n  ${flag} `));
+    for (const flag of ['--json', '--leader-elect', '--config-map', '--status-config-map']) assert.match(doctor.stdout, new RegExp(`\\n  ${flag} `));
     assert.doesNotMatch(doctor.stdout, /--workers|--resync-period|--metrics-bind-address/);
     assert.match((await runCommand(['once', '-h'])).stdout, /^Usage: kube-ecrlogin once \[flags\]\n/);
   });
@@ -79,6 +79,12 @@ describe('kube-ecrlogin (the command)', () => {
     const result = await runCommand(['doctor', '--workers', '0']);
     assert.equal(result.code, 2);
     assert.deepEqual(result.stderr.trimEnd().split('\n'), ['kube-ecrlogin: --workers "0" is not a whole number from 1 to 64', "Run 'kube-ecrlogin doctor --help' for usage."]);
+  });
+
+  it('refuses a status ConfigMap that is the policy ConfigMap', async () => {
+    const result = await runCommand(['run', '--status-config-map', 'kube-ecrlogin-config']);
+    assert.equal(result.code, 2);
+    assert.match(result.stderr, /--status-config-map "kube-ecrlogin-config" is the --config-map ConfigMap/);
   });
 
   it('with no kubeconfig and not in a cluster, exits 1 at once saying where it looked', async () => {

@@ -55,6 +55,10 @@ export interface Options {
   readonly requirePolicy: boolean;
   /** help: the command whose help was asked for (`run --help`); absent: the whole help. */
   readonly helpTopic?: string;
+  /** The ConfigMap in the controller's namespace where the leader publishes its status for the doctor. */
+  readonly statusConfigMap: string;
+  /** The status is written only when it changed, and at most this often, ms. */
+  readonly statusIntervalMs: number;
 }
 
 export interface WebhookOptions {
@@ -85,7 +89,7 @@ const commandHelp: Readonly<Record<string, { readonly summary: string; readonly 
       'kubeconfig', 'namespace', 'config-map', 'require-policy', 'namespace-selector', 'admission-params', 'workers', 'leader-elect',
       'lease-name', 'lease-duration', 'renew-deadline', 'retry-period', 'metrics-bind-address', 'health-probe-bind-address',
       'resync-period', 'backoff-base', 'backoff-max', 'aws-timeout', 'aws-retries', 'shutdown-timeout', 'log-level',
-      'webhook', 'webhook-bind-address', 'webhook-service', 'webhook-cert-hosts',
+      'status-config-map', 'status-interval', 'webhook', 'webhook-bind-address', 'webhook-service', 'webhook-cert-hosts',
       'webhook-cert-secret', 'webhook-certs', 'webhook-configuration', 'webhook-cert-lifetime', 'webhook-shutdown-delay',
       'target-registries', 'target-namespace', 'target-secret-name', 'target-service-accounts', 'target-adopt',
     ],
@@ -99,11 +103,12 @@ const commandHelp: Readonly<Record<string, { readonly summary: string; readonly 
   },
   doctor: {
     summary:
-      'Checks RBAC, the AWS identity, ECR and the policy ConfigMap, and lists every annotated object. Reads only.\n' +
+      'Checks the running controller (Deployment, Pods, Lease, version, config in force, last errors), RBAC,\n' +
+      'the AWS identity, ECR and the policy ConfigMap, and lists every annotated object. Reads only.\n' +
       'Pass the flags the controller runs with, so that it checks what that controller needs.',
     flags: [
       'kubeconfig', 'namespace', 'config-map', 'require-policy', 'namespace-selector', 'admission-params', 'leader-elect', 'lease-name',
-      'aws-timeout', 'aws-retries', 'json', 'webhook', 'webhook-cert-secret', 'webhook-certs', 'webhook-configuration',
+      'status-config-map', 'aws-timeout', 'aws-retries', 'json', 'webhook', 'webhook-cert-secret', 'webhook-certs', 'webhook-configuration',
       'target-registries', 'target-namespace', 'target-secret-name', 'target-service-accounts', 'target-adopt',
     ],
   },
@@ -167,7 +172,7 @@ Keeps AWS ECR pull Secrets fresh for annotated Namespaces and ServiceAccounts.
 Commands:
   run       run the controller (default)
   once      one pass over every annotated object, then exit; non-zero if any failed (CronJob mode)
-  doctor    check AWS identity, ECR reachability, RBAC and config; list annotated objects
+  doctor    check the running controller, AWS identity, ECR, RBAC and config; list annotated objects
   version   print the version
   uninstall remove every Secret and imagePullSecrets entry kube-ecrlogin made, and nothing else;
             a dry run unless --yes (stop the controller first)
@@ -199,6 +204,9 @@ Flags (environment variable in brackets):
   --aws-retries N                   retries of a throttled or failed AWS request (default 3)
   --shutdown-timeout DURATION       wait this long for in-flight work on SIGTERM (default 30s)
   --log-level LEVEL                 error, warn, info, debug; overrides the ConfigMap's logLevel [LOG_LEVEL]
+  --status-config-map NAME          ConfigMap in the controller's namespace where the leader publishes its
+                                    status for the doctor (default kube-ecrlogin-status)
+  --status-interval DURATION        write that status only when it changed, at most this often (default 10s)
   --json                            doctor: print JSON
   --yes                             uninstall: do it (without it, only say what would be done)
 
@@ -256,6 +264,8 @@ const flags = {
   'aws-retries': { type: 'string' },
   'shutdown-timeout': { type: 'string' },
   'log-level': { type: 'string' },
+  'status-config-map': { type: 'string' },
+  'status-interval': { type: 'string' },
   'target-registries': { type: 'string' },
   'target-namespace': { type: 'string' },
   'target-secret-name': { type: 'string' },
@@ -331,6 +341,12 @@ export function parseOptions(argv: readonly string[], environment: Environment):
   const target = staticTarget(values, env, namespace);
   const admissionParams = values['admission-params'];
   if (admissionParams !== undefined) name('--admission-params', admissionParams);
+  const statusConfigMap = values['status-config-map'] ?? 'kube-ecrlogin-status';
+  name('--status-config-map', statusConfigMap);
+  // The status is written over whatever it names: never the policy or the admission parameters.
+  for (const [flag, other] of [['--config-map', configMap], ['--admission-params', admissionParams]] as const) {
+    if (statusConfigMap === other) throw new UsageError(`--status-config-map ${JSON.stringify(statusConfigMap)} is the ${flag} ConfigMap: give the status its own`);
+  }
   const webhook = webhookOptions(values, namespace);
 
   return Object.freeze({
@@ -353,6 +369,8 @@ export function parseOptions(argv: readonly string[], environment: Environment):
     json: values.json ?? false,
     yes: values.yes ?? false,
     requirePolicy: values['require-policy'] ?? false,
+    statusConfigMap,
+    statusIntervalMs: duration('--status-interval', values['status-interval'] ?? '10s', 1_000),
     ...(helpTopic !== undefined ? { helpTopic } : {}),
     ...(kubeconfig !== undefined && kubeconfig !== '' ? { kubeconfig } : {}),
     ...(namespaceSelector !== undefined ? { namespaceSelector } : {}),

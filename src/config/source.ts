@@ -9,6 +9,7 @@ import { Informer } from '../kube/informer.ts';
 import { reasons, type EventRecorder, type EventTarget } from '../kube/events.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
+import { shortHash } from '../naming.ts';
 import { defaultSettings, denyAllSettings, parseSettings, type Settings } from './settings.ts';
 
 export const configKey = 'config.yaml';
@@ -77,6 +78,31 @@ function keysFound(configMap: V1ConfigMap): string {
   return `found ${keys.length === 0 ? 'no key' : shown.join(', ')}, expected ${JSON.stringify(configKey)}`;
 }
 
+/** A short hash of a config.yaml text: what the doctor compares with the ConfigMap it reads. */
+export function configHash(text: string): string {
+  return shortHash(text, 16);
+}
+
+/**
+ * Which settings are in force and why, and what the ConfigMap held when last seen: they differ
+ * while an invalid ConfigMap is ignored or after a deleted one (the last good config stays).
+ */
+export interface ConfigInForce {
+  /** <namespace>/<name> of the policy ConfigMap. */
+  readonly configMap: string;
+  /** configmap: its config.yaml; defaults: no ConfigMap at start; no-policy: --require-policy and none. */
+  readonly source: 'configmap' | 'defaults' | 'no-policy';
+  /** source configmap: the resourceVersion and hash (configHash) of the config.yaml in force. */
+  readonly resourceVersion?: string;
+  readonly hash?: string;
+  /** source no-policy: why every request is denied. */
+  readonly denyAll?: string;
+  /** The ConfigMap as last seen. */
+  readonly configMapState: 'valid' | 'invalid' | 'missing';
+  /** configMapState invalid: what is wrong with it. */
+  readonly errors?: readonly string[];
+}
+
 export interface SettingsSourceOptions {
   readonly config: KubeConfig;
   readonly namespace: string;
@@ -102,10 +128,12 @@ export class SettingsSource {
   #lastSeen: string | undefined;
   /** Changes seen while start() reads the ConfigMap are start()'s to judge. */
   #started = false;
+  #inForce: ConfigInForce;
 
   constructor(options: SettingsSourceOptions) {
     this.#o = options;
     this.#source = { namespace: options.namespace, name: options.name, requirePolicy: options.requirePolicy };
+    this.#inForce = { configMap: `${options.namespace}/${options.name}`, source: 'defaults', configMapState: 'missing' };
     const core = options.config.makeApiClient(CoreV1Api);
     const fieldSelector = `metadata.name=${options.name}`;
     this.#informer = new Informer<V1ConfigMap>({
@@ -122,6 +150,11 @@ export class SettingsSource {
 
   get current(): Settings {
     return this.#current;
+  }
+
+  /** Which settings are in force and why (for the status the doctor reads). */
+  get inForce(): ConfigInForce {
+    return this.#inForce;
   }
 
   set events(recorder: EventRecorder) {
@@ -144,6 +177,7 @@ export class SettingsSource {
     this.#current = result.settings;
     this.#lastSeen = seen(configMap);
     this.#started = true;
+    this.#record(configMap, settingsFromConfigMap(configMap, this.#source));
     const reason = result.settings.denyAll;
     if (reason !== undefined) {
       metrics.configValid.set(0);
@@ -171,7 +205,9 @@ export class SettingsSource {
     // ConfigMap now says without one (missing, or no config.yaml) is the reason every request is denied.
     const noneInForce = this.#current.denyAll !== undefined;
     const denial = noneInForce ? initialSettings(configMap, this.#source) : undefined;
+    const result = settingsFromConfigMap(configMap, this.#source);
     if (configMap === undefined) {
+      this.#record(configMap, result);
       if (denial?.ok === true) this.#deny(denial.settings);
       else {
         const afterRestart = this.#source.requirePolicy ? 'every request is denied (--require-policy)' : 'the defaults apply';
@@ -179,8 +215,8 @@ export class SettingsSource {
       }
       return;
     }
-    const result = settingsFromConfigMap(configMap, this.#source);
     if (!result.ok) {
+      this.#record(configMap, result);
       metrics.configReloads.inc({ result: 'failure' });
       metrics.configValid.set(0);
       log.error(noneInForce ? 'Invalid config, every request stays denied' : 'Invalid config, keeping the last good one', { namespace, name, errors: result.errors });
@@ -189,6 +225,7 @@ export class SettingsSource {
       return;
     }
     this.#current = result.settings;
+    this.#record(configMap, result);
     metrics.configReloads.inc({ result: 'success' });
     metrics.configValid.set(1);
     log.info('Reloaded config', { namespace, name, rules: result.settings.rules.length });
@@ -203,12 +240,35 @@ export class SettingsSource {
   #deny(settings: Settings): void {
     if (settings.denyAll === this.#current.denyAll) return;
     this.#current = settings;
+    this.#inForce = { ...this.#inForce, source: 'no-policy', ...(settings.denyAll !== undefined ? { denyAll: settings.denyAll } : {}) };
     this.#o.log.warn('No policy in force, every request is denied until a valid ConfigMap appears', {
       namespace: this.#o.namespace,
       name: this.#o.name,
       reason: settings.denyAll,
     });
     this.#o.onChange(settings);
+  }
+
+  /**
+   * What is in force after the ConfigMap was seen as `result`: a valid one is taken; an invalid or
+   * deleted one leaves the settings in force as they were (under --require-policy with none, no policy).
+   */
+  #record(configMap: V1ConfigMap | undefined, result: ConfigMapSettings): void {
+    const base = { configMap: this.#inForce.configMap };
+    const state = configMap === undefined ? 'missing' : result.ok ? 'valid' : 'invalid';
+    const seenAs = { configMapState: state, ...(!result.ok ? { errors: result.errors } : {}) } as const;
+    const denyAll = this.#current.denyAll;
+    if (denyAll !== undefined) {
+      this.#inForce = { ...base, source: 'no-policy', denyAll, ...seenAs };
+    } else if (configMap !== undefined && result.ok) {
+      const text = configMap.data?.[configKey] ?? '';
+      const resourceVersion = configMap.metadata?.resourceVersion;
+      this.#inForce = { ...base, source: 'configmap', ...(resourceVersion !== undefined ? { resourceVersion } : {}), hash: configHash(text), ...seenAs };
+    } else {
+      // Kept: what was in force (the defaults at start, or the last good ConfigMap), now seen as `state`.
+      const { configMapState: _state, errors: _errors, ...kept } = this.#inForce;
+      this.#inForce = { ...kept, ...seenAs };
+    }
   }
 
   #warnInvalid(configMap: V1ConfigMap, result: ConfigMapSettings & { ok: false }): void {

@@ -1,11 +1,11 @@
-// Where the connection to Kubernetes comes from. client-node's
+// Where the connection to Kubernetes comes from, and what answers there. client-node's
 // loadFromDefault tries KUBECONFIG, ~/.kube/config and a Pod's ServiceAccount, and when it finds none
 // of them it quietly talks to http://localhost:8080, where a controller then retries for ever. Here
 // that is an error that names every place looked at.
 
 import { accessSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+import { KubeConfig, VersionApi } from '@kubernetes/client-node';
 
 /** Where a Pod's ServiceAccount credentials are mounted (what client-node's in-cluster config reads). */
 export const serviceAccountTokenPath = '/var/run/secrets/kubernetes.io/serviceaccount/token';
@@ -59,5 +59,25 @@ function usableHome(env: NodeJS.ProcessEnv): string | undefined {
     return home;
   } catch {
     return undefined;
+  }
+}
+
+/** The API server's version (its gitVersion, e.g. v1.37.2), or why it is unknown; gives up after timeoutMs. */
+export async function serverVersion(config: KubeConfig, timeoutMs: number): Promise<string> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<string>((resolve) => {
+    timer = setTimeout(() => resolve(`unknown (no answer within ${timeoutMs} ms)`), timeoutMs);
+  });
+  const asked = config
+    .makeApiClient(VersionApi)
+    .getCode()
+    .then(
+      (info) => info.gitVersion,
+      (error: unknown) => `unknown (${error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error)})`,
+    );
+  try {
+    return await Promise.race([asked, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

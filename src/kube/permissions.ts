@@ -28,16 +28,22 @@ export interface OwnNames {
   readonly configMap: string;
   /** --lease-name */
   readonly lease: string;
+  /** --status-config-map */
+  readonly status: string;
 }
 
-export const defaultNames: OwnNames = { configMap: 'kube-ecrlogin-config', lease: 'kube-ecrlogin' };
+export const defaultNames: OwnNames = { configMap: 'kube-ecrlogin-config', lease: 'kube-ecrlogin', status: 'kube-ecrlogin-status' };
 
-/** In the controller's own namespace (Role kube-ecrlogin), for these ConfigMap and Lease names. */
+/** In the controller's own namespace (Role kube-ecrlogin), for these ConfigMap, Lease and status names. */
 export function namespaceRulesFor(names: OwnNames): readonly PolicyRule[] {
   return [
     // The policy ConfigMap: list-watch with the field selector metadata.name=<name> (src/config/source.ts),
     // which RBAC authorizes against resourceNames.
     { apiGroups: [''], resources: ['configmaps'], resourceNames: [names.configMap], verbs: ['list', 'watch'] },
+    // The status the leader publishes for the doctor (src/status.ts): Server-Side Apply, which is
+    // authorized as create (with the name) when the ConfigMap is new and as patch after; get is for
+    // `kube-ecrlogin doctor` run as this ServiceAccount (kubectl exec), which reads it.
+    { apiGroups: [''], resources: ['configmaps'], resourceNames: [names.status], verbs: ['create', 'patch', 'get'] },
     // Leader election (src/leader.ts): create the Lease once (a create cannot be limited by name), then
     // read and update only that Lease.
     { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },

@@ -44,9 +44,10 @@ const clusterRules = [
   { apiGroups: [''], resources: ['secrets'], verbs: ['list', 'watch', 'create', 'patch', 'delete'] },
   { apiGroups: [''], resources: ['events'], verbs: ['create'] },
 ];
-/** In its own namespace (src/config/source.ts, src/leader.ts). */
+/** In its own namespace (src/config/source.ts, src/status.ts, src/leader.ts). */
 const namespaceRules = [
   { apiGroups: [''], resources: ['configmaps'], resourceNames: ['kube-ecrlogin-config'], verbs: ['list', 'watch'] },
+  { apiGroups: [''], resources: ['configmaps'], resourceNames: ['kube-ecrlogin-status'], verbs: ['create', 'patch', 'get'] },
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], verbs: ['create'] },
   { apiGroups: ['coordination.k8s.io'], resources: ['leases'], resourceNames: ['kube-ecrlogin'], verbs: ['get', 'update'] },
 ];
@@ -150,6 +151,15 @@ describe('RBAC', () => {
       });
       const writes = cluster().writes({ user: installed.user, resource: 'leases', namespace: installed.namespace });
       assert.deepEqual([...new Set(writes.map((w) => w.verb))].sort(), ['create', 'update']);
+    });
+
+    it('publishes its status in the ConfigMap the Role names, which the doctor may read as it', async () => {
+      const read = (): Promise<k8s.V1ConfigMap> =>
+        installed.kubeConfig.makeApiClient(k8s.CoreV1Api).readNamespacedConfigMap({ namespace: installed.namespace, name: 'kube-ecrlogin-status' });
+      const status = await eventually('the status ConfigMap', read);
+      assert.match(status.data?.['status.json'] ?? '', new RegExp(`"instance": "${controller.options.instance}"`));
+      const writes = cluster().writes({ user: installed.user, resource: 'configmaps', namespace: installed.namespace });
+      assert.deepEqual([...new Set(writes.map((w) => `${w.verb} ${w.objectRef?.name ?? ''}`))], ['patch kube-ecrlogin-status']);
     });
 
     it('serves an annotated namespace: Secret, imagePullSecrets entry and Events', async () => {

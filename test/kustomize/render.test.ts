@@ -152,11 +152,11 @@ describe('kustomize', () => {
       });
     });
 
-    it('names the controller default ConfigMap and Lease in the Role', () => {
+    it('names the controller default ConfigMaps (policy, status) and Lease in the Role', () => {
       const defaults = optionsFor([]);
       const role = find(objects, 'Role') as Manifest & { rules: { resources: string[]; resourceNames?: string[] }[] };
       const names = (resource: string): string[] => role.rules.filter((r) => r.resources.includes(resource)).flatMap((r) => r.resourceNames ?? []);
-      assert.deepEqual(names('configmaps'), [defaults.configMap]);
+      assert.deepEqual(names('configmaps'), [defaults.configMap, defaults.statusConfigMap]);
       assert.deepEqual(names('leases'), [defaults.leaseName]);
       assert.equal(find(objects, 'ConfigMap').metadata.name, defaults.configMap);
     });

@@ -122,7 +122,7 @@ describe('kube-ecrlogin doctor', () => {
     assert.equal(table.code, 0, table.stdout + table.stderr);
     assert.match(table.stdout, /^CHECK +RESULT +DETAIL\n/);
     assert.match(table.stdout, new RegExp(`^kubernetes +ok +.* as system:serviceaccount:${controller.namespace}:doctor$`, 'm'));
-    assert.match(table.stdout, /^rbac +ok +all 13 permissions the controller needs are granted$/m);
+    assert.match(table.stdout, /^rbac +ok +all 16 permissions the controller needs are granted$/m);
     assert.match(table.stdout, /^aws identity +ok +arn:aws:iam::111122223333:user\/kube-ecrlogin/m);
     for (const region of ['eu-west-1', 'us-east-1']) assert.match(table.stdout, new RegExp(`^ecr ${region} +ok +GetAuthorizationToken as the controller's own identity`, 'm'));
     assert.match(table.stdout, new RegExp(`^ecr us-east-2 as role/doc-builder-pull +ok +GetAuthorizationToken as role ${role}`, 'm'));
