@@ -3,13 +3,14 @@
 // a Git repository served on loopback (git-server.ts) into a private control plane, while the real
 // controller runs beside them as a process with the ServiceAccount that Flux created for it.
 //
-// The repository holds this checkout's kustomize/, with the copy of kustomize/examples/install that
-// the overlay syncs naming this checkout's directories instead of the release tag on GitHub (no
-// network here), and clusters/test/: the overlay (GitRepository and Kustomization `kube-ecrlogin`,
-// patched only for the local URL, short intervals, the admission-policy component, and 0 replicas,
-// since no image can run here) and a Kustomization `tenants` for tenants/, with the overlay's own
-// `spec.ignore` block copied into it as the overlay's README says. Flux is bootstrapped the usual way:
-// a GitRepository and Kustomization `flux-system` for clusters/test.
+// The repository (repository.ts) holds this checkout's kustomize/, with the copy of
+// kustomize/examples/install that the overlay syncs naming this checkout's directories instead of the
+// release tag on GitHub (no network here) and the admission-policy component added, and
+// clusters/test/: the overlay (GitRepository and Kustomization `kube-ecrlogin`, patched only for the
+// local URL, short intervals, and 0 replicas, since no image can run here) and a Kustomization
+// `tenants` for tenants/, with the overlay's own `spec.ignore` block copied into it as the overlay's
+// README says. Flux is bootstrapped the usual way: a GitRepository and Kustomization `flux-system`
+// for clusters/test.
 //
 // Asserted, with writes counted from the audit log by user (Flux's controllers have users of their
 // own; the server-side dry runs of Flux's drift check are counted apart):
@@ -29,9 +30,9 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
 import { parse, stringify } from 'yaml';
-import { defaultUsers, kubeMinor, repoRoot, startControlPlane, type ControlPlane } from '../cluster/controlplane.ts';
+import { defaultUsers, repoRoot, startControlPlane, type ControlPlane } from '../cluster/controlplane.ts';
 import { start as startAws, type AwsTestServer } from '../aws/server.ts';
-import { Replica } from '../chaos/replicas.ts';
+import type { Replica } from '../chaos/replicas.ts';
 import { controllerKeys } from '../support/controller.ts';
 import { eventually } from '../support/eventually.ts';
 import { pullSecretNames } from '../support/objects.ts';
@@ -39,16 +40,12 @@ import { kustomizeRoot, type RunResult } from '../kustomize/support.ts';
 import { condition, customObjects, dryRuns, fluxKinds, kubectlFor, readCustom, realWrites, type CountedWrite, type CustomObject } from './cluster.ts';
 import { ensureFluxBinaries, fluxCrdFiles, fluxUsers, fluxVersions, startFlux, type Flux } from './flux.ts';
 import { startGitServer, type GitServer } from './git-server.ts';
+import { admission, controllerUser, doc, overlayPath, seed, startController, tenantFiles } from './repository.ts';
 
-const east = '111122223333.dkr.ecr.us-east-1.amazonaws.com';
-const west = '111122223333.dkr.ecr.eu-west-1.amazonaws.com';
-const controllerUser = 'system:serviceaccount:kube-ecrlogin:kube-ecrlogin';
 const kustomizeUser = 'flux-kustomize-controller';
 const sourceUser = 'flux-source-controller';
 /** Flux's own objects (their status) and Events: not writes to what Git declares. */
 const fluxOwn = ['kustomizations', 'gitrepositories', 'ocirepositories', 'buckets', 'helmrepositories', 'helmcharts', 'externalartifacts', 'events'];
-/** MutatingAdmissionPolicy is GA (admissionregistration.k8s.io/v1) from Kubernetes 1.36. */
-const admission = kubeMinor() !== '1.34';
 const interval = '5s';
 const kustomizations = ['flux-system', 'kube-ecrlogin', 'tenants'] as const;
 const gitRepositories = ['flux-system', 'kube-ecrlogin'] as const;
@@ -78,8 +75,6 @@ function clusterFiles(url: string): Record<string, string> {
             { op: 'replace', path: '/spec/interval', value: interval },
             { op: 'replace', path: '/spec/retryInterval', value: interval },
             { op: 'replace', path: '/spec/timeout', value: '1m' },
-            // The component the README says to add to the kustomization Flux syncs (1.36+).
-            ...(admission ? [{ op: 'add', path: '/spec/components', value: ['../../components/admission-policy'] }] : []),
             // No image can be pulled here: the Deployment is kept at 0 replicas and the controller runs
             // as a process with its ServiceAccount's credentials.
             {
@@ -104,96 +99,6 @@ function clusterFiles(url: string): Record<string, string> {
         prune: true,
         ignore: overlay.spec.ignore,
       },
-    }),
-  };
-}
-
-/**
- * The overlay's Kustomization syncs "your copy of kustomize/examples/install", which fetches its bases
- * from this project's release tag on GitHub. No network here (and kustomize-controller runs with
- * --no-remote-bases): the copy in the repository names the same directories of this checkout instead,
- * as `make validate` builds it.
- */
-function localInstall(): Record<string, string> {
-  const overlay = parse(readFileSync(join(kustomizeRoot, 'overlays', 'flux', 'flux_kustomization.yaml'), 'utf8')) as { spec: { path: string } };
-  const path = overlay.spec.path.replace(/^\.\//, '');
-  const file = join(repoRoot, path, 'kustomization.yaml');
-  const text = readFileSync(file, 'utf8');
-  const depth = path.split('/').length - 1; // from kustomize/examples/install up to kustomize/
-  const local = text.replace(/https:\/\/github\.com\/[^/]+\/kube-ecrlogin\/\/kustomize\/([^?\s]+)\?ref=\S+/g, `${'../'.repeat(depth)}$1`);
-  return { [`${path}/kustomization.yaml`]: local };
-}
-
-interface TenantRevision {
-  /** tenant-a's Namespace asks for credentials (ecr-login/server, for ServiceAccounts app and builder). */
-  readonly namespaceAnnotated: boolean;
-  /** ServiceAccount tenant-b/ci asks for its own credentials; Git lists its Secret. */
-  readonly ciAnnotated: boolean;
-  /** imagePullSecrets Git declares on tenant-a/builder. */
-  readonly builderList: readonly string[];
-  /** A label Git declares, changed between commits. */
-  readonly revision: string;
-  /** ServiceAccount tenant-b/extra is in Git. */
-  readonly extra: boolean;
-  /** tenant-c: an annotated Namespace and a Deployment in one commit. */
-  readonly tenantC: boolean;
-}
-
-const doc = (object: Record<string, unknown>): string => stringify(object);
-
-function tenantFiles(r: TenantRevision): Record<string, string | null> {
-  const a = [
-    doc({
-      apiVersion: 'v1',
-      kind: 'Namespace',
-      metadata: {
-        name: 'tenant-a',
-        labels: { team: 'a' },
-        ...(r.namespaceAnnotated ? { annotations: { 'ecr-login/server': east, 'ecr-login/service-accounts': 'app,builder' } } : {}),
-      },
-    }),
-    // Git does not declare imagePullSecrets: the controller's entry is not Flux's business.
-    doc({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'app', namespace: 'tenant-a', labels: { team: 'a' } } }),
-    // Git declares a list: the tenants Kustomization's spec.ignore keeps Flux off it.
-    doc({
-      apiVersion: 'v1',
-      kind: 'ServiceAccount',
-      metadata: { name: 'builder', namespace: 'tenant-a', labels: { team: 'a', revision: r.revision } },
-      imagePullSecrets: r.builderList.map((name) => ({ name })),
-    }),
-  ];
-  const b = [
-    doc({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'tenant-b', labels: { team: 'b' } } }),
-    // Git lists the Secret the controller keeps for this ServiceAccount: it never writes the ServiceAccount.
-    doc({
-      apiVersion: 'v1',
-      kind: 'ServiceAccount',
-      metadata: { name: 'ci', namespace: 'tenant-b', ...(r.ciAnnotated ? { annotations: { 'ecr-login/server': west } } : {}) },
-      imagePullSecrets: [{ name: 'ecr-login-ci' }],
-    }),
-    ...(r.extra ? [doc({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'extra', namespace: 'tenant-b' } })] : []),
-  ];
-  const c = [
-    doc({ apiVersion: 'v1', kind: 'Namespace', metadata: { name: 'tenant-c', annotations: { 'ecr-login/server': east } } }),
-    doc({
-      apiVersion: 'apps/v1',
-      kind: 'Deployment',
-      metadata: { name: 'web', namespace: 'tenant-c' },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: 'web' } },
-        template: { metadata: { labels: { app: 'web' } }, spec: { containers: [{ name: 'web', image: `${east}/web:1` }] } },
-      },
-    }),
-  ];
-  return {
-    'tenants/tenant-a.yaml': a.join('---\n'),
-    'tenants/tenant-b.yaml': b.join('---\n'),
-    'tenants/tenant-c.yaml': r.tenantC ? c.join('---\n') : null,
-    'tenants/kustomization.yaml': doc({
-      apiVersion: 'kustomize.config.k8s.io/v1beta1',
-      kind: 'Kustomization',
-      resources: ['tenant-a.yaml', 'tenant-b.yaml', ...(r.tenantC ? ['tenant-c.yaml'] : [])],
     }),
   };
 }
@@ -236,8 +141,7 @@ describe(`Flux (source-controller ${fluxVersions().sourceController}, kustomize-
     aws.addUser(controllerKeys);
 
     git = await startGitServer();
-    git.copy(kustomizeRoot, 'kustomize');
-    git.write(localInstall());
+    seed(git, overlayPath('flux/flux_kustomization.yaml'));
     git.write(clusterFiles(git.url));
     git.write(tenantFiles({ namespaceAnnotated: true, ciAnnotated: true, builderList: ['dockerhub'], revision: '1', extra: true, tenantC: false }));
     revision = git.commit('kube-ecrlogin and tenants');
@@ -385,29 +289,7 @@ describe(`Flux (source-controller ${fluxVersions().sourceController}, kustomize-
   });
 
   it('the controller, run with the ServiceAccount Flux created and the Deployment\'s arguments, serves the tenants', async () => {
-    const deployment = await plane.adminConfig().makeApiClient(k8s.AppsV1Api).readNamespacedDeployment({ namespace: 'kube-ecrlogin', name: 'kube-ecrlogin' });
-    assert.equal(deployment.spec?.replicas, 0);
-    const args = deployment.spec?.template.spec?.containers[0]?.args ?? [];
-    assert.equal(args[0], 'run');
-    if (admission) assert.ok(args.includes('--admission-params=kube-ecrlogin-admission'));
-    // Loopback instead of the Pod's ports; everything else as Git says.
-    const local = args.slice(1).map((arg) => arg.replace(/^(--(?:metrics|health-probe)-bind-address)=.*$/, '$1=0'));
-    const kubeconfig = plane.writeKubeconfig(await plane.serviceAccountConfig('kube-ecrlogin', 'kube-ecrlogin'), join(dir, 'controller.kubeconfig'));
-    controller = new Replica({
-      name: 'kube-ecrlogin-local',
-      args: local,
-      env: {
-        KUBECONFIG: kubeconfig,
-        POD_NAMESPACE: 'kube-ecrlogin',
-        AWS_ENDPOINT_URL: aws.endpoint,
-        AWS_ACCESS_KEY_ID: controllerKeys.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: controllerKeys.secretAccessKey,
-        AWS_REGION: 'us-east-1',
-        AWS_EC2_METADATA_DISABLED: 'true',
-      },
-      logFile: join(dir, 'controller.log'),
-    });
-    controller.start();
+    controller = await startController(plane, dir, aws);
 
     await eventually('the tenants served', async () => {
       await core.readNamespacedSecret({ namespace: 'tenant-a', name: 'ecr-login' });
