@@ -276,6 +276,13 @@ async function startPair(aws: AwsTestServer, args: readonly string[], config: st
   const spawnAs = (identity: string, kubeconfig: string): Promise<ControllerProcess> =>
     spawnController({ install, identity, kubeconfig, awsEndpoint: aws.endpoint, args: ['--leader-elect', ...args] });
   const [pa, pb] = await Promise.all([spawnAs('replica-a', a.kubeconfig), spawnAs('replica-b', b.kubeconfig)]);
+  // Both have loaded the config and synced before a test changes anything: on a loaded machine a
+  // replica can take seconds to start, and one that starts after the config turned invalid refuses to.
+  for (const replica of [pa, pb]) {
+    await eventually(`${replica.identity} ready`, async () => {
+      assert.equal((await httpGet(`${replica.healthUrl}/readyz`)).status, 200);
+    }, { timeoutMs: 60_000 });
+  }
   return { install, replicas: { a: { process: pa, user: a.user }, b: { process: pb, user: b.user } } };
 }
 
