@@ -1,7 +1,9 @@
 // The annotation API: what a Namespace or ServiceAccount asks of kube-ecrlogin, parsed once into a
 // typed request or a clear error. Pure: no I/O, no clock.
 
-import { parseRegistryHost, quote, type RegistryHost } from './registry.ts';
+import { parseRegistryHost, type RegistryHost } from './registry.ts';
+import { dnsSubdomainProblem, quote, roleArnPartition, roleArnProblem } from './validation.ts';
+
 
 export const annotations = {
   /** One or more ECR registry hosts (private, in one partition, or ECR Public), comma-separated. Marks the object as wanting credentials. */
@@ -258,37 +260,6 @@ function parseTargets(value: string): Targets | string {
     seen.add(name);
   }
   return { all: false, names };
-}
-
-const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-
-/** Why a value is not a valid object name (RFC 1123 subdomain), or undefined when it is. */
-export function dnsSubdomainProblem(name: string): string | undefined {
-  if (name === '') return 'is empty';
-  if (name.length > 253) return `${quote(name)} is longer than 253 characters`;
-  if (!dnsSubdomain.test(name)) {
-    return `${quote(name)} is not a valid name (lower-case letters, digits, '-' and '.', starting and ending with a letter or digit)`;
-  }
-  return undefined;
-}
-
-const roleArnPattern =
-  /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b|aws-iso-e|aws-iso-f|aws-eusc):iam::(\d{12}):role\/([\w+=,.@/-]{1,512})$/;
-
-/** Why a value is not an IAM role ARN, or undefined when it is. */
-export function roleArnProblem(arn: string): string | undefined {
-  if (roleArnPattern.test(arn)) return undefined;
-  return `${quote(arn)} is not an IAM role ARN (expected arn:<partition>:iam::<12-digit account>:role/<name>)`;
-}
-
-/** The partition of a role ARN (validated by roleArnProblem): aws, aws-cn, aws-us-gov, ... */
-export function roleArnPartition(arn: string): string | undefined {
-  return roleArnPattern.exec(arn)?.[1];
-}
-
-/** The account of a role ARN (validated by roleArnProblem). */
-export function roleAccount(arn: string): string | undefined {
-  return roleArnPattern.exec(arn)?.[2];
 }
 
 /** A short label for a source, used in logs, Events and the Secret's annotations. */

@@ -8,7 +8,7 @@ import { ApiException, AppsV1Api, CoordinationV1Api, CoreV1Api, type KubeConfig,
 import { formatDuration } from './config/duration.ts';
 import type { Options } from './config/options.ts';
 import { configHash, configKey, type ConfigInForce } from './config/source.ts';
-import type { Check } from './doctor.ts';
+import type { Check } from './check.ts';
 import { describeKubeError } from './kube/api.ts';
 import { readStatus, type ControllerStatus } from './status.ts';
 

@@ -32,7 +32,8 @@ import { systemClock, type Clock } from './clock.ts';
 import type { Options } from './config/options.ts';
 import { defaultSettings, type Rule, type Settings } from './config/settings.ts';
 import { configKey, initialSettings, settingsFromConfigMap } from './config/source.ts';
-import { nameOf, pullSecretsFor, resolveIntents, sharedSessionName, type Grant, type ObjectRef, type ProblemReason } from './controller/intents.ts';
+import { nameOf, pullSecretsFor, resolveIntents, sharedSessionName } from './controller/intents.ts';
+import { type Grant, type ProblemReason } from './controller/model.ts';
 import { isManaged, managedSelector, readSecretState } from './controller/secrets.ts';
 import { describeKubeError } from './kube/api.ts';
 import { describePermission, requiredPermissions, type Permission } from './kube/permissions.ts';
@@ -40,17 +41,13 @@ import { namespaceMatches } from './policy.ts';
 import { formatDuration } from './config/duration.ts';
 import { tokenEndpoint, tokenEndpoints } from './registry.ts';
 import { endpointKey, type EcrEndpoint } from './aws/api.ts';
+import type { Check, CheckStatus } from './check.ts';
 import { checkConfigInForce, checkDeployment, checkLease, checkStatus, configMapNow, readControllerStatus, type ConfigMapNow } from './doctor-running.ts';
 import type { ControllerStatus } from './status.ts';
 import { version } from './version.ts';
+import { type ObjectRef } from './kube/objects.ts';
 
-export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip';
-
-export interface Check {
-  readonly name: string;
-  readonly status: CheckStatus;
-  readonly detail: string;
-}
+export type { Check, CheckStatus } from './check.ts';
 
 export type ObjectStatus =
   | 'ok'

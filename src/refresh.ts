@@ -1,7 +1,17 @@
 // When to refresh a token: from its own expiry, minus a margin, minus a jitter; clamped so that a
 // token that is already expired, has no expiry, or claims an absurd one never makes anything spin. Pure.
 
-import type { RefreshSettings } from './config/settings.ts';
+/** The refresh margin: a share of the token's lifetime, or a fixed duration before expiry. */
+export type Margin = { readonly fraction: number } | { readonly ms: number };
+
+export interface RefreshSettings {
+  /** Refresh this long before the token expires. Default: half of the token's lifetime. */
+  readonly margin: Margin;
+  /** Refresh up to this share of the margin earlier, at random, so that identities spread out. */
+  readonly jitter: number;
+  /** Never ask AWS for the same identity's token more often than this, whatever its expiry says. */
+  readonly minInterval: number;
+}
 
 /** ECR documents a 12-hour token; used when AWS gives no expiry, and as the longest we wait. */
 export const documentedLifetimeMs = 12 * 3_600_000;

@@ -7,6 +7,8 @@
 
 import { ecrPublicRegion, type EcrEndpoint } from './aws/api.ts';
 import { regionPartition } from './aws/partitions.ts';
+import { quote } from './validation.ts';
+
 
 export interface RegistryHost {
   /** The host, lower-case: the key of the Secret's `auths` entry. */
@@ -118,8 +120,3 @@ export function tokenEndpoints(registries: readonly RegistryHost[]): Map<string,
   return endpoints;
 }
 
-/** Quotes a user-supplied value for an error message: JSON-escaped and cut to a readable length. */
-export function quote(value: string, max = 80): string {
-  const cut = value.length > max ? `${value.slice(0, max)}…` : value;
-  return JSON.stringify(cut);
-}

@@ -29,10 +29,11 @@ import { loadKubeConfig } from './app.ts';
 import type { Options } from './config/options.ts';
 import { secretMetadata } from './controller/controller.ts';
 import { nameOf } from './controller/intents.ts';
-import { planServiceAccounts, pullSecretsAnnotation, type JsonPatchOp } from './controller/plan.ts';
-import { dataWrittenByUs, fieldManager, isOurs, managedBy, managedSelector, ownerNamespace } from './controller/secrets.ts';
+import { planServiceAccounts, pullSecretsAnnotation } from './controller/plan.ts';
+import { dataWrittenByUs, isOurs, managedBy, managedSelector, ownerNamespace } from './controller/secrets.ts';
 import { describeKubeError } from './kube/api.ts';
 import { metadataOnly } from './kube/metadata.ts';
+import { type JsonPatchOp, fieldManager } from './kube/objects.ts';
 
 export interface UninstallOptions {
   /** The controller's namespace: where its own objects are left for the manifests' delete. */

@@ -7,17 +7,14 @@ import fc from 'fast-check';
 import {
   annotations,
   describeSource,
-  dnsSubdomainProblem,
   maxValueLength,
   parseAnnotations,
-  roleAccount,
-  roleArnPartition,
-  roleArnProblem,
   type ParseResult,
   type Request,
   type Source,
   unknownKeys,
 } from '../src/annotations.ts';
+import { dnsSubdomainProblem, roleAccount, roleArnPartition, roleArnProblem } from '../src/validation.ts';
 
 const numRuns = 2_000;
 

@@ -4,8 +4,9 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { dnsSubdomainProblem, type Source } from '../src/annotations.ts';
+import { type Source } from '../src/annotations.ts';
 import { secretNameFor, sessionNameFor, shortHash } from '../src/naming.ts';
+import { dnsSubdomainProblem } from '../src/validation.ts';
 
 const numRuns = 2_000;
 

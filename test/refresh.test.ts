@@ -4,7 +4,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import type { RefreshSettings } from '../src/config/settings.ts';
+import type { RefreshSettings } from '../src/refresh.ts';
 import { documentedLifetimeMs, effectiveExpiry, refreshTime, seedOf } from '../src/refresh.ts';
 
 const hour = 3_600_000;

@@ -8,8 +8,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { parseSettings } from '../src/config/settings.ts';
 import { evaluatePolicy } from '../src/policy.ts';
-import { parseRegistryHost, quote, tokenEndpoint, tokenEndpoints, type RegistryHost } from '../src/registry.ts';
+import { parseRegistryHost, tokenEndpoint, tokenEndpoints, type RegistryHost } from '../src/registry.ts';
 import { registryForms } from './support/registry-forms.ts';
+import { quote } from '../src/validation.ts';
 
 const numRuns = 2_000;
 

@@ -4,7 +4,7 @@
 import type { V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
 import type { Settings } from '../config/settings.ts';
 import { pullSecretsFor, resolveIntents } from '../controller/intents.ts';
-import type { JsonPatchOp } from '../controller/plan.ts';
+import { type JsonPatchOp } from '../kube/objects.ts';
 
 export interface PodAdmission {
   /** The Secrets the Pod should list, whether it lists them already or not. */

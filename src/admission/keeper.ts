@@ -10,10 +10,11 @@
 import { X509Certificate } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Clock, Timer } from '../clock.ts';
-import type { JsonPatchOp } from '../controller/plan.ts';
+
 import { describeKubeError, statusOf, type WebhookApi } from '../kube/api.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import { newBundle, nextRenewal, nextStep, renewLeaf, rotateCa, splitPem, type CertBundle, type Lifetimes, type Step } from './certs.ts';
+import { type JsonPatchOp } from '../kube/objects.ts';
 
 export interface KeeperOptions {
   readonly api: WebhookApi;

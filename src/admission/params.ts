@@ -14,7 +14,8 @@
 import type { V1Namespace, V1ServiceAccount } from '@kubernetes/client-node';
 import { annotations } from '../annotations.ts';
 import type { Settings } from '../config/settings.ts';
-import { resolveIntents, type ProblemReason } from '../controller/intents.ts';
+import { resolveIntents } from '../controller/intents.ts';
+import { type ProblemReason } from '../controller/model.ts';
 
 /** What one namespace contributes to the parameters. */
 export interface NamespaceFacts {

@@ -2,7 +2,7 @@
 // (exit code 2). Pure: argv and env are passed in.
 
 import { parseArgs } from 'node:util';
-import { dnsSubdomainProblem } from '../annotations.ts';
+import { dnsSubdomainProblem } from '../validation.ts';
 import { parseRegistryHost, type RegistryHost } from '../registry.ts';
 import { parseDuration } from './duration.ts';
 import type { LogLevel } from './settings.ts';

@@ -2,9 +2,8 @@
 // frozen, validated object, or a list of errors that name the offending path. Pure.
 
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { dnsSubdomainProblem, roleArnProblem } from '../annotations.ts';
-import { documentedLifetimeMs } from '../refresh.ts';
-import { quote } from '../registry.ts';
+import { documentedLifetimeMs, type RefreshSettings } from '../refresh.ts';
+import { dnsSubdomainProblem, quote, roleArnProblem } from '../validation.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { parseSelector, type LabelSelector } from './selector.ts';
 
@@ -14,18 +13,6 @@ export const identityModes: readonly IdentityMode[] = ['controller', 'assume-rol
 
 export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
 const logLevels: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
-
-/** The refresh margin: a share of the token's lifetime, or a fixed duration before expiry. */
-export type Margin = { readonly fraction: number } | { readonly ms: number };
-
-export interface RefreshSettings {
-  /** Refresh this long before the token expires. Default: half of the token's lifetime. */
-  readonly margin: Margin;
-  /** Refresh up to this share of the margin earlier, at random, so that identities spread out. */
-  readonly jitter: number;
-  /** Never ask AWS for the same identity's token more often than this, whatever its expiry says. */
-  readonly minInterval: number;
-}
 
 export interface Defaults {
   readonly secretName: string;

@@ -18,7 +18,8 @@ import { errorMessage, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { WorkQueue } from './queue.ts';
 import type { CacheReader, ReconcileResult, Reconciler } from './reconciler.ts';
-import { argocdSecretType, dataWrittenBy, dataWrittenByUs, fieldManager, managedBy, managedSelector } from './secrets.ts';
+import { argocdSecretType, dataWrittenBy, dataWrittenByUs, managedBy, managedSelector } from './secrets.ts';
+import { fieldManager } from '../kube/objects.ts';
 
 /**
  * What the Secret cache keeps: metadata only (no data crosses the wire), the managed-by label, our

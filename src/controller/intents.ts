@@ -1,95 +1,27 @@
 // From a namespace snapshot to what should exist: one grant per annotated object that may have
-// credentials, and a problem (for a Warning Event) per object that may not. Pure.
+// credentials, and a problem (for a Warning Event) per object that may not. Pure. (The types: model.ts.)
 
 import { createHash } from 'node:crypto';
-import type { V1Namespace, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
+import type { V1ServiceAccount } from '@kubernetes/client-node';
 import {
   annotations as annotationKeys,
   describeSource,
   eksRoleArnAnnotation,
   parseAnnotations,
-  roleArnProblem,
   type Request,
   type Source,
   type SecretFormat,
-  type Targets,
   unknownKeys,
 } from '../annotations.ts';
 import { identityKey, type TokenIdentity } from '../broker.ts';
-import type { StaticTarget } from '../config/options.ts';
 import type { Settings } from '../config/settings.ts';
 import { sessionNameFor, secretNameFor } from '../naming.ts';
 import { evaluatePolicy, type Identity } from '../policy.ts';
 import type { RegistryHost } from '../registry.ts';
+import { pendingGraceMs, type Grant, type Intents, type Problem, type ProblemReason, type Snapshot } from './model.ts';
 import { secretAnnotations } from './secrets.ts';
-
-/** What the reconciler reads for one namespace: cache objects, never mutated. */
-export interface Snapshot {
-  readonly namespace: V1Namespace;
-  readonly serviceAccounts: readonly V1ServiceAccount[];
-  /** Secrets in the namespace that carry our managed-by label. */
-  readonly secrets: readonly V1Secret[];
-  readonly settings: Settings;
-  readonly now: number;
-  /** The command line's static target, when it is this namespace. */
-  readonly target?: StaticTarget;
-  /** Overrides pendingGraceMs (tests). */
-  readonly pendingGraceMs?: number;
-}
-
-/** The object an Event is about. */
-export interface ObjectRef {
-  readonly kind: 'Namespace' | 'ServiceAccount';
-  readonly name: string;
-  readonly namespace?: string;
-  readonly uid?: string;
-}
-
-export interface Grant {
-  readonly source: Source;
-  readonly ref: ObjectRef;
-  readonly registries: readonly RegistryHost[];
-  readonly identity: TokenIdentity;
-  readonly secretName: string;
-  readonly targets: Targets;
-  /** What the Secret holds the credentials as (one argocd-repository grant per registry). */
-  readonly format: SecretFormat;
-  /** Changes when what the Secret should hold changes (registries, identity, format). */
-  readonly specHash: string;
-}
-
-export type ProblemReason =
-  | 'InvalidAnnotation'
-  | 'UnknownAnnotation'
-  | 'PolicyDenied'
-  | 'SecretConflict'
-  | 'ServiceAccountMissing'
-  | 'ServiceAccountPending';
-
-/**
- * A ServiceAccount that ecr-login/service-accounts names but that does not exist is reported once
- * its Namespace is this old: a Namespace's `default` ServiceAccount, or one applied with it, appears
- * a moment after the Namespace.
- */
-export const pendingGraceMs = 30_000;
-
-export interface Problem {
-  readonly ref: ObjectRef;
-  readonly reason: ProblemReason;
-  readonly message: string;
-  readonly rule?: string;
-}
-
-export interface Intents {
-  readonly grants: readonly Grant[];
-  readonly problems: readonly Problem[];
-  /** Secrets left as they are although no grant claims them: their object's annotation is broken. */
-  readonly keep: ReadonlySet<string>;
-  /** Every object with an ecr-login/server annotation (valid or not), or an ecr-login/* key that is none of ours. */
-  readonly annotated: readonly ObjectRef[];
-  /** When to look again because something may be reported then (a ServiceAccount still pending), epoch ms. */
-  readonly recheckAt?: number;
-}
+import { roleArnProblem } from '../validation.ts';
+import { type ObjectRef } from '../kube/objects.ts';
 
 export function resolveIntents(snapshot: Snapshot): Intents {
   const { namespace, settings } = snapshot;

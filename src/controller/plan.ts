@@ -4,9 +4,10 @@
 import type { V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import type { IssuedToken, TokenError } from '../broker.ts';
 import { describeSource, pullSecretsRecord } from '../annotations.ts';
-import type { Grant, Intents, Snapshot } from './intents.ts';
+import type { Grant, Intents, Snapshot } from './model.ts';
 import { nameOf, pullSecretsFor } from './intents.ts';
 import { buildSecret, combinedTimes, isManaged, isOurs, readSecretState, secretDiffers, secretRefreshAt } from './secrets.ts';
+import { type JsonPatchOp } from '../kube/objects.ts';
 
 /** Whether a grant can keep its Secret as it is, or needs tokens (and newer than which). */
 export type TokenNeed =
@@ -104,13 +105,6 @@ export function planSecrets(
   const foreign = labelled.filter((secret) => !isOurs(secret));
   return { writes, unchanged, failed, deletes, foreign, nextRefreshAt };
 }
-
-/** An RFC 6902 JSON Patch operation. */
-export type JsonPatchOp =
-  | { readonly op: 'test'; readonly path: string; readonly value: unknown }
-  | { readonly op: 'add'; readonly path: string; readonly value: unknown }
-  | { readonly op: 'remove'; readonly path: string }
-  | { readonly op: 'replace'; readonly path: string; readonly value: unknown };
 
 /** Records, on each ServiceAccount, which imagePullSecrets entries kube-ecrlogin added. */
 export const pullSecretsAnnotation = pullSecretsRecord;

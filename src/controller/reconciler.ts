@@ -12,9 +12,11 @@ import { reasons, type EventRecorder, type Reason } from '../kube/events.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { tokenEndpoints } from '../registry.ts';
-import { nameOf, resolveIntents, type Grant, type Intents, type ObjectRef, type Problem, type Snapshot } from './intents.ts';
+import { nameOf, resolveIntents } from './intents.ts';
+import { type Grant, type Intents, type Problem, type Snapshot } from './model.ts';
 import { planSecrets, planServiceAccounts, tokenFreshFor, tokenNeed, type SecretWrite, type TokenNeed, type TokenOutcome } from './plan.ts';
 import { isManaged, isOriginalLogin, isOurs, managedSelector, ownerNamespace, readSecretState, secretAnnotations } from './secrets.ts';
+import { type ObjectRef } from '../kube/objects.ts';
 
 /** Read access to the informer caches. */
 export interface CacheReader {

@@ -4,12 +4,11 @@ import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import { describeSource, type SecretFormat } from '../annotations.ts';
 import { describeIdentity, type IssuedToken } from '../broker.ts';
-import type { RefreshSettings } from '../config/settings.ts';
+import type { RefreshSettings } from '../refresh.ts';
 import { buildDockerConfig, parseDockerConfig, type RegistryLogin } from '../dockerconfig.ts';
 import { effectiveExpiry, refreshTime, seedOf } from '../refresh.ts';
-import type { Grant } from './intents.ts';
+import type { Grant } from './model.ts';
 
-export const fieldManager = 'kube-ecrlogin';
 export const managedBy = { key: 'app.kubernetes.io/managed-by', value: 'kube-ecrlogin' } as const;
 export const managedSelector = `${managedBy.key}=${managedBy.value}`;
 export const dockerConfigKey = '.dockerconfigjson';

@@ -17,8 +17,7 @@ import {
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import type { Metrics, WriteResource, WriteVerb } from '../metrics.ts';
-import type { JsonPatchOp } from '../controller/plan.ts';
-import { fieldManager } from '../controller/secrets.ts';
+import { type JsonPatchOp, fieldManager } from './objects.ts';
 
 export interface KubeApi {
   /** Creates a Secret; fails with 409 when one of that name exists (ours or not). */

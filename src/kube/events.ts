@@ -5,9 +5,10 @@
 
 import type { CoreV1Event } from '@kubernetes/client-node';
 import type { Clock } from '../clock.ts';
-import type { ObjectRef } from '../controller/intents.ts';
+
 import { errorMessage, type Logger } from '../log.ts';
 import type { KubeApi } from './api.ts';
+import { type ObjectRef } from './objects.ts';
 
 export const reasons = {
   CredentialsIssued: 'CredentialsIssued',

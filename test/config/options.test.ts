@@ -44,6 +44,8 @@ describe('parseOptions: defaults', () => {
       awsTimeoutMs: 10_000,
       awsRetries: 3,
       shutdownTimeoutMs: 30_000,
+      statusConfigMap: 'kube-ecrlogin-status',
+      statusIntervalMs: 10_000,
       instance: 'node-1',
       json: false,
       yes: false,

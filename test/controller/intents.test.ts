@@ -4,7 +4,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Namespace, V1Secret } from '@kubernetes/client-node';
-import { pendingGraceMs, resolveIntents, type Grant, type Intents } from '../../src/controller/intents.ts';
+import { resolveIntents } from '../../src/controller/intents.ts';
+import { pendingGraceMs, type Grant, type Intents } from '../../src/controller/model.ts';
 import { buildSecret } from '../../src/controller/secrets.ts';
 import { parseRegistryHost, type RegistryHost } from '../../src/registry.ts';
 import { east, namespace, roleA, roleB, serviceAccount, settingsFrom, snapshot, t0, token, west } from '../support/snapshot.ts';

@@ -6,19 +6,12 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import { TokenError } from '../../src/broker.ts';
-import { resolveIntents, type Grant, type Snapshot } from '../../src/controller/intents.ts';
-import {
-  planSecrets,
-  planServiceAccounts,
-  pullSecretsAnnotation,
-  tokenFreshFor,
-  tokenNeed,
-  type JsonPatchOp,
-  type TokenNeed,
-  type TokenOutcome,
-} from '../../src/controller/plan.ts';
+import { resolveIntents } from '../../src/controller/intents.ts';
+import { type Grant, type Snapshot } from '../../src/controller/model.ts';
+import { planSecrets, planServiceAccounts, pullSecretsAnnotation, tokenFreshFor, tokenNeed, type TokenNeed, type TokenOutcome } from '../../src/controller/plan.ts';
 import { buildSecret, dataWrittenByUs, readSecretState, secretRefreshAt } from '../../src/controller/secrets.ts';
 import { east, hour, namespace, serviceAccount, settingsFrom, snapshot, t0, token, west } from '../support/snapshot.ts';
+import { type JsonPatchOp } from '../../src/kube/objects.ts';
 
 const bothRegions = { 'ecr-login/server': `${east},${west}` };
 

@@ -5,7 +5,8 @@ import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Secret } from '@kubernetes/client-node';
-import { resolveIntents, type Grant } from '../../src/controller/intents.ts';
+import { resolveIntents } from '../../src/controller/intents.ts';
+import { type Grant } from '../../src/controller/model.ts';
 import {
   buildSecret,
   combinedTimes,

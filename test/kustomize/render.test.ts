@@ -9,8 +9,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseOptions } from '../../src/config/options.ts';
 import { defaultSettings, parseSettings } from '../../src/config/settings.ts';
-import { fieldManager } from '../../src/controller/secrets.ts';
-import { roleArnProblem } from '../../src/annotations.ts';
+
 import { Metrics } from '../../src/metrics.ts';
 import { repoRoot } from '../cluster/controlplane.ts';
 import {
@@ -28,6 +27,8 @@ import {
   Scratch,
   type Manifest,
 } from './support.ts';
+import { roleArnProblem } from '../../src/validation.ts';
+import { fieldManager } from '../../src/kube/objects.ts';
 
 const host = '111122223333.dkr.ecr.us-east-1.amazonaws.com';
 const packageVersion = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;

@@ -5,7 +5,7 @@ import type { V1Namespace, V1Secret, V1ServiceAccount } from '@kubernetes/client
 import type { IssuedToken } from '../../src/broker.ts';
 import type { StaticTarget } from '../../src/config/options.ts';
 import { defaultSettings, parseSettings, type Settings } from '../../src/config/settings.ts';
-import type { Snapshot } from '../../src/controller/intents.ts';
+import type { Snapshot } from '../../src/controller/model.ts';
 
 export const t0 = Date.UTC(2025, 0, 1);
 export const hour = 3_600_000;
