@@ -102,11 +102,11 @@ image-buildah: ## Build the image without Docker: buildah on a local Debian base
 
 .PHONY: bump
 bump: ## Set the version (VERSION=vX.Y.Z) in package.json and every copy of it; open its CHANGELOG.md section.
-	release/bump.sh $(VERSION)
+	test/release/bump.sh $(VERSION)
 
 .PHONY: release
 release: ## Render dist/release/ (install.yaml, install-seed-compatible.yaml, one file per component) for VERSION=vX.Y.Z.
-	release/render.sh $(VERSION)
+	test/release/render.sh $(VERSION)
 
 .PHONY: deploy
 deploy: ## Apply kustomize/overlays/default to the current kubectl context.

@@ -1,4 +1,4 @@
-// make bump (release/bump.sh) on a copy of the repository: every copy of the version moves with
+// make bump (test/release/bump.sh) on a copy of the repository: every copy of the version moves with
 // package.json, the changelog opens the version's section, and what it leaves is what make release
 // renders once that section is written.
 
@@ -21,7 +21,7 @@ describe('make bump', () => {
   });
   after(() => rmSync(root, { recursive: true, force: true }));
 
-  const bump = (version: string) => run(join(repoRoot, 'release', 'bump.sh'), [version], { env: { ...process.env, ROOT: root } });
+  const bump = (version: string) => run(join(repoRoot, 'test', 'release', 'bump.sh'), [version], { env: { ...process.env, ROOT: root } });
   const read = (path: string): string => readFileSync(join(root, path), 'utf8');
 
   it('moves every copy of the version, and opens its changelog section', async () => {
@@ -47,10 +47,10 @@ describe('make bump', () => {
 
   it('leaves a tree that make release renders once the section says something', async () => {
     const env = { ...process.env, ROOT: root, OUT: join(root, 'dist', 'release'), NOTES: join(root, 'dist', 'notes.md') };
-    const empty = await run(join(repoRoot, 'release', 'render.sh'), ['v9.8.7'], { env });
+    const empty = await run(join(repoRoot, 'test', 'release', 'render.sh'), ['v9.8.7'], { env });
     assert.match(empty.stderr, /CHANGELOG\.md has no section '## \[9\.8\.7\]'/);
     writeFileSync(join(root, 'CHANGELOG.md'), read('CHANGELOG.md').replace(/(## \[9\.8\.7\] - \S+\n)/, '$1\n### Fixed\n\n- Something.\n'));
-    await runOk(join(repoRoot, 'release', 'render.sh'), ['v9.8.7'], { env });
+    await runOk(join(repoRoot, 'test', 'release', 'render.sh'), ['v9.8.7'], { env });
     const install = parseManifests(read('dist/release/install.yaml'));
     assert.deepEqual(imagesOf(install.find((o) => o.kind === 'Deployment') ?? install[0]!), ['ghcr.io/kube-ecrlogin/kube-ecrlogin:9.8.7']);
     assert.match(read('dist/notes.md'), /^### Fixed$/m);

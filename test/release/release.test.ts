@@ -1,4 +1,4 @@
-// `make release`: release/render.sh renders exactly the files the release workflow attaches, with the
+// `make release`: test/release/render.sh renders exactly the files the release workflow attaches, with the
 // image pinned to the version (and to the digest, when the workflow passes one) and the label
 // app.kubernetes.io/version on every object and Pod template, and each file is accepted by the real
 // API server (a server-side dry-run apply, moved into a test namespace as a user would wrap it).
@@ -90,7 +90,7 @@ describe('make release', () => {
   });
 
   it('refuses a version other than package.json, a malformed one, and a bad image name', async () => {
-    const script = join(repoRoot, 'release', 'render.sh');
+    const script = join(repoRoot, 'test', 'release', 'render.sh');
     const env = { ...process.env, OUT: join(rendered.dir, 'refused'), NOTES: join(rendered.dir, 'refused.md') };
     const other = await run(script, ['v99.0.0'], { env });
     assert.equal(other.code, 1);

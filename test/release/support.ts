@@ -1,5 +1,5 @@
 // What the release tests share: the version from package.json (its one home), running
-// release/render.sh into a directory of the test's own, and moving rendered objects into a test
+// test/release/render.sh into a directory of the test's own, and moving rendered objects into a test
 // namespace the way a user wraps them.
 
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -20,12 +20,12 @@ export interface Rendered {
   remove(): void;
 }
 
-/** Runs release/render.sh VERSION into a temporary directory, with the environment given. */
+/** Runs test/release/render.sh VERSION into a temporary directory, with the environment given. */
 export async function renderRelease(version: string, env: Readonly<Record<string, string>> = {}): Promise<Rendered> {
   const dir = mkdtempSync(join(tmpdir(), 'kube-ecrlogin-release-'));
   const out = join(dir, 'release');
   const notes = join(dir, 'notes.md');
-  await runOk(join(repoRoot, 'release', 'render.sh'), [version], { env: { ...process.env, ...env, OUT: out, NOTES: notes } });
+  await runOk(join(repoRoot, 'test', 'release', 'render.sh'), [version], { env: { ...process.env, ...env, OUT: out, NOTES: notes } });
   const files = new Map(readdirSync(out).sort().map((name) => [name, readFileSync(join(out, name), 'utf8')] as const));
   return { dir: out, notes: readFileSync(notes, 'utf8'), files, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }

@@ -32,7 +32,7 @@ describe('the version', () => {
     const image = await runOk('make', ['-s', '-n', 'image'], { cwd: repoRoot });
     assert.match(image, new RegExp(`^docker build --build-arg VERSION=${packageVersion.replaceAll('.', '\\.')} -t ghcr\\.io/kube-ecrlogin/kube-ecrlogin:${packageVersion.replaceAll('.', '\\.')} \\.$`, 'm'));
     const release = await runOk('make', ['-s', '-n', 'release'], { cwd: repoRoot });
-    assert.match(release, new RegExp(`^release/render\\.sh v${packageVersion.replaceAll('.', '\\.')}$`, 'm'));
+    assert.match(release, new RegExp(`^test/release/render\\.sh v${packageVersion.replaceAll('.', '\\.')}$`, 'm'));
     const workflow = read('.github/workflows/release.yaml');
     assert.match(workflow, /VERSION=\$\{\{ steps\.version\.outputs\.version \}\}/, 'the workflow passes it too');
   });

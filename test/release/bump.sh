@@ -5,10 +5,10 @@
 # and the ?ref= of the READMEs' kustomize examples. Opens the version's CHANGELOG.md section: what is
 # under [Unreleased] becomes the new version's, dated today.
 #
-# Usage: release/bump.sh vX.Y.Z   (ROOT=<a copy of the repository> for tests)
+# Usage: test/release/bump.sh vX.Y.Z   (ROOT=<a copy of the repository> for tests)
 set -euo pipefail
 
-root=${ROOT:-$(cd "$(dirname "$0")/.." && pwd)}
+root=${ROOT:-$(cd "$(dirname "$0")/../.." && pwd)}
 version=${1:-}
 die() { echo "bump: $*" >&2; exit 1; }
 
