@@ -4,6 +4,7 @@
 
 import { join } from 'node:path';
 import * as k8s from '@kubernetes/client-node';
+import { eventually } from '../support/eventually.ts';
 import { writeVerbs, type AuditEvent, type ControlPlane } from '../cluster/controlplane.ts';
 import { run, type RunResult } from '../kustomize/support.ts';
 
@@ -11,6 +12,17 @@ import { run, type RunResult } from '../kustomize/support.ts';
 export function kubectlFor(plane: ControlPlane, dir: string): (args: readonly string[], input?: string) => Promise<RunResult> {
   const kubeconfig = plane.writeKubeconfig(plane.adminConfig(), join(dir, 'admin.kubeconfig'));
   return (args, input) => run('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'kubectl-cache'), ...args], input !== undefined ? { input } : {});
+}
+
+/** Applies CRD files (Server-Side Apply) and waits until they serve. */
+export async function installCrds(kubectl: (args: readonly string[]) => Promise<RunResult>, files: readonly string[], fieldManager: string): Promise<void> {
+  const applied = await kubectl(['apply', '--server-side', `--field-manager=${fieldManager}`, ...files.flatMap((file) => ['-f', file])]);
+  if (applied.code !== 0) throw new Error(`installing CRDs: ${applied.stderr}`);
+  // kubectl wait fails at once on a CRD whose status is not written yet: ask again until it passes.
+  await eventually('the CRDs established', async () => {
+    const waited = await kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd', '--all']);
+    if (waited.code !== 0) throw new Error(waited.stderr);
+  }, { timeoutMs: 60_000, intervalMs: 200 });
 }
 
 /** An audit event with the request URI, which says whether it was a dry run. */

@@ -37,7 +37,7 @@ import { controllerKeys } from '../support/controller.ts';
 import { eventually } from '../support/eventually.ts';
 import { pullSecretNames } from '../support/objects.ts';
 import { kustomizeRoot, type RunResult } from '../kustomize/support.ts';
-import { condition, customObjects, dryRuns, fluxKinds, kubectlFor, readCustom, realWrites, type CountedWrite, type CustomObject } from './cluster.ts';
+import { condition, customObjects, dryRuns, fluxKinds, installCrds, kubectlFor, readCustom, realWrites, type CountedWrite, type CustomObject } from './cluster.ts';
 import { ensureFluxBinaries, fluxCrdFiles, fluxUsers, fluxVersions, startFlux, type Flux } from './flux.ts';
 import { startGitServer, type GitServer } from './git-server.ts';
 import { admission, controllerUser, doc, overlayPath, seed, startController, tenantFiles } from './repository.ts';
@@ -131,9 +131,7 @@ describe(`Flux (source-controller ${fluxVersions().sourceController}, kustomize-
     plane = await startControlPlane({ dir: join(dir, 'cluster'), users: [...defaultUsers, ...fluxUsers] });
     core = plane.adminConfig().makeApiClient(k8s.CoreV1Api);
     kubectl = kubectlFor(plane, dir);
-    const crds = fluxCrdFiles(bin);
-    await kubectlOk(['apply', '--server-side', '--field-manager=flux-install', ...crds.flatMap((file) => ['-f', file])]);
-    await kubectlOk(['wait', '--for=condition=Established', '--timeout=60s', 'crd', '--all']);
+    await installCrds(kubectl, fluxCrdFiles(bin), 'flux-install');
     await kubectlOk(['create', 'namespace', 'flux-system']);
     flux = await startFlux({ plane, dir: join(dir, 'flux'), namespace: 'flux-system', bin });
 
