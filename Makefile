@@ -68,6 +68,11 @@ promtool: ## Build Prometheus's promtool (cached by version), for the alerting r
 flux: ## Build Flux's source-controller and kustomize-controller (cached by version), for the GitOps tests.
 	test/gitops/flux/build.sh >/dev/null
 
+.PHONY: argocd
+argocd: ## Build Argo CD (cached by version) and install Debian's redis-server (root), for the GitOps tests.
+	test/gitops/argocd/build.sh >/dev/null
+	test/gitops/argocd/install-redis.sh >/dev/null
+
 .PHONY: moto
 moto: ## Install moto into .cache/moto-venv.
 	test/aws/install-moto.sh
@@ -115,14 +120,14 @@ deploy: ## Apply kustomize/overlays/default to the current kubectl context.
 ##@ Test
 
 .PHONY: test
-test: lint typecheck cluster-bin moto promtool flux ## Lint, type-check and run every test on Kubernetes 1.37, and the admission, RBAC and main suites on 1.34.
+test: lint typecheck cluster-bin moto promtool flux argocd ## Lint, type-check and run every test on Kubernetes 1.37, and the admission, RBAC and main suites on 1.34.
 	KUBE_VERSION=1.37 $(TS) --test --test-concurrency=$(TEST_CONCURRENCY) --test-timeout=600000 \
 	  --test-global-setup=test/setup.ts $(TEST_FILES)
 	KUBE_VERSION=1.34 $(TS) --test --test-concurrency=$(TEST_CONCURRENCY) --test-timeout=600000 \
 	  --test-global-setup=test/setup.ts $(BOTH_MINORS_TESTS)
 
 .PHONY: gitops
-gitops: deps cluster-bin flux ## Only the GitOps suites: Flux syncing the overlays and tenants from a loopback Git server.
+gitops: deps cluster-bin flux argocd ## Only the GitOps suites: Flux and Argo CD syncing the overlays and tenants from a loopback Git server.
 	$(TS) --test --test-timeout=600000 --test-global-setup=test/setup.ts 'test/gitops/*.test.ts'
 
 .PHONY: test-kubelet
