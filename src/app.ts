@@ -16,6 +16,7 @@ import { systemClock, type Clock } from './clock.ts';
 import type { Options, WebhookOptions } from './config/options.ts';
 import { SettingsSource } from './config/source.ts';
 import type { Settings } from './config/settings.ts';
+import { Caches } from './controller/caches.ts';
 import { Controller } from './controller/controller.ts';
 import { Reconciler, type ReconcileResult } from './controller/reconciler.ts';
 import { kubeApi, liveReads, webhookApi, type KubeApi } from './kube/api.ts';
@@ -55,6 +56,7 @@ export interface Parts {
   readonly api: KubeApi;
   readonly settings: SettingsSource;
   readonly broker: TokenBroker;
+  readonly caches: Caches;
   readonly controller: Controller;
   readonly events: EventRecorder;
   readonly clock: Clock;
@@ -79,8 +81,6 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
   const writeGate = deps.writeGate ?? new WriteGate();
   const api = leaderOnly(kubeApi(config, metrics), () => writeGate.open, log);
   const events = new EventRecorder({ api, clock, log, instance: options.instance });
-  // The settings source needs the controller to requeue on change; the controller is built after it.
-  const controllerRef: { current?: Controller; params?: AdmissionParamsPublisher } = {};
   const settings = new SettingsSource({
     config,
     namespace: options.namespace,
@@ -89,11 +89,6 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
     log,
     metrics,
     events,
-    onChange: (next: Settings) => {
-      if (options.logLevel === undefined) log.level = next.logLevel;
-      controllerRef.current?.enqueueAll();
-      controllerRef.params?.touchAll();
-    },
     // As the controller's own informers: a start-up during an outage begins within one backoff cap of its end.
     maxRestartDelayMs: Math.min(options.backoffMaxMs, 30_000),
   });
@@ -110,48 +105,18 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
     ...(deps.awsRetryMinDelayMs !== undefined ? { retryMinDelayMs: deps.awsRetryMinDelayMs, retryMaxDelayMs: deps.awsRetryMinDelayMs * 8 } : {}),
     onAwsCall: (apiName, outcome) => metrics.awsCalls.inc({ api: apiName, result: outcome }),
   });
-  const controller = new Controller({
+  // controller-runtime's order: the caches, the reconciler that reads them, the controller that drives both.
+  const caches = new Caches({
     config,
     clock,
     log,
-    metrics,
-    workers: options.workers,
-    resyncMs: options.resyncMs,
-    backoffBaseMs: options.backoffBaseMs,
-    backoffMaxMs: options.backoffMaxMs,
+    // A watch that keeps failing is retried no less often than a failing reconcile: once the apiserver
+    // is back, changes are seen within one backoff cap (the informer's own cap is 30 s).
+    maxRestartDelayMs: Math.min(options.backoffMaxMs, 30_000),
     ...(options.namespaceSelector !== undefined ? { namespaceSelector: options.namespaceSelector } : {}),
   });
-  controllerRef.current = controller;
-  const admissionParams =
-    options.admissionParams === undefined
-      ? undefined
-      : new AdmissionParamsPublisher({
-          api,
-          cache: {
-            namespace: (name) => controller.namespace(name),
-            namespaceNames: () => controller.namespaces.list().map((ns) => ns.metadata?.name ?? ''),
-            serviceAccountsIn: (namespace) => controller.serviceAccountsIn(namespace),
-          },
-          settings: () => settings.current,
-          namespace: options.namespace,
-          name: options.admissionParams,
-          clock,
-          log,
-          resyncMs: options.resyncMs,
-        });
-  if (admissionParams !== undefined) {
-    controllerRef.params = admissionParams;
-    controller.namespaces.on((ns) => admissionParams.touch(ns.metadata?.name));
-    controller.serviceAccounts.on((sa) => admissionParams.touch(sa.metadata?.namespace));
-  }
-  metrics.bind({
-    queueDepth: () => controller.queue.length,
-    queueScheduled: () => controller.queue.delayedCount,
-    managedSecrets: () =>
-      controller.secretsInformer.list().filter((secret) => controller.namespaces.get(secret.metadata?.namespace ?? '') !== undefined).length,
-  });
-  controller.reconciler = new Reconciler({
-    cache: controller,
+  const reconciler = new Reconciler({
+    cache: caches,
     settings: () => settings.current,
     broker,
     api,
@@ -163,6 +128,46 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
     ...(options.target !== undefined ? { target: options.target } : {}),
     ...(deps.pendingGraceMs !== undefined ? { pendingGraceMs: deps.pendingGraceMs } : {}),
   });
+  const controller = new Controller({
+    caches,
+    reconciler,
+    clock,
+    log,
+    metrics,
+    workers: options.workers,
+    resyncMs: options.resyncMs,
+    backoffBaseMs: options.backoffBaseMs,
+    backoffMaxMs: options.backoffMaxMs,
+    ...(options.namespaceSelector !== undefined ? { namespaceSelector: options.namespaceSelector } : {}),
+  });
+  const admissionParams =
+    options.admissionParams === undefined
+      ? undefined
+      : new AdmissionParamsPublisher({
+          api,
+          cache: caches,
+          settings: () => settings.current,
+          namespace: options.namespace,
+          name: options.admissionParams,
+          clock,
+          log,
+          resyncMs: options.resyncMs,
+        });
+  if (admissionParams !== undefined) {
+    caches.namespaces.on((ns) => admissionParams.touch(ns.metadata?.name));
+    caches.serviceAccounts.on((sa) => admissionParams.touch(sa.metadata?.namespace));
+  }
+  // A settings change (policy, defaults, log level) is a change to every namespace.
+  settings.subscribe((next: Settings) => {
+    if (options.logLevel === undefined) log.level = next.logLevel;
+    controller.enqueueAll();
+    admissionParams?.touchAll();
+  });
+  metrics.bind({
+    queueDepth: () => controller.queue.length,
+    queueScheduled: () => controller.queue.delayedCount,
+    managedSecrets: () => caches.secretsInformer.list().filter((secret) => caches.namespace(secret.metadata?.namespace ?? '') !== undefined).length,
+  });
   return {
     options,
     config,
@@ -172,6 +177,7 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
     api,
     settings,
     broker,
+    caches,
     controller,
     events,
     clock,
@@ -245,7 +251,7 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
     if (assembled === undefined) return 'loading config';
     if (identityProblem !== undefined) return identityProblem;
     // A standby with synced caches is ready: it takes over without a cold start (and answers admissions).
-    if (!assembled.controller.synced) return 'caches not synced';
+    if (!assembled.caches.synced) return 'caches not synced';
     if (admission !== undefined && !admission.ready) return 'webhook not serving a trusted certificate';
     return undefined;
   };
@@ -340,7 +346,7 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
       return drained;
     })());
 
-  await controller.sync();
+  await parts.caches.sync();
   status.start();
   if (elector === undefined) {
     metrics.leader.set(1);
@@ -375,14 +381,14 @@ export interface Admission {
 
 /** The admission webhook and its certificate keeper, reading the controller's caches. */
 function startAdmission(parts: Parts, options: WebhookOptions): Admission {
-  const { controller, log, metrics, clock, settings } = parts;
+  const { caches, log, metrics, clock, settings } = parts;
   const live = liveReads(parts.config);
   const selector = parts.options.namespaceSelector;
   const webhook = new AdmissionWebhook({
     address: options.address,
     reads: {
-      cachedNamespace: (name) => controller.namespace(name),
-      cachedServiceAccounts: (namespace) => controller.serviceAccountsIn(namespace),
+      cachedNamespace: (name) => caches.namespace(name),
+      cachedServiceAccounts: (namespace) => caches.serviceAccountsIn(namespace),
       liveNamespace: (name) => live.namespace(name, selector),
       liveServiceAccount: (namespace, name) => live.serviceAccount(namespace, name),
     },
@@ -431,11 +437,11 @@ export interface OnceSummary {
 /** `kube-ecrlogin once`: one pass over every namespace, then stop. */
 export async function once(options: Options, deps: Dependencies = {}): Promise<OnceSummary> {
   const parts = await assemble(options, deps);
-  const { controller, log } = parts;
+  const { caches, controller, log } = parts;
   try {
-    await Promise.all([logCallerIdentity(parts), controller.sync()]);
-    const names = new Set<string>(controller.namespaces.list().map((ns) => ns.metadata?.name ?? ''));
-    for (const secret of controller.secretsInformer.list()) names.add(secret.metadata?.namespace ?? '');
+    await Promise.all([logCallerIdentity(parts), caches.sync()]);
+    const names = new Set<string>(caches.namespaceNames());
+    for (const secret of caches.secretsInformer.list()) names.add(secret.metadata?.namespace ?? '');
     if (options.target !== undefined) names.add(options.target.namespace);
     names.delete('');
     const failed: { namespace: string; error: string }[] = [];

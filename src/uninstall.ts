@@ -27,7 +27,7 @@ import {
 } from '@kubernetes/client-node';
 import { loadKubeConfig } from './app.ts';
 import type { Options } from './config/options.ts';
-import { secretMetadata } from './controller/controller.ts';
+import { secretMetadata } from './controller/caches.ts';
 import { nameOf } from './controller/intents.ts';
 import { planServiceAccounts, pullSecretsAnnotation } from './controller/plan.ts';
 import { dataWrittenByUs, isOurs, managedBy, managedSelector, ownerNamespace } from './controller/secrets.ts';

@@ -113,8 +113,6 @@ export interface SettingsSourceOptions {
   readonly metrics: Metrics;
   /** Set once the controller can write Events. */
   events?: EventRecorder;
-  /** Called after a change of the settings in force. */
-  readonly onChange: (settings: Settings) => void;
   /** Longest wait before retrying a failed list or watch of the ConfigMap, ms. */
   readonly maxRestartDelayMs?: number;
 }
@@ -129,6 +127,7 @@ export class SettingsSource {
   /** Changes seen while start() reads the ConfigMap are start()'s to judge. */
   #started = false;
   #inForce: ConfigInForce;
+  readonly #listeners: ((settings: Settings) => void)[] = [];
 
   constructor(options: SettingsSourceOptions) {
     this.#o = options;
@@ -233,7 +232,16 @@ export class SettingsSource {
     if (this.#o.events?.resolve(target, reasons.ConfigInvalid)) {
       this.#o.events.emit(target, 'Normal', reasons.ConfigReloaded, `Valid ${configKey} loaded`);
     }
-    this.#o.onChange(result.settings);
+    this.#notify(result.settings);
+  }
+
+  /** Calls `listener` after each change of the settings in force; the settings current at start() are `current`. */
+  subscribe(listener: (settings: Settings) => void): void {
+    this.#listeners.push(listener);
+  }
+
+  #notify(settings: Settings): void {
+    for (const listener of this.#listeners) listener(settings);
   }
 
   /** No policy in force, for a new reason. */
@@ -246,7 +254,7 @@ export class SettingsSource {
       name: this.#o.name,
       reason: settings.denyAll,
     });
-    this.#o.onChange(settings);
+    this.#notify(settings);
   }
 
   /**
