@@ -135,7 +135,13 @@ esac
     children.push(spawn(command, args, { env: { ...env, ...extra }, stdio: ['ignore', out, out] }));
     closeSync(out);
   };
+  // Should this process end without after() (a crash, a kill), take them along.
+  const killAll = (): void => {
+    for (const child of children) child.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
   const stop = async (): Promise<void> => {
+    process.removeListener('exit', killAll);
     for (const child of [...children].reverse()) {
       if (child.exitCode !== null || child.signalCode !== null) continue;
       const exited = once(child, 'exit');

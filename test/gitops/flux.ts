@@ -100,7 +100,13 @@ export async function startFlux(options: StartFlux): Promise<Flux> {
     closeSync(out);
     children.push(child);
   };
+  // Should this process end without after() (a crash, a kill), take them along.
+  const killAll = (): void => {
+    for (const child of children) child.kill('SIGKILL');
+  };
+  process.once('exit', killAll);
   const stop = async (): Promise<void> => {
+    process.removeListener('exit', killAll);
     await Promise.all(children.map(async (child) => {
       if (child.exitCode !== null || child.signalCode !== null) return;
       const exited = once(child, 'exit');
