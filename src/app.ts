@@ -154,8 +154,9 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
           resyncMs: options.resyncMs,
         });
   if (admissionParams !== undefined) {
-    caches.namespaces.on((ns) => admissionParams.touch(ns.metadata?.name));
-    caches.serviceAccounts.on((sa) => admissionParams.touch(sa.metadata?.namespace));
+    caches.onChange((namespace, kind) => {
+      if (kind !== 'Secret') admissionParams.touch(namespace);
+    });
   }
   // A settings change (policy, defaults, log level) is a change to every namespace.
   settings.subscribe((next: Settings) => {
@@ -166,7 +167,7 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
   metrics.bind({
     queueDepth: () => controller.queue.length,
     queueScheduled: () => controller.queue.delayedCount,
-    managedSecrets: () => caches.secretsInformer.list().filter((secret) => caches.namespace(secret.metadata?.namespace ?? '') !== undefined).length,
+    managedSecrets: () => caches.managedSecretCount(),
   });
   return {
     options,
@@ -440,8 +441,7 @@ export async function once(options: Options, deps: Dependencies = {}): Promise<O
   const { caches, controller, log } = parts;
   try {
     await Promise.all([logCallerIdentity(parts), caches.sync()]);
-    const names = new Set<string>(caches.namespaceNames());
-    for (const secret of caches.secretsInformer.list()) names.add(secret.metadata?.namespace ?? '');
+    const names = new Set<string>([...caches.namespaceNames(), ...caches.namespacesWithSecrets()]);
     if (options.target !== undefined) names.add(options.target.namespace);
     names.delete('');
     const failed: { namespace: string; error: string }[] = [];

@@ -35,11 +35,18 @@ export interface CachesOptions {
   readonly maxRestartDelayMs: number;
 }
 
+/** Which cache saw a change. */
+export type CachedKind = 'Namespace' | 'ServiceAccount' | 'Secret';
+
+/**
+ * The one way to read the caches: every reader (reconciler, controller, admission webhook, readiness,
+ * `once`) goes through these methods, so our recent writes are seen everywhere the cache is.
+ */
 export class Caches implements CacheReader {
   readonly #log: Logger;
-  readonly namespaces: Informer<V1Namespace>;
-  readonly serviceAccounts: Informer<V1ServiceAccount>;
-  readonly secretsInformer: Informer<V1Secret>;
+  readonly #namespaces: Informer<V1Namespace>;
+  readonly #serviceAccounts: Informer<V1ServiceAccount>;
+  readonly #secrets: Informer<V1Secret>;
   readonly #recentSecrets: RecentWrites<V1Secret>;
   readonly #recentServiceAccounts: RecentWrites<V1ServiceAccount>;
 
@@ -50,7 +57,7 @@ export class Caches implements CacheReader {
     this.#recentServiceAccounts = new RecentWrites(clock);
     const core = config.makeApiClient(CoreV1Api);
     const nsSelector = options.namespaceSelector;
-    this.namespaces = new Informer<V1Namespace>({
+    this.#namespaces = new Informer<V1Namespace>({
       name: 'namespaces',
       config,
       path: '/api/v1/namespaces',
@@ -60,7 +67,7 @@ export class Caches implements CacheReader {
       maxRestartDelayMs,
       transform: withoutManagedFields,
     });
-    this.serviceAccounts = new Informer<V1ServiceAccount>({
+    this.#serviceAccounts = new Informer<V1ServiceAccount>({
       name: 'serviceaccounts',
       config,
       path: '/api/v1/serviceaccounts',
@@ -71,7 +78,7 @@ export class Caches implements CacheReader {
     });
     const metadata = metadataOnly(config);
     const metadataCore = metadata.makeApiClient(CoreV1Api);
-    this.secretsInformer = new Informer<V1Secret>({
+    this.#secrets = new Informer<V1Secret>({
       name: 'secrets',
       config: metadata,
       path: '/api/v1/secrets',
@@ -83,20 +90,42 @@ export class Caches implements CacheReader {
     });
   }
 
+  /** Calls `handler` with the namespace of every object added, changed or deleted in any cache. */
+  onChange(handler: (namespace: string | undefined, kind: CachedKind) => void): void {
+    this.#namespaces.on((ns) => handler(ns.metadata?.name, 'Namespace'));
+    this.#serviceAccounts.on((sa) => handler(sa.metadata?.namespace, 'ServiceAccount'));
+    this.#secrets.on((secret) => handler(secret.metadata?.namespace, 'Secret'));
+  }
+
   namespace(name: string): V1Namespace | undefined {
-    return this.namespaces.get(name);
+    return this.#namespaces.get(name);
   }
 
   namespaceNames(): string[] {
-    return this.namespaces.list().map((ns) => ns.metadata?.name ?? '');
+    return this.#namespaces.list().map((ns) => ns.metadata?.name ?? '');
   }
 
   serviceAccountsIn(namespace: string): readonly V1ServiceAccount[] {
-    return this.#recentServiceAccounts.merge(namespace, this.serviceAccounts.list(namespace));
+    return this.#recentServiceAccounts.merge(namespace, this.#serviceAccounts.list(namespace));
   }
 
   secrets(namespace: string): readonly V1Secret[] {
-    return this.#recentSecrets.merge(namespace, this.secretsInformer.list(namespace));
+    return this.#recentSecrets.merge(namespace, this.#secrets.list(namespace));
+  }
+
+  /** Every namespace holding a managed Secret, cached or not (a namespace left out by the selector, say). */
+  namespacesWithSecrets(): Set<string> {
+    return new Set(this.#secrets.list().map((secret) => secret.metadata?.namespace ?? '').filter((name) => name !== ''));
+  }
+
+  /** Managed Secrets in the namespaces served. */
+  managedSecretCount(): number {
+    return this.#secrets.list().filter((secret) => this.namespace(secret.metadata?.namespace ?? '') !== undefined).length;
+  }
+
+  /** Whether the Namespace cache has its first list (until then, no namespace is known to be out of scope). */
+  get namespacesSynced(): boolean {
+    return this.#namespaces.synced;
   }
 
   wrote(kind: 'Secret' | 'ServiceAccount', namespace: string, name: string, object: V1Secret | V1ServiceAccount | undefined): void {
@@ -112,19 +141,19 @@ export class Caches implements CacheReader {
 
   /** Starts the informers and waits for their first lists. */
   async sync(): Promise<void> {
-    await Promise.all([this.namespaces.start(), this.serviceAccounts.start(), this.secretsInformer.start()]);
+    await Promise.all([this.#namespaces.start(), this.#serviceAccounts.start(), this.#secrets.start()]);
     this.#log.info('Caches synced', {
-      namespaces: this.namespaces.list().length,
-      serviceAccounts: this.serviceAccounts.list().length,
-      secrets: this.secretsInformer.list().length,
+      namespaces: this.#namespaces.list().length,
+      serviceAccounts: this.#serviceAccounts.list().length,
+      secrets: this.#secrets.list().length,
     });
   }
 
   get synced(): boolean {
-    return this.namespaces.synced && this.serviceAccounts.synced && this.secretsInformer.synced;
+    return this.#namespaces.synced && this.#serviceAccounts.synced && this.#secrets.synced;
   }
 
   async stop(): Promise<void> {
-    await Promise.all([this.namespaces.stop(), this.serviceAccounts.stop(), this.secretsInformer.stop()]);
+    await Promise.all([this.#namespaces.stop(), this.#serviceAccounts.stop(), this.#secrets.stop()]);
   }
 }

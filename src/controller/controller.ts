@@ -35,17 +35,15 @@ export class Controller {
   constructor(options: ControllerOptions) {
     this.#o = options;
     this.queue = new WorkQueue<string>({ clock: options.clock, baseDelayMs: options.backoffBaseMs, maxDelayMs: options.backoffMaxMs });
-    const { caches } = options;
-    caches.namespaces.on((ns) => this.enqueue(ns.metadata?.name));
-    caches.serviceAccounts.on((sa) => this.enqueue(sa.metadata?.namespace));
-    caches.secretsInformer.on((secret) => this.enqueue(secret.metadata?.namespace));
+    options.caches.onChange((namespace) => this.enqueue(namespace));
   }
 
   enqueue(namespace: string | undefined): void {
     if (namespace === undefined || namespace === '') return;
     // With a namespace selector, objects in other namespaces are none of our business.
-    if (this.#o.namespaceSelector !== undefined && this.#o.caches.namespaces.synced && this.#o.caches.namespace(namespace) === undefined) {
-      if (this.#o.caches.secretsInformer.list(namespace).length === 0) {
+    const { caches } = this.#o;
+    if (this.#o.namespaceSelector !== undefined && caches.namespacesSynced && caches.namespace(namespace) === undefined) {
+      if (caches.secrets(namespace).length === 0) {
         this.lastResults.delete(namespace); // gone, or no longer ours to serve
         return;
       }
@@ -57,7 +55,7 @@ export class Controller {
   /** Every namespace we know, and every one holding a managed Secret. */
   enqueueAll(): void {
     for (const name of this.#o.caches.namespaceNames()) this.enqueue(name);
-    for (const secret of this.#o.caches.secretsInformer.list()) this.enqueue(secret.metadata?.namespace);
+    for (const name of this.#o.caches.namespacesWithSecrets()) this.enqueue(name);
   }
 
   /** Starts the workers and the periodic resync (after sync()). */
@@ -108,7 +106,7 @@ export class Controller {
       log.error('Reconcile failed unexpectedly', { namespace: key, error: errorMessage(error) });
     }
     // A namespace that is gone (or no longer served) and holds nothing of ours leaves nothing behind.
-    if (caches.namespace(key) === undefined && caches.secretsInformer.list(key).length === 0) this.lastResults.delete(key);
+    if (caches.namespace(key) === undefined && caches.secrets(key).length === 0) this.lastResults.delete(key);
     else this.lastResults.set(key, { ...result, at: clock.now(), count: (this.lastResults.get(key)?.count ?? 0) + 1 });
     if (result.error !== undefined) {
       end({ result: 'error' });
