@@ -14,7 +14,7 @@
 //                     path of another build's entry point, e.g. a dist/cli.js (to compare a change)
 //   BENCH_CONTROLLER_NODE_ARGS  Node flags for the controller, e.g. "--cpu-prof --cpu-prof-dir=.cache/bench/profiles"
 //   BENCH_WEBHOOK     Pod creations per phase of the admission webhook's measurement (default 1000; 0 skips it)
-//   BENCH_PUBLISH=1   also copy the chart to test/bench/results/ and the table into README.md
+//   BENCH_PUBLISH=1   also copy the chart to test/bench/results/ and the table into test/bench/README.md
 //
 // Output: a markdown table on stdout and in .cache/bench/report.md, .cache/bench/report.json,
 // .cache/bench/chart.svg. Each workload runs on a fresh private control plane in .cache/bench/.
@@ -93,23 +93,23 @@ function failed(namespaces: number, identities: number, mode: IdentityMode, work
   };
 }
 
-/** Replaces the table between the README's bench markers with this run's report. */
+/** Replaces the table between the bench markers of test/bench/README.md with this run's report. */
 function publish(dir: string, markdown: string): void {
   const results = join(repoRoot, 'test', 'bench', 'results');
   mkdirSync(results, { recursive: true });
   copyFileSync(join(dir, 'chart.svg'), join(results, 'chart.svg'));
-  const readmePath = join(repoRoot, 'README.md');
+  const readmePath = join(repoRoot, 'test', 'bench', 'README.md');
   const readme = readFileSync(readmePath, 'utf8');
   const begin = '<!-- bench:begin -->';
   const end = '<!-- bench:end -->';
   const from = readme.indexOf(begin);
   const to = readme.indexOf(end);
   if (from < 0 || to < from) {
-    log('README.md has no bench markers: not updated');
+    log('test/bench/README.md has no bench markers: not updated');
     return;
   }
   writeFileSync(readmePath, `${readme.slice(0, from + begin.length)}\n${markdown}${readme.slice(to)}`);
-  log('updated README.md and test/bench/results/chart.svg');
+  log('updated test/bench/README.md and test/bench/results/chart.svg');
 }
 
 async function main(): Promise<void> {

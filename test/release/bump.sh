@@ -30,7 +30,8 @@ sed -i -e "s#?ref=v$q\\b#?ref=v$new#g" -e "s#newTag: \"$q\"#newTag: \"$new\"#" k
 while IFS= read -r readme; do
   sed -i -e "s#\\(kube-ecrlogin//kustomize/[^?]*\\)?ref=v$q\\b#\\1?ref=v$new#g" -e "s#newTag: $q\$#newTag: $new#" "$readme"
 done < <(find kustomize -name README.md)
-sed -i -e "s#releases/download/v$q/#releases/download/v$new/#g" -e "s#--branch v$q #--branch v$new #g" README.md
+# The release download and the checkout of the tag: on the landing page and in the install guide.
+sed -i -e "s#releases/download/v$q/#releases/download/v$new/#g" -e "s#--branch v$q #--branch v$new #g" README.md kustomize/README.md
 
 # CHANGELOG.md: the new section under [Unreleased], and its link.
 today=$(date -u +%Y-%m-%d)
@@ -49,7 +50,7 @@ awk -v new="$new" -v old="$old" -v today="$today" '
 ' CHANGELOG.md >CHANGELOG.md.new
 mv CHANGELOG.md.new CHANGELOG.md
 
-if out=$(grep -rn --include='*.yaml' --include='*.json' --include='*.md' -e "kube-ecrlogin:$q\$" -e "version: \"$q\"" -e "?ref=v$q\\b" -e "releases/download/v$q/" kustomize package.json README.md 2>/dev/null) && [ -n "$out" ]; then
+if out=$(grep -rn --include='*.yaml' --include='*.json' --include='*.md' -e "kube-ecrlogin:$q\$" -e "version: \"$q\"" -e "?ref=v$q\\b" -e "releases/download/v$q/" -e "--branch v$q " kustomize package.json README.md 2>/dev/null) && [ -n "$out" ]; then
   die "$old is still named in: $out"
 fi
 echo "bump: $old -> $new; write its CHANGELOG.md section (moved from [Unreleased]), then make test and tag v$new"
