@@ -11,14 +11,14 @@ import type { AwsApi } from './aws/api.ts';
 import { sdkAwsApi } from './aws/sdk.ts';
 import { describeAwsError } from './aws/errors.ts';
 import { identityProblemFromEnv, identityProblemFromError } from './aws/identity-problem.ts';
-import { TokenBroker } from './broker.ts';
+import { awsRetryMaxDelayMs, TokenBroker } from './broker.ts';
 import { systemClock, type Clock } from './clock.ts';
 import type { Options, WebhookOptions } from './config/options.ts';
 import { SettingsSource } from './config/source.ts';
 import type { Settings } from './config/settings.ts';
 import { Caches } from './controller/caches.ts';
 import { Controller } from './controller/controller.ts';
-import { Reconciler, type ReconcileResult } from './controller/reconciler.ts';
+import { Reconciler } from './controller/reconciler.ts';
 import { kubeApi, liveReads, webhookApi, type KubeApi } from './kube/api.ts';
 import { shareConnections } from './kube/connections.ts';
 import { EventRecorder } from './kube/events.ts';
@@ -44,6 +44,18 @@ export interface Dependencies {
   readonly writeGate?: WriteGate;
   /** How old a Namespace must be before a ServiceAccount it names and lacks is reported, ms (tests shorten it). */
   readonly pendingGraceMs?: number;
+  /** The deadline of one reconcile, ms (default: reconcileTimeout(options); tests shorten it). */
+  readonly reconcileTimeoutMs?: number;
+}
+
+/**
+ * Longer than a reconcile can take when every AWS call it waits for (TokenRequest, STS, ECR) uses
+ * all its attempts at the request timeout with p-retry's longest delays between them, plus a
+ * minute for the Kubernetes reads and writes: a reconcile still running then is stuck.
+ */
+export function reconcileTimeout(options: Pick<Options, 'awsTimeoutMs' | 'awsRetries'>): number {
+  const attempts = options.awsRetries + 1;
+  return 3 * attempts * (options.awsTimeoutMs + awsRetryMaxDelayMs) + 60_000;
 }
 
 /** Everything a running controller is made of, for the CLI, tests and the doctor. */
@@ -138,6 +150,7 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
     resyncMs: options.resyncMs,
     backoffBaseMs: options.backoffBaseMs,
     backoffMaxMs: options.backoffMaxMs,
+    reconcileTimeoutMs: deps.reconcileTimeoutMs ?? reconcileTimeout(options),
     ...(options.namespaceSelector !== undefined ? { namespaceSelector: options.namespaceSelector } : {}),
   });
   const admissionParams =
@@ -449,12 +462,7 @@ export async function once(options: Options, deps: Dependencies = {}): Promise<O
     const queue = [...names].sort();
     const work = async (): Promise<void> => {
       for (let namespace = queue.shift(); namespace !== undefined; namespace = queue.shift()) {
-        let result: ReconcileResult;
-        try {
-          result = await controller.reconcileOnce(namespace);
-        } catch (error) {
-          result = { writes: 0, healthy: false, error: { message: errorMessage(error), transient: true } };
-        }
+        const result = await controller.reconcileOnce(namespace);
         writes += result.writes;
         if (result.error !== undefined) failed.push({ namespace, error: result.error.message });
         else if (!result.healthy) failed.push({ namespace, error: 'an annotated object could not be served (see its Events)' });

@@ -5,6 +5,7 @@
 // identity do not each call AWS.
 
 import pRetry from 'p-retry';
+import { untilAborted } from './abort.ts';
 import { endpointKey, stsEndpointFor, type ApiEndpoint, type AwsApi, type AwsCredentials, type EcrEndpoint } from './aws/api.ts';
 import { classifyAwsError, describeAwsError, type AwsErrorClass } from './aws/errors.ts';
 import type { Clock } from './clock.ts';
@@ -68,6 +69,8 @@ export interface BrokerOptions {
 }
 
 export const webIdentityAudience = 'sts.amazonaws.com';
+/** p-retry's longest delay between attempts of one AWS call, ms (unless retryMaxDelayMs says otherwise). */
+export const awsRetryMaxDelayMs = 8_000;
 /** TokenRequest's minimum lifetime; the token is only used once, right away. */
 const webIdentityTokenSeconds = 600;
 /** Entries unused this long are dropped, so that removed namespaces do not pin memory. */
@@ -104,9 +107,9 @@ export class TokenBroker {
    * A token for identity from a token endpoint (ECR in a region, or ECR Public). The cached token is
    * handed out when `acceptable` says it is fresh enough for the caller (by default: not yet due for
    * refresh); otherwise the broker fetches a new one, but never for the same key more often than the
-   * settings' minInterval.
+   * settings' minInterval. An aborted `signal` ends this caller's wait, not the fetch others may share.
    */
-  async token(identity: TokenIdentity, endpoint: EcrEndpoint, acceptable?: (token: IssuedToken) => boolean): Promise<IssuedToken> {
+  async token(identity: TokenIdentity, endpoint: EcrEndpoint, acceptable?: (token: IssuedToken) => boolean, signal?: AbortSignal): Promise<IssuedToken> {
     const key = tokenKey(identity, endpoint);
     const now = this.#options.clock.now();
     if (now - this.#prunedAt >= pruneEveryMs) {
@@ -133,7 +136,7 @@ export class TokenBroker {
       pending = { token: this.#fetch(key, identity, endpoint, sts, session).finally(() => this.#inflight.delete(key)), session };
       this.#inflight.set(key, pending);
     }
-    return pending.token;
+    return untilAborted(pending.token, signal);
   }
 
   /** Number of cached tokens (for metrics and tests). */
@@ -260,7 +263,7 @@ export class TokenBroker {
         {
           retries: this.#options.retries ?? 3,
           minTimeout: this.#options.retryMinDelayMs ?? 500,
-          maxTimeout: this.#options.retryMaxDelayMs ?? 8_000,
+          maxTimeout: this.#options.retryMaxDelayMs ?? awsRetryMaxDelayMs,
           factor: 2,
           randomize: true,
           shouldRetry: ({ error }) => classifyAwsError(error) === 'transient',

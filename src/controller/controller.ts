@@ -22,6 +22,8 @@ export interface ControllerOptions {
   readonly resyncMs: number;
   readonly backoffBaseMs: number;
   readonly backoffMaxMs: number;
+  /** A reconcile still running after this long is stopped, and retried with backoff, ms. */
+  readonly reconcileTimeoutMs: number;
 }
 
 export class Controller {
@@ -76,7 +78,27 @@ export class Controller {
 
   /** Reconciles one key now, outside the queue (the `once` command). */
   async reconcileOnce(namespace: string): Promise<ReconcileResult> {
-    return this.#o.reconciler.reconcile(namespace);
+    return this.#reconcile(namespace);
+  }
+
+  /** One reconcile under its deadline; a failure of any kind becomes its result, never an exception. */
+  async #reconcile(namespace: string): Promise<ReconcileResult> {
+    const { clock, log, reconciler, reconcileTimeoutMs } = this.#o;
+    const deadline = new AbortController();
+    const timer = clock.after(reconcileTimeoutMs, () => deadline.abort(new ReconcileDeadline(reconcileTimeoutMs)));
+    try {
+      return await reconciler.reconcile(namespace, deadline.signal);
+    } catch (error) {
+      if (error instanceof ReconcileDeadline) {
+        log.warn('Reconcile stopped at its deadline', { namespace, deadlineMs: reconcileTimeoutMs });
+      } else {
+        // A bug or an unexpected API failure: retried with backoff, never crashing the loop.
+        log.error('Reconcile failed unexpectedly', { namespace, error: errorMessage(error) });
+      }
+      return { writes: 0, healthy: false, error: { message: errorMessage(error) } };
+    } finally {
+      timer.cancel();
+    }
   }
 
   async #work(): Promise<void> {
@@ -94,17 +116,10 @@ export class Controller {
   }
 
   async #process(key: string): Promise<void> {
-    const { clock, log, metrics, caches, reconciler } = this.#o;
+    const { clock, log, metrics, caches } = this.#o;
     const started = clock.now();
     const end = metrics.reconcileDuration.startTimer();
-    let result: ReconcileResult;
-    try {
-      result = await reconciler.reconcile(key);
-    } catch (error) {
-      // A bug or an unexpected API failure: retry with backoff, never crash the loop.
-      result = { writes: 0, healthy: false, error: { message: errorMessage(error), transient: true } };
-      log.error('Reconcile failed unexpectedly', { namespace: key, error: errorMessage(error) });
-    }
+    const result = await this.#reconcile(key);
     // A namespace that is gone (or no longer served) and holds nothing of ours leaves nothing behind.
     if (caches.namespace(key) === undefined && caches.secrets(key).length === 0) this.lastResults.delete(key);
     else this.lastResults.set(key, { ...result, at: clock.now(), count: (this.lastResults.get(key)?.count ?? 0) + 1 });
@@ -114,7 +129,6 @@ export class Controller {
       log.warn('Reconcile failed, retrying', {
         namespace: key,
         retryInMs: delay,
-        transient: result.error.transient,
         error: result.error.message,
       });
     } else {
@@ -123,5 +137,13 @@ export class Controller {
     }
     if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
     log.debug('Reconciled namespace', { namespace: key, writes: result.writes, ms: clock.now() - started, requeueAfterMs: result.requeueAfterMs });
+  }
+}
+
+/** Why a reconcile was stopped: it ran past its deadline. */
+class ReconcileDeadline extends Error {
+  constructor(ms: number) {
+    super(`reconcile stopped after ${Math.round(ms / 1000)} s, its deadline; what it did not reach is retried`);
+    this.name = 'ReconcileDeadline';
   }
 }

@@ -50,7 +50,7 @@ export interface ReconcileResult {
   /** Look again after this long (a scheduled refresh). */
   readonly requeueAfterMs?: number;
   /** Something failed; the queue retries with backoff. */
-  readonly error?: { readonly message: string; readonly transient: boolean };
+  readonly error?: { readonly message: string };
   /** Secrets written, and whether every annotated object here got what it asked for. */
   readonly writes: number;
   readonly healthy: boolean;
@@ -72,7 +72,12 @@ export class Reconciler {
     this.#o = options;
   }
 
-  async reconcile(namespaceName: string): Promise<ReconcileResult> {
+  /**
+   * Brings one namespace to what its annotations ask. An aborted `signal` (the controller's deadline)
+   * stops it before its next AWS wait or write, with the signal's reason: every step is safe to stop
+   * after, and the next pass starts again from what is there.
+   */
+  async reconcile(namespaceName: string, signal?: AbortSignal): Promise<ReconcileResult> {
     const { cache, clock, events } = this.#o;
     const namespace = cache.namespace(namespaceName);
     if (namespace === undefined || namespace.metadata?.deletionTimestamp !== undefined) {
@@ -103,14 +108,16 @@ export class Reconciler {
       intents.grants.map(async (grant) => {
         const need = needs.get(grant);
         if (need === undefined || need.reuse) return;
-        outcomes.set(grant, await this.#obtain(grant, tokenFreshFor(snapshot, grant)));
+        outcomes.set(grant, await this.#obtain(grant, tokenFreshFor(snapshot, grant), signal));
       }),
     );
     const plan = planSecrets(snapshot, intents, needs, outcomes);
     const available = new Set(
       snapshot.secrets.map((secret) => nameOf(secret)).filter((name) => !plan.deletes.some((d) => nameOf(d) === name)),
     );
+    signal?.throwIfAborted();
     for (const write of plan.writes) {
+      signal?.throwIfAborted();
       if (await this.#write(write, run)) available.add(write.grant.secretName);
       else if (write.existing === undefined) available.delete(write.grant.secretName);
     }
@@ -124,6 +131,7 @@ export class Reconciler {
     const owned = new Set(snapshot.secrets.filter((secret) => isOurs(secret)).map((secret) => nameOf(secret)));
     let patchesFailed = false;
     for (const patch of planServiceAccounts(snapshot.serviceAccounts, intents.grants, available, intents.keep, owned)) {
+      signal?.throwIfAborted();
       try {
         const patched = await this.#o.api.patchServiceAccount(namespaceName, patch.serviceAccount, patch.ops);
         this.#o.cache.wrote('ServiceAccount', namespaceName, patch.serviceAccount, patched);
@@ -137,14 +145,19 @@ export class Reconciler {
       } catch (error) {
         // 422 (our test op failed) or 409: the ServiceAccount changed since we read it; look again.
         this.#o.cache.conflicted('ServiceAccount', namespaceName, patch.serviceAccount);
-        run.fail(`patching ServiceAccount ${namespaceName}/${patch.serviceAccount}: ${describeKubeError(error)}`, true);
+        run.fail(`patching ServiceAccount ${namespaceName}/${patch.serviceAccount}: ${describeKubeError(error)}`);
         patchesFailed = true;
       }
     }
 
     // A Secret is deleted only once no ServiceAccount patch failed: an entry naming it is removed
     // only while the Secret is still ours to see (see planServiceAccounts), so it goes first.
-    if (!patchesFailed) for (const secret of plan.deletes) await this.#delete(secret, run);
+    if (!patchesFailed) {
+      for (const secret of plan.deletes) {
+        signal?.throwIfAborted();
+        await this.#delete(secret, run);
+      }
+    }
 
     this.#recordExpiries(namespaceName, intents.grants, plan.writes);
     this.#o.metrics.keepSecrets(namespaceName, intents.grants.map((grant) => grant.secretName));
@@ -152,16 +165,17 @@ export class Reconciler {
     return run.result(lookAgainAt.length === 0 ? undefined : Math.min(...lookAgainAt), clock.now(), this.#o.maxRequeueMs);
   }
 
-  async #obtain(grant: Grant, acceptable: (token: IssuedToken) => boolean): Promise<TokenOutcome> {
+  async #obtain(grant: Grant, acceptable: (token: IssuedToken) => boolean, signal: AbortSignal | undefined): Promise<TokenOutcome> {
     try {
       const tokens = new Map<string, IssuedToken>();
       await Promise.all(
         [...tokenEndpoints(grant.registries)].map(async ([region, endpoint]) => {
-          tokens.set(region, await this.#o.broker.token(grant.identity, endpoint, acceptable));
+          tokens.set(region, await this.#o.broker.token(grant.identity, endpoint, acceptable, signal));
         }),
       );
       return { ok: true, tokens };
     } catch (error) {
+      if (signal?.aborted === true) throw signal.reason;
       const tokenError = error instanceof TokenError ? error : new TokenError('GetAuthorizationToken', 'transient', errorMessage(error));
       return { ok: false, error: tokenError };
     }
@@ -192,7 +206,7 @@ export class Reconciler {
           live = await api.readSecret(namespace, grant.secretName);
         } catch (error) {
           blocked.add(grant);
-          run.fail(`reading Secret ${namespace}/${grant.secretName}: ${describeKubeError(error)}`, true);
+          run.fail(`reading Secret ${namespace}/${grant.secretName}: ${describeKubeError(error)}`);
           return;
         }
         if (live === undefined) return;
@@ -262,7 +276,7 @@ export class Reconciler {
       }
       // 409: created or changed by someone else since we looked. Look again.
       if (status === 409) this.#o.cache.conflicted('Secret', namespace, grant.secretName);
-      run.fail(`writing Secret ${namespace}/${grant.secretName}: ${describeKubeError(error)}`, status === 409 || status === undefined || status >= 500 || status === 429);
+      run.fail(`writing Secret ${namespace}/${grant.secretName}: ${describeKubeError(error)}`);
       metrics.refreshes.inc({ outcome: 'failed' });
       return false;
     }
@@ -294,7 +308,7 @@ export class Reconciler {
     });
     metrics.refreshes.inc({ outcome: 'failed' });
     metrics.setRefreshFailing(grant.source.namespace, grant.secretName, true);
-    run.fail(error.message, error.kind === 'transient');
+    run.fail(error.message);
   }
 
   #recovered(grant: Grant): void {
@@ -321,7 +335,7 @@ export class Reconciler {
       const status = statusOf(error);
       if (status === 404) return; // already gone: done
       this.#o.cache.conflicted('Secret', namespace, name);
-      run.fail(`deleting Secret ${namespace}/${name}: ${describeKubeError(error)}`, true);
+      run.fail(`deleting Secret ${namespace}/${name}: ${describeKubeError(error)}`);
     }
   }
 
@@ -386,7 +400,6 @@ const problemLogMessage: Record<Problem['reason'], string> = {
 class Run {
   writes = 0;
   #errors: string[] = [];
-  #transient = false;
   #healthy = true;
   readonly namespace: string;
 
@@ -394,9 +407,8 @@ class Run {
     this.namespace = namespace;
   }
 
-  fail(message: string, transient: boolean): void {
+  fail(message: string): void {
     this.#errors.push(message);
-    this.#transient ||= transient;
     this.#healthy = false;
   }
 
@@ -410,7 +422,7 @@ class Run {
     if (this.#errors.length > 0) {
       return {
         ...base,
-        error: { message: this.#errors.join('; '), transient: this.#transient },
+        error: { message: this.#errors.join('; ') },
         ...(requeue !== undefined ? { requeueAfterMs: requeue } : {}),
       };
     }

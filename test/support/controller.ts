@@ -61,6 +61,8 @@ export interface StartTestController {
   readonly reuse?: { namespace: string; label: { key: string; value: string } };
   /** How old a Namespace must be before a missing ServiceAccount it names is reported, ms (default 30 s). */
   readonly pendingGraceMs?: number;
+  /** The deadline of one reconcile, ms (default: as in production, minutes). */
+  readonly reconcileTimeoutMs?: number;
   /** Runs after the controller's namespace and ServiceAccount exist, before it starts. */
   readonly prepare?: (namespace: string) => Promise<void>;
 }
@@ -128,6 +130,7 @@ export async function startTestController(options: StartTestController = {}): Pr
     metrics,
     awsRetryMinDelayMs: 20,
     ...(options.pendingGraceMs !== undefined ? { pendingGraceMs: options.pendingGraceMs } : {}),
+    ...(options.reconcileTimeoutMs !== undefined ? { reconcileTimeoutMs: options.reconcileTimeoutMs } : {}),
   });
   // The controller asks STS who it is beside its cache sync, not before it: wait for the answer (or
   // the warning that there is none), so that tests counting AWS calls start from a quiet server.
