@@ -25,6 +25,13 @@ module.exports = {
       from: { path: '^src/config/' },
       to: { path: '^src/(controller|admission)/|^src/(annotations|policy|broker|app|doctor|cli)\\.ts$' },
     },
+    {
+      name: 'only-the-cli-imports-the-composition-root',
+      severity: 'error',
+      comment: 'src/app.ts builds and runs everything; the commands beside it (doctor, uninstall) take what they need from the modules app.ts uses.',
+      from: { path: '^src/', pathNot: '^src/(cli|app)\\.ts$' },
+      to: { path: '^src/app\\.ts$' },
+    },
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

@@ -1,5 +1,6 @@
-// Wiring: builds the controller from Options and the real adapters (or ones a test passes in).
-// No decisions live here.
+// The composition root: builds the controller from Options and the real adapters (or ones a test
+// passes in), in dependency order, and runs it: the commands `run` and `once`, readiness, leader
+// election, the admission webhook and graceful shutdown.
 
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Server } from 'node:http';
@@ -7,7 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CertificateKeeper } from './admission/keeper.ts';
 import { AdmissionParamsPublisher } from './admission/publisher.ts';
 import { AdmissionWebhook } from './admission/webhook.ts';
-import type { AwsApi } from './aws/api.ts';
+import { homeRegion, type AwsApi } from './aws/api.ts';
 import { sdkAwsApi } from './aws/sdk.ts';
 import { describeAwsError } from './aws/errors.ts';
 import { identityProblemFromEnv, identityProblemFromError } from './aws/identity-problem.ts';
@@ -22,8 +23,9 @@ import { Reconciler } from './controller/reconciler.ts';
 import { kubeApi, liveReads, webhookApi, type KubeApi } from './kube/api.ts';
 import { shareConnections } from './kube/connections.ts';
 import { EventRecorder } from './kube/events.ts';
-import { loadKubeConfig as loadKubeConfigFrom, serverVersion } from './kube/kubeconfig.ts';
+import { loadKubeConfig, serverVersion } from './kube/kubeconfig.ts';
 import { LeaderElector, leaderOnly, leaseApi, WriteGate } from './leader.ts';
+import { inPool } from './pool.ts';
 import { createLogger, errorMessage, type Logger } from './log.ts';
 import { Metrics } from './metrics.ts';
 import { closeServer, eventLoopWatchdog, serve } from './server.ts';
@@ -78,18 +80,13 @@ export interface Parts {
   readonly admissionParams?: AdmissionParamsPublisher;
 }
 
-/** --kubeconfig (or KUBECONFIG), ~/.kube/config or in-cluster; a KubeconfigError naming where it looked when none. */
-export function loadKubeConfig(options: Options): KubeConfig {
-  return loadKubeConfigFrom(options.kubeconfig);
-}
-
 /** Builds the parts and loads the config; throws InvalidConfigError on an invalid ConfigMap. */
 export async function assemble(options: Options, deps: Dependencies = {}): Promise<Parts> {
   const clock = deps.clock ?? systemClock;
   const log = deps.log ?? createLogger({ level: options.logLevel ?? 'info' });
   const metrics = deps.metrics ?? new Metrics();
   // Every API client, watch and Lease call shares one connection pool (client-node makes one per request).
-  const config = shareConnections(deps.kubeConfig ?? loadKubeConfig(options));
+  const config = shareConnections(deps.kubeConfig ?? loadKubeConfig(options.kubeconfig));
   const writeGate = deps.writeGate ?? new WriteGate();
   const api = leaderOnly(kubeApi(config, metrics), () => writeGate.open, log);
   const events = new EventRecorder({ api, clock, log, instance: options.instance });
@@ -211,7 +208,7 @@ export async function logCallerIdentity(parts: Parts): Promise<string | undefine
     parts.log.error('No AWS identity', { problem: placeholder });
     return placeholder;
   }
-  const region = process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? 'us-east-1';
+  const region = homeRegion() ?? 'us-east-1';
   try {
     const identity = await parts.aws.getCallerIdentity(region);
     parts.log.info('AWS identity', { arn: identity.arn, account: identity.account });
@@ -242,7 +239,7 @@ export async function run(options: Options, deps: Dependencies = {}): Promise<Ru
   // The probes answer from the start: alive while the config loads and the caches sync, ready after.
   const metrics = deps.metrics ?? new Metrics();
   // No Kubernetes configuration is an error at once, before anything listens or retries.
-  const kubeConfig = deps.kubeConfig ?? loadKubeConfig(options);
+  const kubeConfig = deps.kubeConfig ?? loadKubeConfig(options.kubeconfig);
   const log = deps.log ?? createLogger({ level: options.logLevel ?? 'info' });
   // The first line says what runs, against what, and as whom on AWS.
   log.info('Starting kube-ecrlogin', {
@@ -457,18 +454,16 @@ export async function once(options: Options, deps: Dependencies = {}): Promise<O
     const names = new Set<string>([...caches.namespaceNames(), ...caches.namespacesWithSecrets()]);
     if (options.target !== undefined) names.add(options.target.namespace);
     names.delete('');
+    const namespaces = [...names].sort();
+    const results = await inPool(namespaces, options.workers, (namespace) => controller.reconcileOnce(namespace));
     const failed: { namespace: string; error: string }[] = [];
     let writes = 0;
-    const queue = [...names].sort();
-    const work = async (): Promise<void> => {
-      for (let namespace = queue.shift(); namespace !== undefined; namespace = queue.shift()) {
-        const result = await controller.reconcileOnce(namespace);
-        writes += result.writes;
-        if (result.error !== undefined) failed.push({ namespace, error: result.error.message });
-        else if (!result.healthy) failed.push({ namespace, error: 'an annotated object could not be served (see its Events)' });
-      }
-    };
-    await Promise.all(Array.from({ length: options.workers }, () => work()));
+    results.forEach((result, index) => {
+      const namespace = namespaces[index] ?? '';
+      writes += result.writes;
+      if (result.error !== undefined) failed.push({ namespace, error: result.error.message });
+      else if (!result.healthy) failed.push({ namespace, error: 'an annotated object could not be served (see its Events)' });
+    });
     log.info('Pass complete', { namespaces: names.size, writes, failed: failed.length });
     return { namespaces: names.size, failed, writes };
   } finally {

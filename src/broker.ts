@@ -10,6 +10,7 @@ import { endpointKey, stsEndpointFor, type ApiEndpoint, type AwsApi, type AwsCre
 import { classifyAwsError, describeAwsError, type AwsErrorClass } from './aws/errors.ts';
 import type { Clock } from './clock.ts';
 import type { Settings } from './config/settings.ts';
+import { classifyKubeError, describeKubeError } from './kube/api.ts';
 import type { Identity } from './policy.ts';
 import { refreshTime } from './refresh.ts';
 
@@ -225,7 +226,7 @@ export class TokenBroker {
       );
       this.#options.onAwsCall?.('TokenRequest', 'success');
     } catch (error) {
-      const kind = tokenRequestErrorKind(error);
+      const kind = classifyKubeError(error);
       this.#options.onAwsCall?.('TokenRequest', kind);
       throw new TokenError(
         'TokenRequest',
@@ -306,30 +307,4 @@ export function describeIdentity(identity: Identity | TokenIdentity): string {
     case 'service-account':
       return `role ${identity.roleArn} via ServiceAccount web identity`;
   }
-}
-
-
-function tokenRequestErrorKind(error: unknown): AwsErrorClass {
-  const code = (error as { code?: unknown } | undefined)?.code;
-  if (typeof code === 'number') {
-    if (code === 403 || code === 401) return 'denied';
-    if (code === 404 || code === 422 || code === 400) return 'invalid';
-  }
-  return 'transient';
-}
-
-function describeKubeError(error: unknown): string {
-  const e = error as { code?: unknown; body?: unknown } | undefined;
-  if (typeof e?.code === 'number') {
-    let message = '';
-    if (typeof e.body === 'string') {
-      try {
-        message = (JSON.parse(e.body) as { message?: string }).message ?? '';
-      } catch {
-        message = '';
-      }
-    }
-    return `HTTP ${e.code}${message ? `: ${message}` : ''}`;
-  }
-  return error instanceof Error ? error.message.split('\n')[0] ?? error.name : String(error);
 }

@@ -22,7 +22,7 @@ import {
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
 import { describeSource } from './annotations.ts';
-import { loadKubeConfig } from './app.ts';
+import { loadKubeConfig } from './kube/kubeconfig.ts';
 import type { AwsApi } from './aws/api.ts';
 import { describeAwsError } from './aws/errors.ts';
 import { identityProblemFromEnv, identityProblemFromError, identityProblemFromServiceAccount } from './aws/identity-problem.ts';
@@ -40,14 +40,16 @@ import { describePermission, requiredPermissions, type Permission } from './kube
 import { namespaceMatches } from './policy.ts';
 import { formatDuration } from './config/duration.ts';
 import { tokenEndpoint, tokenEndpoints } from './registry.ts';
-import { endpointKey, type EcrEndpoint } from './aws/api.ts';
+import { inPool } from './pool.ts';
+import { refreshMargin } from './refresh.ts';
+import { endpointKey, homeRegion, type EcrEndpoint } from './aws/api.ts';
 import type { Check, CheckStatus } from './check.ts';
 import { checkConfigInForce, checkDeployment, checkLease, checkStatus, configMapNow, readControllerStatus, type ConfigMapNow } from './doctor-running.ts';
 import type { ControllerStatus } from './status.ts';
 import { version } from './version.ts';
 import { type ObjectRef } from './kube/objects.ts';
 
-export type { Check, CheckStatus } from './check.ts';
+export type { Check } from './check.ts';
 
 export type ObjectStatus =
   | 'ok'
@@ -110,7 +112,7 @@ export async function diagnose(options: Options, deps: DoctorDependencies = {}):
   // Kubernetes: reachable, and as whom.
   let config: KubeConfig;
   try {
-    config = deps.kubeConfig ?? loadKubeConfig(options);
+    config = deps.kubeConfig ?? loadKubeConfig(options.kubeconfig);
   } catch (error) {
     checks.push({ name: 'kubernetes', status: 'fail', detail: `no kubeconfig: ${describeKubeError(error)}` });
     return done();
@@ -410,7 +412,7 @@ async function checkPermissions(config: KubeConfig, options: Options, keyless: b
 
 function awsRegion(served: readonly Served[]): string {
   const first = served.flatMap((entry) => entry.grants.flatMap((grant) => grant.registries.map((r) => tokenEndpoint(r).region)))[0];
-  return process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'] ?? first ?? 'us-east-1';
+  return homeRegion() ?? first ?? 'us-east-1';
 }
 
 /**
@@ -471,7 +473,7 @@ async function checkRegistries(aws: AwsApi, served: readonly Served[], settings:
   const sorted = [...probes.values()]
     .map((probe) => ({ ...probe, where: describeEndpoint(probe.endpoint) }))
     .sort((a, b) => a.where.localeCompare(b.where) || roleOf(a.identity).localeCompare(roleOf(b.identity)));
-  const checks = await pool(sorted, 8, async ({ endpoint, where, identity, users }): Promise<Check> => {
+  const checks = await inPool(sorted, 8, async ({ endpoint, where, identity, users }): Promise<Check> => {
     const name = identity.mode === 'controller' ? where : `${where} as ${identity.roleArn.slice(identity.roleArn.indexOf(':role/') + 1)}`;
     const used = `${users} Secret${users === 1 ? '' : 's'}`;
     const api = endpoint.service === 'ecr-public' ? 'ecr-public:GetAuthorizationToken' : 'GetAuthorizationToken';
@@ -498,16 +500,6 @@ async function checkRegistries(aws: AwsApi, served: readonly Served[], settings:
 function describeEndpoint(endpoint: EcrEndpoint): string {
   const variant = `${endpoint.fips ? ' fips' : ''}${endpoint.dualStack ? ' dual-stack' : ''}`;
   return endpoint.service === 'ecr-public' ? `ecr-public${variant}` : `ecr ${endpoint.region}${variant}`;
-}
-
-async function pool<T, R>(items: readonly T[], width: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    for (let index = next++; index < items.length; index = next++) results[index] = await work(items[index] as T);
-  };
-  await Promise.all(Array.from({ length: Math.min(width, items.length) }, () => worker()));
-  return results;
 }
 
 type EventsResult = { readonly ok: true; readonly events: readonly CoreV1Event[] } | { readonly ok: false; readonly error: string };
@@ -611,7 +603,7 @@ function reportObjects(
     if (left <= 0) return { ...named, expiresAt, status: 'expired', detail: `expired ${formatDuration(-left)} ago` };
     // Expiring: due for refresh (within the refresh margin) with less than an hour left.
     const lifetime = state.expiresAt - state.issuedAt;
-    const margin = 'fraction' in settings.refresh.margin ? lifetime * settings.refresh.margin.fraction : settings.refresh.margin.ms;
+    const margin = refreshMargin(lifetime, settings.refresh);
     if (left < Math.min(3_600_000, margin)) {
       return { ...named, expiresAt, status: 'expiring', detail: `expires in ${formatDuration(left)} and is overdue for refresh` };
     }

@@ -23,7 +23,7 @@ import {
   type V1LeaseSpec,
 } from '@kubernetes/client-node';
 import type { Clock } from './clock.ts';
-import { describeKubeError, type KubeApi } from './kube/api.ts';
+import { countedWrite, describeKubeError, type KubeApi } from './kube/api.ts';
 import type { Logger } from './log.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -38,16 +38,7 @@ export interface LeaseApi {
 
 export function leaseApi(config: KubeConfig, metrics?: Metrics): LeaseApi {
   const api = config.makeApiClient(CoordinationV1Api);
-  const counted = async <T>(verb: 'create' | 'update', write: () => Promise<T>): Promise<T> => {
-    try {
-      const result = await write();
-      metrics?.recordWrite(verb, 'leases', true);
-      return result;
-    } catch (error) {
-      metrics?.recordWrite(verb, 'leases', false);
-      throw error;
-    }
-  };
+  const counted = <T>(verb: 'create' | 'update', write: () => Promise<T>): Promise<T> => countedWrite(metrics, verb, 'leases', write);
   return {
     async read(namespace, name) {
       try {

@@ -3,7 +3,6 @@
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
-export type RefreshOutcome = 'issued' | 'refreshed' | 'unchanged' | 'failed';
 export type WriteVerb = 'create' | 'apply' | 'patch' | 'update' | 'delete';
 
 /** Live values read when Prometheus scrapes, so that gauges are never stale. */

@@ -28,6 +28,11 @@ export function effectiveExpiry(times: TokenTimes): number {
   return times.expiresAt ?? times.issuedAt + documentedLifetimeMs;
 }
 
+/** How long before expiry a token of this lifetime is refreshed (before jitter). */
+export function refreshMargin(lifetime: number, settings: Pick<RefreshSettings, 'margin'>): number {
+  return 'fraction' in settings.margin ? lifetime * settings.margin.fraction : settings.margin.ms;
+}
+
 /**
  * The refresh time of a token. `jitterSeed` in [0, 1) picks how much of the jitter window to take;
  * callers derive it from a stable hash so that the same Secret gets the same time on every pass.
@@ -39,7 +44,7 @@ export function refreshTime(times: TokenTimes, settings: RefreshSettings, jitter
   if (!(lifetime > 0)) return earliest;
   // An infinite expiry would make the margin infinite too, and the refresh time NaN (a requeue at once).
   if (lifetime === Number.POSITIVE_INFINITY) return times.issuedAt + documentedLifetimeMs;
-  const margin = Math.min('fraction' in settings.margin ? lifetime * settings.margin.fraction : settings.margin.ms, lifetime);
+  const margin = Math.min(refreshMargin(lifetime, settings), lifetime);
   const jitter = margin * settings.jitter * clampSeed(jitterSeed);
   const at = expiresAt - margin - jitter;
   return Math.min(Math.max(at, earliest), times.issuedAt + documentedLifetimeMs);

@@ -46,15 +46,26 @@ const publicHosts: ReadonlyMap<string, boolean> = new Map([
 export type HostResult = { readonly ok: true; readonly value: RegistryHost } | { readonly ok: false; readonly error: string };
 
 /**
+ * A registry host as kube-ecrlogin compares it: trimmed, in lower case, without an https:// scheme or
+ * a trailing slash. ASCII only, as DNS: a full Unicode lower-casing would turn some non-ASCII letters
+ * (the Kelvin sign) into ASCII ones.
+ */
+export function normalizeHost(input: string): string {
+  return input
+    .trim()
+    .replace(/[A-Z]/g, (letter) => letter.toLowerCase())
+    .replace(/^https:\/\//, '')
+    .replace(/\/$/, '');
+}
+
+/**
  * Parses one registry host. Accepts a bare host, or one written with an https:// scheme and no path
  * (as `docker login` and ECR's proxyEndpoint print it), in any case; anything else is an error that
  * says why.
  */
 export function parseRegistryHost(input: string): HostResult {
-  // ASCII only, as DNS: a full Unicode lower-casing would turn some non-ASCII letters (the Kelvin sign) into ASCII ones.
-  let host = input.trim().replace(/[A-Z]/g, (letter) => letter.toLowerCase());
-  if (host === '') return { ok: false, error: 'empty registry host' };
-  host = host.replace(/^https:\/\//, '').replace(/\/$/, '');
+  if (input.trim() === '') return { ok: false, error: 'empty registry host' };
+  const host = normalizeHost(input);
   const shown = quote(input);
   if (host.length > 253) return { ok: false, error: `registry host ${shown} is longer than 253 characters` };
   const dualStackPublic = publicHosts.get(host);

@@ -25,7 +25,7 @@ import {
   type V1Secret,
   type V1ServiceAccount,
 } from '@kubernetes/client-node';
-import { loadKubeConfig } from './app.ts';
+import { loadKubeConfig } from './kube/kubeconfig.ts';
 import type { Options } from './config/options.ts';
 import { secretMetadata } from './controller/caches.ts';
 import { nameOf } from './controller/intents.ts';
@@ -312,7 +312,7 @@ export async function runUninstall(options: Options, out: NodeJS.WritableStream)
     yes: options.yes,
     ...(options.namespaceSelector !== undefined ? { namespaceSelector: options.namespaceSelector } : {}),
   };
-  const result = await uninstall(loadKubeConfig(options), scope);
+  const result = await uninstall(loadKubeConfig(options.kubeconfig), scope);
   out.write(formatUninstall(result, scope));
   return result.failed.length === 0 ? 0 : 1;
 }

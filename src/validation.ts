@@ -32,8 +32,3 @@ export function roleArnProblem(arn: string): string | undefined {
 export function roleArnPartition(arn: string): string | undefined {
   return roleArnPattern.exec(arn)?.[1];
 }
-
-/** The account of a role ARN (validated by roleArnProblem). */
-export function roleAccount(arn: string): string | undefined {
-  return roleArnPattern.exec(arn)?.[2];
-}

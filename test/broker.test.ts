@@ -3,6 +3,7 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import { ApiException } from '@kubernetes/client-node';
 import type { ApiEndpoint, AssumeRoleInput, AwsApi, AwsCredentials, EcrEndpoint, EcrToken, WebIdentityInput } from '../src/aws/api.ts';
 import { TokenBroker, TokenError, type TokenIdentity } from '../src/broker.ts';
 import { defaultSettings, type Settings } from '../src/config/settings.ts';
@@ -65,8 +66,8 @@ class FakeAws implements AwsApi {
     return Promise.resolve({ accessKeyId: 'ASIAWEB', secretAccessKey: 'x', sessionToken: 'y', expiration: new Date(this.clock.now() + hour) });
   }
 
-  getCallerIdentity(): Promise<{ arn: string; account: string; userId: string }> {
-    return Promise.resolve({ arn: 'arn:aws:iam::111122223333:user/test', account: '111122223333', userId: 'x' });
+  getCallerIdentity(): Promise<{ arn: string; account: string }> {
+    return Promise.resolve({ arn: 'arn:aws:iam::111122223333:user/test', account: '111122223333' });
   }
 
   count(api = 'GetAuthorizationToken'): number {
@@ -243,7 +244,8 @@ describe('the token broker', () => {
       aws: new FakeAws(new FakeClock()),
       clock: new FakeClock(),
       settings: () => defaultSettings,
-      serviceAccountTokens: { mint: () => Promise.reject(Object.assign(new Error('forbidden'), { code: 403, body: '{"message":"no"}' })) },
+      // As client-node rejects a forbidden TokenRequest.
+      serviceAccountTokens: { mint: () => Promise.reject(new ApiException(403, 'Forbidden', '{"message":"no"}', {})) },
     });
     const failed = await failing
       .token({ mode: 'service-account', roleArn: 'arn:aws:iam::1:role/x', namespace: 'n', serviceAccount: 's', sessionName: 'x' }, ecr('us-east-1'))

@@ -15,7 +15,6 @@ export interface EcrToken {
   readonly password: string;
   /** Epoch milliseconds; undefined when AWS did not say. */
   readonly expiresAt: number | undefined;
-  readonly proxyEndpoint?: string;
 }
 
 /** Where an API request goes: a region, and which of its endpoints. */
@@ -39,6 +38,12 @@ export interface EcrEndpoint extends ApiEndpoint {
 /** The region ECR Public's API is served in. */
 export const ecrPublicRegion = 'us-east-1';
 
+/** The controller's home region from the environment (AWS_REGION, as EKS sets it, or AWS_DEFAULT_REGION), if any. */
+export function homeRegion(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const region = env['AWS_REGION'] || env['AWS_DEFAULT_REGION'];
+  return region === '' ? undefined : region;
+}
+
 /** A stable key for an endpoint: `ecr|us-east-1`, `ecr-public|us-east-1|dualstack`, `sts|us-gov-west-1|fips`. */
 export function endpointKey(service: string, endpoint: ApiEndpoint): string {
   return `${service}|${endpoint.region}${endpoint.fips ? '|fips' : ''}${endpoint.dualStack ? '|dualstack' : ''}`;
@@ -52,7 +57,6 @@ export function stsEndpointFor(endpoint: ApiEndpoint): ApiEndpoint {
 export interface CallerIdentity {
   readonly arn: string;
   readonly account: string;
-  readonly userId: string;
 }
 
 export interface AssumeRoleInput {

@@ -17,6 +17,7 @@ import {
 import { defaultProvider } from '@aws-sdk/credential-provider-node';
 import {
   endpointKey,
+  homeRegion,
   type ApiEndpoint,
   type AssumeRoleInput,
   type AwsApi,
@@ -60,8 +61,8 @@ export function sdkAwsApi(options: SdkOptions): SdkAwsApi {
   // The controller's own identity, resolved once for every client: under IRSA one
   // AssumeRoleWithWebIdentity serves every region, not one per client. Its STS calls go to the
   // controller's home region when it has one (EKS sets AWS_REGION), else to the first caller's.
-  const home = process.env['AWS_REGION'] ?? process.env['AWS_DEFAULT_REGION'];
-  const own = defaultProvider(home !== undefined && home !== '' ? { clientConfig: { region: home } } : {});
+  const home = homeRegion();
+  const own = defaultProvider(home !== undefined ? { clientConfig: { region: home } } : {});
   const pool = new ClientPool<Client>({ max: options.maxClients ?? 16, idleMs: options.idleClientMs ?? 600_000 });
 
   /** Runs work with a client for endpoint: a kept one for the controller's identity, a throwaway one for other credentials. */
@@ -141,7 +142,7 @@ export function sdkAwsApi(options: SdkOptions): SdkAwsApi {
       return withClient('sts', endpoint, credentials, (config) => new STSClient(config), async (client) => {
         const output = await client.send(new GetCallerIdentityCommand({}));
         if (!output.Arn || !output.Account) throw new MalformedAwsResponse('GetCallerIdentity returned no Arn or Account');
-        return { arn: output.Arn, account: output.Account, userId: output.UserId ?? '' };
+        return { arn: output.Arn, account: output.Account };
       });
     },
   };
@@ -172,7 +173,6 @@ function variants(endpoint: ApiEndpoint, self: () => Client): Pick<ClientConfig,
 interface AuthorizationData {
   authorizationToken?: string | undefined;
   expiresAt?: Date | undefined;
-  proxyEndpoint?: string | undefined;
 }
 
 /** Decodes base64("AWS:<password>"), refusing anything else rather than writing a broken Secret. */
@@ -192,7 +192,6 @@ export function decodeAuthorization(data: AuthorizationData | undefined): EcrTok
     username: decoded.slice(0, colon),
     password: decoded.slice(colon + 1),
     expiresAt: expiresAt !== undefined && Number.isFinite(expiresAt) ? expiresAt : undefined,
-    ...(data.proxyEndpoint !== undefined ? { proxyEndpoint: data.proxyEndpoint } : {}),
   };
 }
 

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { dnsSubdomainProblem } from '../validation.ts';
 import { parseRegistryHost, type RegistryHost } from '../registry.ts';
 import { parseDuration } from './duration.ts';
-import type { LogLevel } from './settings.ts';
+import { logLevels, type LogLevel } from './settings.ts';
 
 export type Command = 'run' | 'once' | 'doctor' | 'help' | 'version' | 'uninstall';
 
@@ -325,10 +325,8 @@ export function parseOptions(argv: readonly string[], environment: Environment):
   const logLevelValue = values['log-level'] ?? env['LOG_LEVEL'];
   let logLevel: LogLevel | undefined;
   if (logLevelValue !== undefined) {
-    if (!['error', 'warn', 'info', 'debug'].includes(logLevelValue)) {
-      throw new UsageError(`--log-level ${JSON.stringify(logLevelValue)} is not one of error, warn, info, debug`);
-    }
-    logLevel = logLevelValue as LogLevel;
+    logLevel = logLevels.find((level) => level === logLevelValue);
+    if (logLevel === undefined) throw new UsageError(`--log-level ${JSON.stringify(logLevelValue)} is not one of ${logLevels.join(', ')}`);
   }
 
   const metricsAddress = address('--metrics-bind-address', values['metrics-bind-address'] ?? ':8080');

@@ -11,8 +11,8 @@ import { parseSelector, type LabelSelector } from './selector.ts';
 export type IdentityMode = 'controller' | 'assume-role' | 'service-account';
 export const identityModes: readonly IdentityMode[] = ['controller', 'assume-role', 'service-account'];
 
-export type LogLevel = 'error' | 'warn' | 'info' | 'debug';
-const logLevels: readonly LogLevel[] = ['error', 'warn', 'info', 'debug'];
+export const logLevels = ['error', 'warn', 'info', 'debug'] as const;
+export type LogLevel = (typeof logLevels)[number];
 
 export interface Defaults {
   readonly secretName: string;

@@ -111,8 +111,8 @@ export interface SettingsSourceOptions {
   readonly requirePolicy: boolean;
   readonly log: Logger;
   readonly metrics: Metrics;
-  /** Set once the controller can write Events. */
-  events?: EventRecorder;
+  /** Where the Events about the ConfigMap go. */
+  readonly events?: EventRecorder;
   /** Longest wait before retrying a failed list or watch of the ConfigMap, ms. */
   readonly maxRestartDelayMs?: number;
 }
@@ -154,10 +154,6 @@ export class SettingsSource {
   /** Which settings are in force and why (for the status the doctor reads). */
   get inForce(): ConfigInForce {
     return this.#inForce;
-  }
-
-  set events(recorder: EventRecorder) {
-    this.#o.events = recorder;
   }
 
   /**

@@ -51,7 +51,6 @@ export class Controller {
       }
     }
     this.queue.add(namespace);
-    this.#o.metrics.queueDepth.set(this.queue.length);
   }
 
   /** Every namespace we know, and every one holding a managed Secret. */
@@ -105,12 +104,10 @@ export class Controller {
     for (;;) {
       const key = await this.queue.get();
       if (key === undefined) return;
-      this.#o.metrics.queueDepth.set(this.queue.length);
       try {
         await this.#process(key);
       } finally {
         this.queue.done(key);
-        this.#o.metrics.queueScheduled.set(this.queue.delayedCount);
       }
     }
   }

@@ -1,5 +1,6 @@
 // Planning, pure: from the snapshot, the intents and the tokens obtained, the Secrets to write or
-// delete, the ServiceAccount patches and when to look again. Only apply() writes.
+// delete, the ServiceAccount patches and when to look again. Nothing here writes: the reconciler
+// carries the plan out.
 
 import type { V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import type { IssuedToken, TokenError } from '../broker.ts';

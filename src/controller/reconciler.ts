@@ -95,7 +95,7 @@ export class Reconciler {
       ...(this.#o.target?.namespace === namespaceName ? { target: this.#o.target } : {}),
       ...(this.#o.pendingGraceMs !== undefined ? { pendingGraceMs: this.#o.pendingGraceMs } : {}),
     };
-    const run = new Run(namespaceName);
+    const run = new Run();
     // Before asking AWS for anything: a Secret name taken by a Secret we do not own cannot be served.
     const { snapshot, intents } = await this.#checkUnmanaged(observed, resolveIntents(observed), run);
     this.#reportProblems(intents.annotated, intents.problems);
@@ -401,11 +401,6 @@ class Run {
   writes = 0;
   #errors: string[] = [];
   #healthy = true;
-  readonly namespace: string;
-
-  constructor(namespace: string) {
-    this.namespace = namespace;
-  }
 
   fail(message: string): void {
     this.#errors.push(message);

@@ -4,9 +4,9 @@ import { createHash } from 'node:crypto';
 import type { V1Secret } from '@kubernetes/client-node';
 import { describeSource, type SecretFormat } from '../annotations.ts';
 import { describeIdentity, type IssuedToken } from '../broker.ts';
-import type { RefreshSettings } from '../refresh.ts';
 import { buildDockerConfig, parseDockerConfig, type RegistryLogin } from '../dockerconfig.ts';
-import { effectiveExpiry, refreshTime, seedOf } from '../refresh.ts';
+import { effectiveExpiry, refreshTime, seedOf, type RefreshSettings } from '../refresh.ts';
+import { normalizeHost } from '../registry.ts';
 import type { Grant } from './model.ts';
 
 export const managedBy = { key: 'app.kubernetes.io/managed-by', value: 'kube-ecrlogin' } as const;
@@ -240,6 +240,5 @@ export function isOriginalLogin(secret: V1Secret, hosts: readonly string[]): boo
   if (keys.length !== 1 || encoded === undefined) return false;
   const logins = parseDockerConfig(Buffer.from(encoded, 'base64').toString('utf8'));
   if (logins instanceof Error || logins.length === 0) return false;
-  const bare = (host: string): string => host.replace(/^https:\/\//i, '').replace(/\/$/, '').toLowerCase();
-  return logins.every((login) => login.username === 'AWS' && hosts.includes(bare(login.host)));
+  return logins.every((login) => login.username === 'AWS' && hosts.includes(normalizeHost(login.host)));
 }

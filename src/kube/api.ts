@@ -44,16 +44,7 @@ export interface KubeApi {
 
 export function kubeApi(config: KubeConfig, metrics?: Metrics): KubeApi {
   const core = config.makeApiClient(CoreV1Api);
-  const counted = async <T>(verb: WriteVerb, resource: WriteResource, write: () => Promise<T>): Promise<T> => {
-    try {
-      const result = await write();
-      metrics?.recordWrite(verb, resource, true);
-      return result;
-    } catch (error) {
-      metrics?.recordWrite(verb, resource, false);
-      throw error;
-    }
-  };
+  const counted = <T>(verb: WriteVerb, resource: WriteResource, write: () => Promise<T>): Promise<T> => countedWrite(metrics, verb, resource, write);
   return {
     createSecret: (secret) =>
       counted('create', 'secrets', () =>
@@ -136,9 +127,29 @@ export function kubeApi(config: KubeConfig, metrics?: Metrics): KubeApi {
   };
 }
 
+/** Runs one write, counted in kube_ecrlogin_kubernetes_writes_total by verb, resource and whether it succeeded. */
+export async function countedWrite<T>(metrics: Metrics | undefined, verb: WriteVerb, resource: WriteResource, write: () => Promise<T>): Promise<T> {
+  try {
+    const result = await write();
+    metrics?.recordWrite(verb, resource, true);
+    return result;
+  } catch (error) {
+    metrics?.recordWrite(verb, resource, false);
+    throw error;
+  }
+}
+
 /** The HTTP status of a Kubernetes API error, if it is one. */
 export function statusOf(error: unknown): number | undefined {
   return error instanceof ApiException ? error.code : undefined;
+}
+
+/** How a failed request counts: denied (401, 403), invalid (400, 404, 422), anything else transient. */
+export function classifyKubeError(error: unknown): 'denied' | 'invalid' | 'transient' {
+  const status = statusOf(error);
+  if (status === 401 || status === 403) return 'denied';
+  if (status === 400 || status === 404 || status === 422) return 'invalid';
+  return 'transient';
 }
 
 /** A short, safe description of a Kubernetes API error: status and the Status message. */
@@ -176,16 +187,7 @@ export interface WebhookApi {
 export function webhookApi(config: KubeConfig, metrics?: Metrics): WebhookApi {
   const core = config.makeApiClient(CoreV1Api);
   const admission = config.makeApiClient(AdmissionregistrationV1Api);
-  const counted = async <T>(verb: WriteVerb, resource: WriteResource, write: () => Promise<T>): Promise<T> => {
-    try {
-      const result = await write();
-      metrics?.recordWrite(verb, resource, true);
-      return result;
-    } catch (error) {
-      metrics?.recordWrite(verb, resource, false);
-      throw error;
-    }
-  };
+  const counted = <T>(verb: WriteVerb, resource: WriteResource, write: () => Promise<T>): Promise<T> => countedWrite(metrics, verb, resource, write);
   const absentOn404 = async <T>(read: () => Promise<T>): Promise<T | undefined> => {
     try {
       return await read();

@@ -21,7 +21,6 @@ export const reasons = {
   PolicyDenied: 'PolicyDenied',
   SecretConflict: 'SecretConflict',
   ServiceAccountMissing: 'ServiceAccountMissing',
-  PullSecretAdded: 'PullSecretAdded',
   ConfigInvalid: 'ConfigInvalid',
   ConfigReloaded: 'ConfigReloaded',
   ForeignSecret: 'ForeignSecret',

@@ -55,9 +55,6 @@ export class Informer<T extends KubernetesObject> {
   #starting: Promise<void> | undefined;
   #restartTimer: NodeJS.Timeout | undefined;
   #restartDelay: number;
-  /** When the cache last heard from the apiserver (a list, an event, a reconnect). */
-  lastContact = 0;
-  restarts = 0;
 
   constructor(options: InformerOptions<T>) {
     this.#o = options;
@@ -66,7 +63,6 @@ export class Informer<T extends KubernetesObject> {
     const list = async (): Promise<KubernetesListObject<T>> => {
       const result = await listInPages(options.list, options.listPageSize ?? defaultListPageSize, transform);
       this.#listed = true;
-      this.lastContact = Date.now();
       return result;
     };
     const watch = transform === undefined ? new Watch(options.config) : new TransformingWatch(options.config, transform);
@@ -74,9 +70,6 @@ export class Informer<T extends KubernetesObject> {
     this.#cache.on('add', (object: T) => this.#emit(object, 'add'));
     this.#cache.on('update', (object: T) => this.#emit(object, 'update'));
     this.#cache.on('delete', (object: T) => this.#emit(object, 'delete'));
-    this.#cache.on('connect', () => {
-      this.lastContact = Date.now();
-    });
     this.#cache.on('error', (error: unknown) => this.#onError(error));
   }
 
@@ -116,7 +109,6 @@ export class Informer<T extends KubernetesObject> {
   }
 
   #emit(object: T, kind: ChangeKind): void {
-    this.lastContact = Date.now();
     this.#restartDelay = this.#o.minRestartDelayMs ?? 1_000;
     for (const handler of this.#handlers) handler(object, kind);
   }
@@ -135,7 +127,6 @@ export class Informer<T extends KubernetesObject> {
     if (this.#stopped || this.#restartTimer !== undefined) return;
     const delay = this.#restartDelay;
     this.#restartDelay = Math.min(delay * 2, this.#o.maxRestartDelayMs ?? 30_000);
-    this.restarts++;
     this.#o.log.warn('Watch failed, restarting', { informer: this.#o.name, delayMs: delay, error: errorMessage(error) });
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = undefined;

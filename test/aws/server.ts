@@ -32,9 +32,9 @@ import type { Call, CallFilter, Counters } from './recorder.ts';
 import { parseAuthorization, verifySignature } from './sigv4.ts';
 import { handleSts, sendStsError, sendStsResult, stsApis } from './sts.ts';
 
-export type { Api, FaultSpec, FailureKind, ActiveFault } from './faults.ts';
+export type { FaultSpec } from './faults.ts';
 export type { Call, CallFilter, Counters } from './recorder.ts';
-export type { Principal, UserSpec, SessionCredentials } from './identity.ts';
+export type { Principal, UserSpec } from './identity.ts';
 export type { IssuerSpec } from './jwt.ts';
 export type { Decision, RolePolicy } from './policy.ts';
 export type { Faults } from './faults.ts';

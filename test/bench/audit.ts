@@ -88,8 +88,3 @@ export function parseWrite(line: string): Write | undefined {
 export function succeeded(write: Write): boolean {
   return write.code >= 200 && write.code < 300;
 }
-
-/** Writes by a user within [from, to) by completion time. */
-export function writesBy(writes: readonly Write[], user: string, from: number, to = Number.POSITIVE_INFINITY): Write[] {
-  return writes.filter((w) => w.user === user && w.completed >= from && w.completed < to);
-}

@@ -23,7 +23,7 @@ function fakeAws(clock: FakeClock): AwsApi {
     assumeRole: (input): Promise<AwsCredentials> =>
       Promise.resolve({ accessKeyId: `ASIA${input.sessionName}`, secretAccessKey: 'x', sessionToken: 'y', expiration: new Date(clock.now() + hour) }),
     assumeRoleWithWebIdentity: (): Promise<AwsCredentials> => Promise.reject(new Error('not used')),
-    getCallerIdentity: () => Promise.resolve({ arn: 'arn:aws:iam::111122223333:user/test', account: '111122223333', userId: 'x' }),
+    getCallerIdentity: () => Promise.resolve({ arn: 'arn:aws:iam::111122223333:user/test', account: '111122223333' }),
   };
 }
 

@@ -5,7 +5,6 @@
 
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as k8s from '@kubernetes/client-node';
 import { defaultUsers, ensureBinaries, kubeMinor, repoRoot, startControlPlane, type ControlPlane, type KubeMinor } from '../cluster/controlplane.ts';
 import { start as startAws, type AwsTestServer } from '../aws/server.ts';
 import { containerdPaths, startContainerd, type Containerd } from './containerd.ts';
@@ -169,9 +168,4 @@ export function splitRef(ref: string): { host: string; repository: string; tag: 
   const match = /^([^/]+)\/(.+):([^:/]+)$/.exec(ref);
   if (match === null) throw new Error(`not <host>/<repository>:<tag>: ${ref}`);
   return { host: match[1]!, repository: match[2]!, tag: match[3]! };
-}
-
-/** The Node as the API server has it. */
-export function readNode(plane: ControlPlane): Promise<k8s.V1Node> {
-  return plane.adminConfig().makeApiClient(k8s.CoreV1Api).readNode({ name: nodeName });
 }

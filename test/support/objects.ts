@@ -57,8 +57,3 @@ export async function namespaceEvents(name: string): Promise<k8s.CoreV1Event[]> 
     .filter((event) => event.message?.startsWith(prefix) === true)
     .map((event) => ({ ...event, message: (event.message ?? '').slice(prefix.length) }));
 }
-
-/** The Events about a Namespace the cluster's admins see in `default`: the reason and namespace only. */
-export function adminNamespaceEvents(name: string): Promise<k8s.CoreV1Event[]> {
-  return eventsFor('default', 'Namespace', name);
-}
