@@ -96,6 +96,6 @@ describe('the client pool', () => {
     await use('b');
     pool.clear();
     assert.equal(pool.size, 0);
-    assert.ok(made.every((c) => c.destroyed));
+    assert.deepEqual(made.map((c) => [c.key, c.destroyed]), [['a', true], ['b', true]]);
   });
 });

@@ -65,6 +65,7 @@ describe('chaos, short form', () => {
     const phases = await runFaults(chaos, chosen, { convergeTimeoutMs: 30_000, settleMs: 500 });
     const all = results(chaos, phases, Date.now());
     t.diagnostic(`\n${table(all)}`);
+    assert.deepEqual(all.map((result) => result.fault), ['watch cuts', 'AWS 5xx', 'controller killed']);
     for (const result of all) {
       assert.equal(result.coverage, 100, `${result.fault}: coverage\n${result.details.join('\n')}`);
       assert.equal(result.violations, 0, `${result.fault}: violations\n${result.details.join('\n')}`);
