@@ -127,6 +127,10 @@ test: lint typecheck cluster-bin moto promtool flux argocd ## Lint, type-check a
 	KUBE_VERSION=1.34 $(TS) --test --test-concurrency=$(TEST_CONCURRENCY) --test-timeout=600000 \
 	  --test-global-setup=test/setup.ts $(BOTH_MINORS_TESTS)
 
+.PHONY: test-unit
+test-unit: deps ## Only the tests in test/unit/: no control plane, no AWS emulator, nothing built (seconds).
+	$(TS) --test --test-concurrency=$(TEST_CONCURRENCY) --test-timeout=60000 'test/unit/**/*.test.ts'
+
 .PHONY: gitops
 gitops: deps cluster-bin flux argocd ## Only the GitOps suites: Flux and Argo CD syncing the overlays and tenants from a loopback Git server.
 	$(TS) --test --test-timeout=600000 --test-global-setup=test/setup.ts 'test/gitops/*.test.ts'
