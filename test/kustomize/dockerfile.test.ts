@@ -10,9 +10,9 @@ import { spawn } from 'node:child_process';
 import { once as eventOf } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { start, type AwsTestServer } from '../aws/server.ts';
 import { buildImageApp, bundlePath, bundleScriptArgs, dockerfileNodeOptions } from '../bench/image-runtime.ts';
 import { freePorts, repoRoot } from '../cluster/controlplane.ts';
@@ -27,16 +27,33 @@ const projectNode = realpathSync(join(repoRoot, 'node_modules', '.bin', 'node'))
 const runtimeUser = { uid: 65532, gid: 65532 };
 const asRoot = process.getuid?.() === 0;
 
+/**
+ * A scratch directory the image's user can enter: under the system's temporary directory when every
+ * directory above it lets others in, else under /tmp (a checkout or TMPDIR may lie in a private home
+ * or a mode-0700 directory, which UID 65532 cannot cross).
+ */
+function imageScratch(): string {
+  const othersMayEnter = (dir: string): boolean => (statSync(dir).mode & 0o001) !== 0 && (dir === dirname(dir) || othersMayEnter(dirname(dir)));
+  const base = othersMayEnter(realpathSync(tmpdir())) ? tmpdir() : '/tmp';
+  return mkdtempSync(join(base, 'kube-ecrlogin-image-'));
+}
+
 describe('the Dockerfile', () => {
   const dockerfile = readFileSync(join(repoRoot, 'Dockerfile'), 'utf8');
   let work: string;
   /** /app of the image. */
   let app: string;
+  /** The image's node: the project's Node 24, copied beside /app, out of the checkout. */
+  let imageNode: string;
 
   before(() => {
-    work = mkdtempSync(join(tmpdir(), 'kube-ecrlogin-image-'));
+    work = imageScratch();
+    chmodSync(work, 0o755);
     app = join(work, 'app');
     mkdirSync(app);
+    imageNode = join(work, 'node');
+    copyFileSync(projectNode, imageNode);
+    chmodSync(imageNode, 0o755);
   });
   after(() => rmSync(work, { recursive: true, force: true }));
 
@@ -137,7 +154,7 @@ describe('the Dockerfile', () => {
     });
 
     /** `node /app/dist/kube-ecrlogin.mjs ARGS` run to completion. */
-    const image = (args: readonly string[], extraEnv: Record<string, string> = {}) => run(projectNode, [join(app, bundlePath), ...args], imageProcess(extraEnv));
+    const image = (args: readonly string[], extraEnv: Record<string, string> = {}) => run(imageNode, [join(app, bundlePath), ...args], imageProcess(extraEnv));
 
     /** What the Deployment gives the container, against the test control plane and AWS test server. */
     const podEnv = (): Record<string, string> => ({
@@ -152,7 +169,7 @@ describe('the Dockerfile', () => {
     });
 
     it('runs where it can write nothing: HOME, TMPDIR and the working directory', { skip: asRoot ? false : 'needs root to switch to UID 65532' }, async () => {
-      const probe = await run(projectNode, ['-e', 'require("fs").writeFileSync(require("path").join(process.env.HOME, "probe"), "x")'], {
+      const probe = await run(imageNode, ['-e', 'require("fs").writeFileSync(require("path").join(process.env.HOME, "probe"), "x")'], {
         cwd: readOnly,
         env: { HOME: readOnly },
         ...runtimeUser,
@@ -188,7 +205,7 @@ describe('the Dockerfile', () => {
       const [metricsPort, healthPort] = await freePorts(2);
       const options = imageProcess(podEnv());
       const child = spawn(
-        projectNode,
+        imageNode,
         [join(app, bundlePath), 'run', '--namespace-selector', `${label.key}=${label.value}`, '--metrics-bind-address', `127.0.0.1:${String(metricsPort)}`, '--health-probe-bind-address', `127.0.0.1:${String(healthPort)}`],
         { ...options, stdio: ['ignore', 'pipe', 'pipe'] },
       );
