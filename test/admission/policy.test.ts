@@ -93,7 +93,7 @@ describe('admission policy (MutatingAdmissionPolicy)', { skip: supported ? false
     const tallies: Record<string, RaceTally> = {};
 
     after(() => {
-      // The figures the README quotes (test/admission/README.md says how to read them).
+      // The figures the component's README quotes (kustomize/components/admission-policy/README.md).
       const dir = join(repoRoot, '.cache', 'admission');
       mkdirSync(dir, { recursive: true });
       const report = Object.fromEntries(Object.entries(tallies).map(([key, tally]) => [key, { tries: tally.tries, pods: tally.pods, missing: tally.missing }]));
