@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { ensureBinaries, kubeMinor, repoRoot } from '../cluster/controlplane.ts';
 import { Ledger, sweep } from './machine.ts';
 import { ledgerFile } from './node.ts';
+import { cannotRun } from './preflight.ts';
 
 const started = Date.now();
 const seconds = (since: number): string => `${((Date.now() - since) / 1000).toFixed(0)} s`;
@@ -26,6 +27,14 @@ function skip(reason: string): never {
   process.stdout.write(`test-kubelet: skipped: ${reason}\n`);
   process.exit(0);
 }
+
+const readable = (path: string): string | undefined => {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return undefined;
+  }
+};
 
 const has = (command: string): boolean => spawnSync('sh', ['-c', `command -v ${command}`], { stdio: 'ignore' }).status === 0;
 
@@ -67,9 +76,8 @@ async function checkPort443(): Promise<void> {
 }
 
 async function main(): Promise<number> {
-  if (process.platform !== 'linux') skip('the kubelet and containerd need Linux');
-  if (process.getuid?.() !== 0) skip('not root (the kubelet, containerd and runc need root)');
-  if (!readFileSync('/proc/filesystems', 'utf8').includes('\toverlay\n')) skip('no overlay filesystem for containerd');
+  const reason = cannotRun({ platform: process.platform, uid: process.getuid?.(), filesystems: readable('/proc/filesystems') });
+  if (reason !== undefined) skip(reason);
   install();
 
   const stale = Ledger.load(ledgerFile);
