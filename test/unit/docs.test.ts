@@ -99,4 +99,13 @@ describe('the Markdown documents', () => {
     const order = ['Quick start', 'Install', 'Annotations', 'Identity', 'Policy', 'Troubleshooting', 'Operations', 'Compared with the alternatives', 'Documentation', 'Development'];
     assert.deepEqual(sections.filter((section) => order.includes(section)), order);
   });
+
+  it("src/README.md's kube-ecrlogin doctor section names every status an object can have (src/doctor.ts ObjectStatus)", () => {
+    const union = /export type ObjectStatus =([^;]*);/.exec(readFileSync(join(root, 'src', 'doctor.ts'), 'utf8'))?.[1] ?? '';
+    const statuses = [...union.matchAll(/'([^']+)'/g)].map((match) => match[1] ?? '');
+    assert.ok(statuses.length >= 9, `the union read from src/doctor.ts: ${statuses.join(', ')}`);
+    const text = readFileSync(join(root, 'src', 'README.md'), 'utf8');
+    const section = text.slice(text.indexOf('### kube-ecrlogin doctor'), text.indexOf('\n### ', text.indexOf('### kube-ecrlogin doctor') + 1));
+    assert.deepEqual(statuses.filter((status) => !section.includes(`\`${status}\``)), [], 'statuses the section does not name');
+  });
 });
