@@ -1,6 +1,7 @@
 // What a tenant can forge, and what it must not get them (issue 14, items 1, 3, 4, 5): a tenant who can
 // edit their own Namespace's and ServiceAccounts' annotations and create Secrets in their namespace.
-// Each test failed on the controller before its fix.
+// Each test failed on the controller before its fix; the collision of two ServiceAccounts on one name
+// was added later, and fails with intents.ts's SecretConflict check switched off.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -116,6 +117,49 @@ describe('forged input', () => {
     // The garbage collector would delete a Secret still owned by the ServiceAccount within moments.
     await new Promise((resolve) => setTimeout(resolve, 3_000));
     assert.equal((await readSecret(ns, 'shared-pull')).metadata?.uid, first.metadata?.uid, 'outlived the old owner');
+  });
+
+  it('two ServiceAccounts asking for one Secret name: the first by name gets it alone, the other a SecretConflict, and it takes over once the first goes', async () => {
+    const ns = uniqueName('sa-collide');
+    await createServedNamespace(controller, ns);
+    const annotations = { 'ecr-login/server': east, 'ecr-login/secret-name': 'shared-pull' };
+    // zeta first: the winner is the first by name, not the first to ask.
+    const zeta = await core().createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'zeta', annotations } } });
+    const alpha = await core().createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'alpha', annotations } } });
+    const conflict = await eventually('the SecretConflict Event on zeta', async () => {
+      const found = (await eventsFor(ns, 'ServiceAccount', 'zeta')).find((e) => e.reason === 'SecretConflict');
+      assert.ok(found, 'no SecretConflict yet');
+      return found;
+    });
+    assert.equal(conflict.type, 'Warning');
+    assert.match(conflict.message ?? '', new RegExp(`Secret name shared-pull is already used by ServiceAccount/${ns}/alpha`));
+    const owned = (secret: k8s.V1Secret): string[] => (secret.metadata?.ownerReferences ?? []).map((ref) => `${ref.kind}/${ref.name}/${ref.uid}`);
+    const first = await eventually('alpha\'s Secret, alpha\'s entry', async () => {
+      const secret = await readSecret(ns, 'shared-pull');
+      assert.deepEqual(pullSecretNames(await core().readNamespacedServiceAccount({ namespace: ns, name: 'alpha' })), ['shared-pull']);
+      return secret;
+    });
+    assert.equal(first.metadata?.annotations?.['ecr-login/owner'], `ServiceAccount/${ns}/alpha`);
+    assert.deepEqual(owned(first), [`ServiceAccount/alpha/${alpha.metadata?.uid}`], 'owned by alpha alone');
+    // Several more passes: zeta never shares it.
+    const passes = (): number => controller.running.parts.controller.lastResults.get(ns)?.count ?? 0;
+    const seen = passes();
+    controller.running.parts.controller.enqueue(ns);
+    await eventually('another reconcile', () => {
+      assert.ok(passes() > seen);
+      return Promise.resolve();
+    });
+    assert.deepEqual(pullSecretNames(await core().readNamespacedServiceAccount({ namespace: ns, name: 'zeta' })), [], 'no entry on zeta');
+    assert.deepEqual(owned(await readSecret(ns, 'shared-pull')), [`ServiceAccount/alpha/${alpha.metadata?.uid}`], 'still alpha\'s alone');
+
+    // alpha goes: the name is zeta's now, and the Secret is owned by zeta alone.
+    await core().deleteNamespacedServiceAccount({ namespace: ns, name: 'alpha' });
+    await eventually('zeta\'s Secret, zeta\'s entry', async () => {
+      const secret = await readSecret(ns, 'shared-pull');
+      assert.equal(secret.metadata?.annotations?.['ecr-login/owner'], `ServiceAccount/${ns}/zeta`);
+      assert.deepEqual(owned(secret), [`ServiceAccount/zeta/${zeta.metadata?.uid}`]);
+      assert.deepEqual(pullSecretNames(await core().readNamespacedServiceAccount({ namespace: ns, name: 'zeta' })), ['shared-pull']);
+    }, { timeoutMs: 60_000 });
   });
 
   it('rewrites a Secret of ours whose data someone else changed, in place', async () => {
