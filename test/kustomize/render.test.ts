@@ -286,6 +286,38 @@ describe('kustomize', () => {
       refreshes.refreshes.inc({ outcome: 'failed' });
       assert.match(await refreshes.registry.metrics(), /kube_ecrlogin_refresh_total\{outcome="failed"\} 1/);
     });
+
+    it('admission-webhook leaves out kube-system and the install\'s own namespace, wherever a kustomize namespace: puts it', async () => {
+      const webhookIn = scratch.kustomization('webhook-in-base-namespace', { resources: ['kustomize/base'], components: ['kustomize/components/admission-webhook'] });
+      const renderings = {
+        'the base namespace': await kustomize(webhookIn),
+        'namespace: team beside the component': await kustomize(scratch.kustomization('webhook-team', { namespace: 'team', resources: ['kustomize/base'], components: ['kustomize/components/admission-webhook'] })),
+        'namespace: team in an overlay above it': await kustomize(scratch.kustomization('webhook-team-above', { namespace: 'team', resources: ['../webhook-in-base-namespace'] })),
+      };
+      for (const [how, objects] of Object.entries(renderings)) {
+        const { webhook, installed } = webhookOf(objects);
+        assert.equal(installed.metadata.name, how === 'the base namespace' ? 'kube-ecrlogin' : 'team', `${how}: the test renders the namespace it means`);
+        assert.equal(find(objects, 'Service', 'kube-ecrlogin-webhook').metadata.namespace, installed.metadata.name, how);
+        assert.equal(webhook.clientConfig.service.namespace, installed.metadata.name, `${how}: the webhook calls the Service where it is`);
+        assert.equal(selects(webhook.namespaceSelector, labelsOf(installed)), false, `${how}: the install's namespace ${installed.metadata.name} is left out`);
+        assert.equal(selects(webhook.namespaceSelector, labelsOf(namespace('kube-system'))), false, `${how}: kube-system is left out`);
+        assert.equal(selects(webhook.namespaceSelector, labelsOf(namespace('apps', { team: 'apps' }))), true, `${how}: another namespace is sent`);
+        if (installed.metadata.name !== 'kube-ecrlogin') {
+          assert.equal(selects(webhook.namespaceSelector, labelsOf(namespace('kube-ecrlogin'))), true, `${how}: a namespace merely named kube-ecrlogin is one like any other`);
+        }
+      }
+    });
+
+    it('admission-webhook: a NamespaceTransformer keeps the base\'s Namespace, so a namespace you make yourself needs the label to be left out', async () => {
+      // The builtin transformer moves namespaced objects but renames no Namespace (the `namespace:`
+      // field does): the install then lives in a namespace the kustomization does not render.
+      const objects = await kustomize(inNamespace(scratch, 'webhook-team-transformer', 'team', 'base', ['components/admission-webhook']));
+      const { webhook, installed } = webhookOf(objects);
+      assert.equal(installed.metadata.name, 'kube-ecrlogin');
+      assert.equal(webhook.clientConfig.service.namespace, 'team');
+      assert.equal(selects(webhook.namespaceSelector, labelsOf(namespace('team'))), true, 'an unlabelled team is sent (failurePolicy Ignore: harmless)');
+      assert.equal(selects(webhook.namespaceSelector, labelsOf(namespace('team', { 'app.kubernetes.io/name': 'kube-ecrlogin' }))), false, 'labelled as the README says, it is left out');
+    });
   });
 
   describe('overlays', () => {
@@ -400,3 +432,44 @@ describe('kustomize', () => {
     });
   });
 });
+
+function webhookOf(objects: readonly Manifest[]): { webhook: { clientConfig: { service: { namespace: string } }; namespaceSelector: Selector }; installed: Manifest } {
+  const [webhook] = find(objects, 'MutatingWebhookConfiguration')['webhooks'] as { clientConfig: { service: { namespace: string } }; namespaceSelector: Selector }[];
+  assert.ok(webhook !== undefined);
+  return { webhook, installed: find(objects, 'Namespace') };
+}
+
+function namespace(name: string, labels: Record<string, string> = {}): Manifest {
+  return { apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } };
+}
+
+/** The labels the API server matches a namespaceSelector against: the Namespace's, and its name as kubernetes.io/metadata.name. */
+function labelsOf(namespace: Manifest): Record<string, string> {
+  return { ...namespace.metadata.labels, 'kubernetes.io/metadata.name': namespace.metadata.name };
+}
+
+/** A label selector as the API server reads it (matchLabels and matchExpressions, ANDed). */
+interface Selector {
+  matchLabels?: Record<string, string>;
+  matchExpressions?: { key: string; operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist'; values?: string[] }[];
+}
+
+function selects(selector: Selector, labels: Record<string, string>): boolean {
+  const labelsMatch = Object.entries(selector.matchLabels ?? {}).every(([key, value]) => labels[key] === value);
+  return (
+    labelsMatch &&
+    (selector.matchExpressions ?? []).every(({ key, operator, values = [] }) => {
+      const value = labels[key];
+      switch (operator) {
+        case 'In':
+          return value !== undefined && values.includes(value);
+        case 'NotIn':
+          return value === undefined || !values.includes(value);
+        case 'Exists':
+          return value !== undefined;
+        case 'DoesNotExist':
+          return value === undefined;
+      }
+    })
+  );
+}
