@@ -199,6 +199,22 @@ describe('the Dockerfile', () => {
       assert.ok(cluster().writes({ user: installed.user, namespace: tenant, resource: 'secrets' }).length > 0, 'written as the ServiceAccount');
     });
 
+    it('`doctor`, as the quick start runs it in the container: healthy once a pass has served the namespace, exit code 0', async () => {
+      const tenant = uniqueName('image-doctor');
+      created.push({ kind: 'Namespace', name: tenant });
+      await core().createNamespace({ body: { metadata: { name: tenant, labels: { [label.key]: label.value }, annotations: { 'ecr-login/server': east } } } });
+      const pass = await image(['once', '--namespace-selector', `${label.key}=${label.value}`], podEnv());
+      assert.equal(pass.code, 0, pass.stderr);
+      const result = await image(['doctor', '--namespace', installed.namespace, '--aws-retries', '0'], podEnv());
+      const output = `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
+      assert.equal(result.code, 0, output);
+      assert.match(result.stdout, /^CHECK +RESULT +DETAIL\n/, output);
+      assert.match(result.stdout, new RegExp(`^kubernetes +ok +.* as system:serviceaccount:${installed.namespace}:`, 'm'), output);
+      assert.match(result.stdout, /^aws identity +ok +/m, output);
+      assert.match(result.stdout, new RegExp(`^Namespace/${tenant} +ecr-login +\\S+ \\(in 1[12]h.*\\) +ok$`, 'm'), output);
+      assert.match(result.stdout, /\nhealthy\n$/, output);
+    });
+
     it('`run` becomes ready, serves metrics, writes a new namespace\'s Secret, and exits 0 on SIGTERM', async () => {
       const tenant = uniqueName('image-run');
       created.push({ kind: 'Namespace', name: tenant });
