@@ -4,6 +4,7 @@
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
+import * as k8s from '@kubernetes/client-node';
 import { start, type AwsTestServer } from '../aws/server.ts';
 import { cluster, uniqueName } from '../support/cluster.ts';
 import { controllerKeys } from '../support/controller.ts';
@@ -247,5 +248,50 @@ describe('/metrics', () => {
     for (const secret of [password, Buffer.from(`AWS:${password}`).toString('base64'), controllerKeys.secretAccessKey, controllerKeys.accessKeyId, 'arn:aws:']) {
       assert.ok(!answer.body.includes(secret), `the metrics do not contain ${secret.slice(0, 8)}...`);
     }
+  });
+
+  // Last: it takes the good namespace's grant away and deletes the failing namespace.
+  it("drops a grant's labelled series when the grant goes: a renamed Secret, a removed annotation, a deleted namespace", async () => {
+    const { core } = admin();
+    // The per-grant series, labelled namespace and secret: every other labelled series is by outcome,
+    // API, verb, resource, result or policy rule, not by grant.
+    const perGrant = ['kube_ecrlogin_secret_expiry_timestamp_seconds', 'kube_ecrlogin_secret_refresh_failing'];
+    const of = (metrics: Scrape, namespace: string): string[] =>
+      perGrant.flatMap((name) => metrics.find(name, { namespace }).map((s) => `${name}{${s.labels['secret'] ?? ''}}=${s.value}`)).sort();
+    const before = await scrape(controller.metricsUrl);
+    const expiresAt = before.value('kube_ecrlogin_secret_expiry_timestamp_seconds', { namespace: ns.good, secret: 'ecr-login' });
+    assert.deepEqual(of(before, ns.good), [`kube_ecrlogin_secret_expiry_timestamp_seconds{ecr-login}=${expiresAt}`, 'kube_ecrlogin_secret_refresh_failing{ecr-login}=0']);
+    assert.deepEqual(of(before, ns.failing), ['kube_ecrlogin_secret_refresh_failing{ecr-login}=1']);
+
+    // The Secret's name changes: the old name's series go, the new name's come.
+    await core.patchNamespace(
+      { name: ns.good, body: { metadata: { annotations: { 'ecr-login/secret-name': 'renamed' } } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    const renamed = await eventually('the series of the renamed Secret only', async () => {
+      const secret = await readSecret(ns.good, 'renamed');
+      const metrics = await scrape(controller.metricsUrl);
+      const at = Date.parse(secret.metadata?.annotations?.['ecr-login/expires-at'] ?? '') / 1000;
+      assert.deepEqual(of(metrics, ns.good), [`kube_ecrlogin_secret_expiry_timestamp_seconds{renamed}=${at}`, 'kube_ecrlogin_secret_refresh_failing{renamed}=0']);
+      return metrics;
+    });
+    assert.deepEqual(of(renamed, ns.failing), ['kube_ecrlogin_secret_refresh_failing{ecr-login}=1'], 'another namespace keeps its series');
+
+    // The annotation goes: nothing asks for a Secret in that namespace, and it has no series.
+    await core.patchNamespace(
+      { name: ns.good, body: [{ op: 'remove', path: '/metadata/annotations/ecr-login~1server' }] },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+    );
+    await eventually('no series for the namespace without the annotation', async () => {
+      assert.deepEqual(of(await scrape(controller.metricsUrl), ns.good), []);
+    });
+
+    // The failing namespace is deleted: its alert clears.
+    await core.deleteNamespace({ name: ns.failing });
+    await eventually('no series for the deleted namespace', async () => {
+      assert.deepEqual(of(await scrape(controller.metricsUrl), ns.failing), []);
+    }, { timeoutMs: 60_000 });
+    const after = await scrape(controller.metricsUrl);
+    assert.deepEqual(perGrant.flatMap((name) => after.find(name)), [], 'no per-grant series left at all');
   });
 });
