@@ -5,6 +5,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
+import { parseAllDocuments } from 'yaml';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const skipped = new Set(['node_modules', 'dist', '.cache', '.git']);
@@ -91,6 +92,23 @@ describe('the Markdown documents', () => {
       assert.deepEqual(broken, []);
     });
   }
+
+  it('every YAML document that has metadata names its apiVersion and kind, so that it applies as shown', () => {
+    const incomplete: string[] = [];
+    for (const file of markdownFiles(root)) {
+      const text = readFileSync(file, 'utf8');
+      for (const block of text.matchAll(/^```ya?ml\n([\s\S]*?)^```/gm)) {
+        const line = text.slice(0, block.index).split('\n').length;
+        for (const document of parseAllDocuments(block[1] ?? '')) {
+          if (!('errors' in document) || document.errors.length > 0) continue; // not for kubectl: config snippets with placeholders
+          const value: unknown = document.toJS();
+          if (typeof value !== 'object' || value === null || Array.isArray(value) || !('metadata' in value)) continue;
+          if (!('apiVersion' in value) || !('kind' in value)) incomplete.push(`${relative(root, file)}:${String(line)}`);
+        }
+      }
+    }
+    assert.deepEqual(incomplete, []);
+  });
 
   it('README.md is a landing page: at most 20 KiB, its sections in the order a user needs them', () => {
     const size = statSync(join(root, 'README.md')).size;
