@@ -3,6 +3,7 @@
 
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { once } from 'node:events';
+import type { Manifest } from '../kustomize/support.ts';
 
 export interface Backend {
   readonly port: number;
@@ -55,4 +56,24 @@ export async function startBalancer(backends: () => readonly Backend[]): Promise
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * The test's webhook configuration: reached at the balancer on loopback (the API server cannot reach
+ * a Service here), for the test's namespaces only; the ClusterRole follows its test-unique name.
+ */
+export function throughBalancer(object: Manifest, configuration: string, port: number, labelKey: string, value: string): Manifest {
+  const copy = structuredClone(object);
+  if (copy.kind === 'MutatingWebhookConfiguration') {
+    const webhooks = copy['webhooks'] as { clientConfig: Record<string, unknown>; namespaceSelector: unknown }[];
+    for (const webhook of webhooks) {
+      webhook.clientConfig = { url: `https://127.0.0.1:${port}/mutate-pods` };
+      webhook.namespaceSelector = { matchLabels: { [labelKey]: value } };
+    }
+  }
+  if (copy.kind === 'ClusterRole' && copy.metadata.name.startsWith('kube-ecrlogin-webhook')) {
+    const rules = copy['rules'] as { resourceNames?: string[] }[];
+    for (const rule of rules) if (rule.resourceNames !== undefined) rule.resourceNames = [configuration];
+  }
+  return copy;
 }

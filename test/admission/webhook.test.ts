@@ -13,8 +13,8 @@ import { freePorts } from '../cluster/controlplane.ts';
 import { cluster, uniqueName } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
 import { controllerKeys, startTestController, useAwsEndpoint, type TestController } from '../support/controller.ts';
-import { cleanUp, installController, Scratch, type InstalledController, type Manifest } from '../kustomize/support.ts';
-import { startBalancer, type Balancer } from './balancer.ts';
+import { cleanUp, installController, Scratch, type InstalledController } from '../kustomize/support.ts';
+import { startBalancer, throughBalancer, type Balancer } from './balancer.ts';
 import { admissionConfig, core, createNamespace, createPod, pullSecrets, registerBehaviourCases, server } from './cases.ts';
 import { deleteNamespaces, describeTally, race } from './race.ts';
 
@@ -257,26 +257,6 @@ describe('admission webhook', () => {
 async function requestsOf(controller: TestController): Promise<number> {
   const metric = await controller.metrics.webhookRequests.get();
   return metric.values.filter((entry) => entry.labels.result !== 'rejected').reduce((sum, entry) => sum + entry.value, 0);
-}
-
-/**
- * The test's webhook configuration: reached at the balancer on loopback (the API server cannot reach
- * a Service here), for the test's namespaces only; the ClusterRole follows its test-unique name.
- */
-function throughBalancer(object: Manifest, configuration: string, port: number, labelKey: string, value: string): Manifest {
-  const copy = structuredClone(object);
-  if (copy.kind === 'MutatingWebhookConfiguration') {
-    const webhooks = copy['webhooks'] as { clientConfig: Record<string, unknown>; namespaceSelector: unknown }[];
-    for (const webhook of webhooks) {
-      webhook.clientConfig = { url: `https://127.0.0.1:${port}/mutate-pods` };
-      webhook.namespaceSelector = { matchLabels: { [labelKey]: value } };
-    }
-  }
-  if (copy.kind === 'ClusterRole' && copy.metadata.name.startsWith('kube-ecrlogin-webhook')) {
-    const rules = copy['rules'] as { resourceNames?: string[] }[];
-    for (const rule of rules) if (rule.resourceNames !== undefined) rule.resourceNames = [configuration];
-  }
-  return copy;
 }
 
 function send(
