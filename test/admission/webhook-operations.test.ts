@@ -1,7 +1,8 @@
 // kustomize/components/admission-webhook as operations see it, on a real API server: two replicas of
 // `kube-ecrlogin run`, each its own process (as a Deployment runs them), with the manifests' RBAC.
 // They start at once against an absent certificate Secret; /readyz over HTTP says unready until the
-// replica serves a certificate the configuration trusts; /metrics counts admissions.
+// replica serves a certificate the configuration trusts; /metrics counts admissions; and one replica is
+// killed (SIGKILL, no drain) while Pods are being created.
 //
 // The API server reaches the replicas through test/admission/balancer.ts, whose endpoints here follow
 // a readiness probe every second, as a Service's endpoints follow the kubelet's probes: a replica that
@@ -286,6 +287,55 @@ describe('admission webhook operations', () => {
       assert.equal(s.value('kube_ecrlogin_webhook_certificate_expiry_timestamp_seconds'), Date.parse(leaf.validTo) / 1000, `replica ${i}: the expiry of the certificate it serves`);
     }
     assert.ok(total(after, 'kube_ecrlogin_webhook_duration_seconds_sum', { result: 'mutated' }) > 0);
+  });
+
+  it('one of two replicas killed (SIGKILL) while Pods are created: no create fails; once its probe fails, every Pod gets the Secret', async (t) => {
+    const ns = await namespace('kill', { 'ecr-login/server': server });
+    const [victim, survivor] = replicas;
+    if (victim === undefined || survivor === undefined) throw new Error('two replicas expected');
+    await inRotation();
+    const pods: { began: number; ended: number; secret: boolean }[] = [];
+    const failures: string[] = [];
+    let killedAt = 0;
+    const until = Date.now() + 10_000;
+    const worker = async (): Promise<void> => {
+      while (Date.now() < until) {
+        const began = Date.now();
+        try {
+          const pod = await createPod(ns, own);
+          pods.push({ began, ended: Date.now(), secret: pullSecrets(pod).includes('ecr-login') });
+        } catch (error) {
+          failures.push(error instanceof Error ? error.message : String(error));
+        }
+      }
+    };
+    const workers = Array.from({ length: 4 }, () => worker());
+    await new Promise((resolve) => setTimeout(resolve, 3_000));
+    delete victim.droppedAt;
+    killedAt = Date.now();
+    victim.process.kill('SIGKILL');
+    await Promise.all(workers);
+    const exit = await victim.process.exited;
+    assert.equal(exit.signal, 'SIGKILL');
+    const dropped = victim.droppedAt ?? Number.POSITIVE_INFINITY;
+    // Done before the kill; in flight at the kill or begun before the probe noticed; begun after.
+    const beforeKill = pods.filter((p) => p.ended < killedAt);
+    const window = pods.filter((p) => p.ended >= killedAt && p.began < dropped);
+    const afterDrop = pods.filter((p) => p.began >= dropped);
+    const missing = (list: typeof pods): number => list.filter((p) => !p.secret).length;
+    const slowest = Math.max(...pods.map((p) => p.ended - p.began));
+    t.diagnostic(
+      `${pods.length} Pods in 10 s, 4 at a time; killed at +3 s; out of rotation ${dropped - killedAt} ms later (probe every ${probePeriodMs} ms). ` +
+        `Without the Secret: ${missing(beforeKill)} of ${beforeKill.length} done before the kill, ${missing(window)} of ${window.length} in flight at the kill or begun before the probe noticed, ` +
+        `${missing(afterDrop)} of ${afterDrop.length} after; slowest create ${slowest} ms`,
+    );
+    assert.ok(victim.droppedAt !== undefined && victim.droppedAt >= killedAt, 'the probe noticed the dead replica');
+    assert.deepEqual(failures, [], 'no Pod creation failed');
+    assert.equal(missing(beforeKill), 0, `with two replicas up, every Pod has the Secret\n${logs()}`);
+    assert.ok(afterDrop.length > 0, 'Pods were created after the dead replica left rotation');
+    assert.equal(missing(afterDrop), 0, `once the dead replica is out of rotation, every Pod has the Secret\n${logs()}`);
+    assert.equal(survivor.ready, true);
+    assert.equal(survivor.process.child.exitCode, null, 'the survivor runs on');
   });
 });
 
