@@ -556,10 +556,15 @@ function reportObjects(
   core: CoreV1Api,
 ): Promise<ObjectReport>[] {
   const { namespace } = entry;
-  // The command line's static target first (it has no annotation), then every annotated object.
-  const rows: { ref: ObjectRef; grant: Grant | undefined }[] = [
+  // The command line's static target first (it has no annotation), then every annotated object: a row
+  // per Secret it is granted (argocd-repository grants one per registry), or one row saying why none.
+  type Row = { ref: ObjectRef; grant: Grant | undefined };
+  const rows: Row[] = [
     ...entry.grants.filter((grant) => grant.source.kind === 'Target').map((grant) => ({ ref: grant.ref, grant })),
-    ...entry.annotated.map((ref) => ({ ref, grant: entry.grants.find((g) => g.source.kind !== 'Target' && sameRef(g.ref, ref)) })),
+    ...entry.annotated.flatMap((ref): Row[] => {
+      const grants = entry.grants.filter((g) => g.source.kind !== 'Target' && sameRef(g.ref, ref));
+      return grants.length > 0 ? grants.map((grant) => ({ ref, grant })) : [{ ref, grant: undefined }];
+    }),
   ];
   return rows.map(async (row): Promise<ObjectReport> => {
     const report = await reportObject(row);
@@ -568,7 +573,7 @@ function reportObjects(
     return report.status === 'ok' && note !== undefined ? { ...report, status: problemStatus[note.reason], detail: note.message } : report;
   });
 
-  async function reportObject({ ref, grant }: { ref: ObjectRef; grant: Grant | undefined }): Promise<ObjectReport> {
+  async function reportObject({ ref, grant }: Row): Promise<ObjectReport> {
     const object =
       grant !== undefined ? describeSource(grant.source) : ref.kind === 'Namespace' ? `Namespace/${ref.name}` : `ServiceAccount/${namespace}/${ref.name}`;
     const lastError = lastErrorAbout(events, ref);
@@ -618,7 +623,11 @@ function reportObjects(
  */
 function summarizeObjects(objects: readonly ObjectReport[], policyKnown: boolean, policyUnknown: string): Check[] {
   if (objects.length === 0) return [{ name: 'credentials', status: 'ok', detail: 'no annotated objects' }];
-  const list = (rows: readonly ObjectReport[]): string => rows.map((row) => `${row.object} (${row.status})`).join(', ');
+  // An object with several Secrets (argocd-repository: one per registry) has a row for each: name the Secret.
+  const rowsOf = new Map<string, number>();
+  for (const row of objects) rowsOf.set(row.object, (rowsOf.get(row.object) ?? 0) + 1);
+  const rowName = (row: ObjectReport): string => ((rowsOf.get(row.object) ?? 0) > 1 && row.secret !== undefined ? `${row.object} Secret ${row.secret}` : row.object);
+  const list = (rows: readonly ObjectReport[]): string => rows.map((row) => `${rowName(row)} (${row.status})`).join(', ');
   const missing = objects.filter((row) => row.status === 'missing' && row.secret !== undefined);
   const broken = objects.filter((row) => row.status === 'expired' || (policyKnown && missing.includes(row)));
   const unsure = policyKnown ? [] : missing;
@@ -627,10 +636,12 @@ function summarizeObjects(objects: readonly ObjectReport[], policyKnown: boolean
   );
   const expiring = objects.filter((row) => row.status === 'expiring');
   const checks: Check[] = [];
-  const servedCount = objects.length - tenant.length - broken.length - unsure.length;
+  // Objects, not rows: an object is served when every one of its Secrets is.
+  const unserved = new Set([...tenant, ...broken, ...unsure].map((row) => row.object));
+  const servedCount = rowsOf.size - unserved.size;
   checks.push(
     broken.length === 0
-      ? { name: 'credentials', status: 'ok', detail: `${servedCount} of ${objects.length} annotated objects served` }
+      ? { name: 'credentials', status: 'ok', detail: `${servedCount} of ${rowsOf.size} annotated objects served` }
       : { name: 'credentials', status: 'fail', detail: `${broken.length} without usable credentials: ${list(broken)}` },
   );
   if (unsure.length > 0) {

@@ -356,6 +356,61 @@ describe('kube-ecrlogin doctor', () => {
     assert.match(report.checks.find((c) => c.name === 'credentials expiring')?.detail ?? '', new RegExp(names.expiring));
   });
 
+  it('checks every Secret of an object that has several (argocd-repository: one per registry), not only the first', async () => {
+    const { core } = admin();
+    const name = uniqueName('doc-argocd');
+    const only = { key: 'kube-ecrlogin.test/doctor-argocd', value: uniqueName('argocd') };
+    const hosts = { fresh: ecrHost('us-east-1'), expired: ecrHost('eu-west-1', '444455556666'), missing: ecrHost('us-east-2') };
+    await core.createNamespace({
+      body: {
+        metadata: {
+          name,
+          labels: { [only.key]: only.value },
+          annotations: { 'ecr-login/server': [hosts.fresh, hosts.expired, hosts.missing].join(','), 'ecr-login/format': 'argocd-repository' },
+        },
+      },
+    });
+    const secretName = (host: string): string => `ecr-login-${host.replace(/\./g, '-')}`;
+    const now = Date.now();
+    const repository = (host: string, issuedAt: number, expiresAt: number): Promise<k8s.V1Secret> =>
+      core.createNamespacedSecret({
+        namespace: name,
+        body: {
+          metadata: {
+            name: secretName(host),
+            labels: { 'app.kubernetes.io/managed-by': 'kube-ecrlogin', 'argocd.argoproj.io/secret-type': 'repo-creds' },
+            annotations: {
+              'ecr-login/owner': `Namespace/${name}`,
+              'ecr-login/format': 'argocd-repository',
+              'ecr-login/issued-at': new Date(issuedAt).toISOString(),
+              'ecr-login/expires-at': new Date(expiresAt).toISOString(),
+            },
+          },
+          type: 'Opaque',
+          stringData: { url: host, type: 'helm', enableOCI: 'true', username: 'AWS', password: 'x' },
+        },
+      });
+    await repository(hosts.fresh, now - 3_600_000, now + 11 * 3_600_000);
+    await repository(hosts.expired, now - 13 * 3_600_000, now - 3_600_000);
+
+    const { code, report } = await json(['--namespace-selector', `${only.key}=${only.value}`], env(kubeconfigs.leastPrivilege));
+    assert.equal(code, 1);
+    assert.deepEqual(
+      report.objects.map((o) => [o.secret, o.status]).sort(),
+      [
+        [secretName(hosts.fresh), 'ok'],
+        [secretName(hosts.expired), 'expired'],
+        [secretName(hosts.missing), 'missing'],
+      ].sort(),
+    );
+    assert.ok(report.objects.every((o) => o.object === `Namespace/${name}`));
+    assert.deepEqual(report.failing, ['credentials']);
+    const credentials = report.checks.find((c) => c.name === 'credentials')?.detail ?? '';
+    assert.ok(credentials.startsWith('2 without usable credentials: '), credentials);
+    assert.ok(credentials.includes(`Namespace/${name} Secret ${secretName(hosts.expired)} (expired)`), credentials);
+    assert.ok(credentials.includes(`Namespace/${name} Secret ${secretName(hosts.missing)} (missing)`), credentials);
+  });
+
   it('names create serviceaccounts/token as a failure once an annotation uses service-account identity', async () => {
     const { core } = admin();
     const keyless = { key: 'kube-ecrlogin.test/doctor-keyless', value: uniqueName('keyless') };
