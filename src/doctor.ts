@@ -152,18 +152,18 @@ export async function diagnose(options: Options, deps: DoctorDependencies = {}):
     const result = initialSettings(configMap, { namespace: options.namespace, name: options.configMap, requirePolicy: options.requirePolicy });
     if (!result.ok) {
       policyKnown = false;
-      const what = result.problem === 'no-key' ? where : `${where} key ${configKey}`;
-      checks.push({ name: 'config', status: 'fail', detail: `${what} is invalid: ${result.errors.join('; ')}` });
-    } else if (result.settings.denyAll !== undefined) {
-      settings = result.settings;
+      const what = result.error.problem === 'no-key' ? where : `${where} key ${configKey}`;
+      checks.push({ name: 'config', status: 'fail', detail: `${what} is invalid: ${result.error.errors.join('; ')}` });
+    } else if (result.value.denyAll !== undefined) {
+      settings = result.value;
       checks.push({
         name: 'config',
         status: 'fail',
-        detail: `${result.settings.denyAll}: the controller denies every request (one running since a valid ConfigMap was removed keeps that until it restarts)`,
+        detail: `${result.value.denyAll}: the controller denies every request (one running since a valid ConfigMap was removed keeps that until it restarts)`,
       });
     } else {
-      settings = result.settings;
-      const rules = `${result.settings.rules.length} polic${result.settings.rules.length === 1 ? 'y rule' : 'y rules'}`;
+      settings = result.value;
+      const rules = `${result.value.rules.length} polic${result.value.rules.length === 1 ? 'y rule' : 'y rules'}`;
       checks.push({ name: 'config', status: 'ok', detail: configMap === undefined ? `${where} absent: the defaults apply` : `${where}: valid, ${rules}` });
     }
   } catch (error) {

@@ -542,8 +542,8 @@ async function prepareControllerUser(plane: ControlPlane, dir: string, config: s
 
 function refreshSettings(): RefreshSettings {
   const parsed = parseSettings(benchConfig);
-  if (!parsed.ok) throw new Error(`bench config: ${parsed.errors.join('; ')}`);
-  return parsed.settings.refresh;
+  if (!parsed.ok) throw new Error(`bench config: ${parsed.error.join('; ')}`);
+  return parsed.value.refresh;
 }
 
 function awsEnv(endpoint: string): Record<string, string> {
