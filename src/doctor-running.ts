@@ -186,8 +186,8 @@ export async function readControllerStatus(config: KubeConfig, options: Options)
   try {
     const configMap = await config.makeApiClient(CoreV1Api).readNamespacedConfigMap({ namespace: options.namespace, name: options.statusConfigMap });
     const status = readStatus(configMap);
-    if (status instanceof Error) return { ok: false, check: { name, status: 'warn', detail: `${where} holds no status: ${status.message}` } };
-    return { ok: true, status };
+    if (!status.ok) return { ok: false, check: { name, status: 'warn', detail: `${where} holds no status: ${status.error}` } };
+    return { ok: true, status: status.value };
   } catch (error) {
     const detail = notFound(error)
       ? `no status in ${where}: the controller is not running, has not led yet, is older than this doctor, or may not write it (see its log); its version, config in force and errors are unknown`

@@ -595,8 +595,9 @@ function reportObjects(
       }
       return { ...named, status: 'missing', detail: `Secret ${grant.secretName} does not exist yet` };
     }
-    const state = readSecretState(secret);
-    if (state instanceof Error) return { ...named, status: 'missing', detail: `Secret ${grant.secretName} cannot be used: ${state.message}` };
+    const read = readSecretState(secret);
+    if (!read.ok) return { ...named, status: 'missing', detail: `Secret ${grant.secretName} cannot be used: ${read.error}` };
+    const state = read.value;
     if (state.expiresAt === undefined) return { ...named, status: 'ok', detail: 'the token did not say when it expires' };
     const expiresAt = new Date(state.expiresAt).toISOString();
     const left = state.expiresAt - now;

@@ -18,8 +18,9 @@ export type TokenNeed =
 export function tokenNeed(snapshot: Snapshot, grant: Grant): TokenNeed {
   const existing = snapshot.secrets.find((secret) => nameOf(secret) === grant.secretName);
   if (existing === undefined) return { reuse: false, reason: 'no Secret yet' };
-  const state = readSecretState(existing);
-  if (state instanceof Error) return { reuse: false, reason: `Secret unreadable: ${state.message}` };
+  const read = readSecretState(existing);
+  if (!read.ok) return { reuse: false, reason: `Secret unreadable: ${read.error}` };
+  const state = read.value;
   if (state.specHash !== grant.specHash) return { reuse: false, reason: 'registries or identity changed' };
   // The name moved to another object: rewritten for its new owner (annotation and owner references), in place.
   if (state.owner !== describeSource(grant.source)) return { reuse: false, reason: 'owner changed' };

@@ -381,8 +381,8 @@ export class Reconciler {
       const secret = written ?? this.#o.cache.secrets(namespace).find((s) => nameOf(s) === grant.secretName);
       if (secret === undefined) continue;
       const state = readSecretState(secret);
-      if (state instanceof Error || state.expiresAt === undefined) continue;
-      this.#o.metrics.setExpiry(namespace, grant.secretName, state.expiresAt / 1000);
+      if (!state.ok || state.value.expiresAt === undefined) continue;
+      this.#o.metrics.setExpiry(namespace, grant.secretName, state.value.expiresAt / 1000);
     }
   }
 }

@@ -171,8 +171,9 @@ describe('the .dockerconfigjson builder on any logins', () => {
           }
           return;
         }
-        const back = parseDockerConfig(json);
-        if (back instanceof Error) assert.fail(back.message);
+        const parsed = parseDockerConfig(json);
+        if (!parsed.ok) assert.fail(parsed.error);
+        const back = parsed.value;
         // One entry per distinct host, the last login given for a host.
         const expected = new Map(logins.map((l) => [l.host, l]));
         assert.equal(back.length, expected.size);

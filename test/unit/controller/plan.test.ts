@@ -111,8 +111,8 @@ describe('planSecrets', () => {
       const { result, snap } = plan({ outcome: { ok: true, tokens } });
       const written = result.writes[0]!.secret;
       const state = readSecretState(written);
-      assert.ok(!(state instanceof Error));
-      assert.equal(result.nextRefreshAt, secretRefreshAt('team-a', 'ecr-login', state, snap.settings.refresh));
+      assert.ok(state.ok);
+      assert.equal(result.nextRefreshAt, secretRefreshAt('team-a', 'ecr-login', state.value, snap.settings.refresh));
     }
   });
 
