@@ -173,7 +173,7 @@ export class Reconciler {
           tokens.set(region, await this.#o.broker.token(grant.identity, endpoint, acceptable, signal));
         }),
       );
-      return { ok: true, tokens };
+      return { ok: true, value: tokens };
     } catch (error) {
       if (signal?.aborted === true) throw signal.reason;
       const tokenError = error instanceof TokenError ? error : new TokenError('GetAuthorizationToken', 'transient', errorMessage(error));
