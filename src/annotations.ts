@@ -2,6 +2,7 @@
 // typed request or a clear error. Pure: no I/O, no clock.
 
 import { parseRegistryHost, type RegistryHost } from './registry.ts';
+import type { Result } from './result.ts';
 import { dnsSubdomainProblem, quote, roleArnPartition, roleArnProblem } from './validation.ts';
 
 
@@ -221,8 +222,8 @@ export function parseAnnotations(source: Source, values: Readonly<Record<string,
   const targetValue = get(annotations.serviceAccounts);
   if (targetValue !== undefined) {
     const parsed = parseTargets(targetValue);
-    if (typeof parsed === 'string') return fail(annotations.serviceAccounts, parsed);
-    targets = parsed;
+    if (!parsed.ok) return fail(annotations.serviceAccounts, parsed.error);
+    targets = parsed.value;
   }
 
   const request: Request = {
@@ -246,20 +247,20 @@ function parseList(value: string): string[] {
     .filter((entry) => entry !== '');
 }
 
-function parseTargets(value: string): Targets | string {
+function parseTargets(value: string): Result<Targets> {
   const names = parseList(value);
-  if (names.length === 0) return 'names no ServiceAccount (use `*` for all of them)';
+  if (names.length === 0) return { ok: false, error: 'names no ServiceAccount (use `*` for all of them)' };
   if (names.includes('*')) {
-    return names.length === 1 ? { all: true } : '`*` cannot be combined with names';
+    return names.length === 1 ? { ok: true, value: { all: true } } : { ok: false, error: '`*` cannot be combined with names' };
   }
   const seen = new Set<string>();
   for (const name of names) {
     const problem = dnsSubdomainProblem(name);
-    if (problem !== undefined) return `ServiceAccount name ${problem}`;
-    if (seen.has(name)) return `lists ${quote(name)} twice`;
+    if (problem !== undefined) return { ok: false, error: `ServiceAccount name ${problem}` };
+    if (seen.has(name)) return { ok: false, error: `lists ${quote(name)} twice` };
     seen.add(name);
   }
-  return { all: false, names };
+  return { ok: true, value: { all: false, names } };
 }
 
 /** A short label for a source, used in logs, Events and the Secret's annotations. */

@@ -233,8 +233,8 @@ class Reader {
     let selector: LabelSelector | undefined;
     if (obj['selector'] !== undefined) {
       const parsed = parseSelector(obj['selector']);
-      if (typeof parsed === 'string') this.error(`${path}.selector`, parsed);
-      else selector = parsed;
+      if (!parsed.ok) this.error(`${path}.selector`, parsed.error);
+      else selector = parsed.value;
     }
     if (names === undefined && selector === undefined) {
       this.error(path, 'needs names, a selector, or both');
