@@ -128,10 +128,8 @@ export interface AnnotationError {
   readonly message: string;
 }
 
-export type ParseResult =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'request'; readonly request: Request }
-  | { readonly kind: 'invalid'; readonly error: AnnotationError };
+/** What an object's annotations ask for: a request, or undefined when they ask for nothing; or why they are invalid. */
+export type ParseResult = Result<Request | undefined, AnnotationError>;
 
 /** Longest annotation value read; Kubernetes allows 256 KiB for all of them together. */
 export const maxValueLength = 4096;
@@ -141,9 +139,9 @@ const maxRegistries = 32;
 export function parseAnnotations(source: Source, values: Readonly<Record<string, string>> | undefined): ParseResult {
   const get = (key: string): string | undefined => values?.[key];
   const server = get(annotations.server);
-  if (server === undefined) return { kind: 'none' };
+  if (server === undefined) return { ok: true, value: undefined };
   const fail = (annotation: string, message: string): ParseResult => ({
-    kind: 'invalid',
+    ok: false,
     error: { source, annotation, message: `annotation ${annotation}: ${message}` },
   });
 
@@ -237,7 +235,7 @@ export function parseAnnotations(source: Source, values: Readonly<Record<string,
     ...(roleArn !== undefined ? { roleArn } : {}),
     ...(secretName !== undefined ? { secretName } : {}),
   };
-  return { kind: 'request', request };
+  return { ok: true, value: request };
 }
 
 function parseList(value: string): string[] {

@@ -82,22 +82,23 @@ export function resolveIntents(snapshot: Snapshot): Intents {
       problems.push({ ref, reason: 'UnknownAnnotation', message: `annotation ${words.join(', ')} is not one kube-ecrlogin reads; it is ignored` });
     }
     const parsed = parseAnnotations(source, annotations);
-    if (parsed.kind === 'none') {
-      if (unknown.length > 0) annotated.push(ref);
-      continue;
-    }
-    annotated.push(ref);
     const keepOwned = (): void => {
       for (const secret of snapshot.secrets) {
         if (secret.metadata?.annotations?.[secretAnnotations.owner] === describeSource(source)) keep.add(nameOf(secret));
       }
     };
-    if (parsed.kind === 'invalid') {
+    if (!parsed.ok) {
+      annotated.push(ref);
       problems.push({ ref, reason: 'InvalidAnnotation', message: parsed.error.message });
       keepOwned();
       continue;
     }
-    const request = parsed.request;
+    const request = parsed.value;
+    if (request === undefined) {
+      if (unknown.length > 0) annotated.push(ref);
+      continue;
+    }
+    annotated.push(ref);
     const resolved = resolveIdentity(request, settings, byName);
     if (!resolved.ok) {
       problems.push({ ref, reason: resolved.error.reason, message: resolved.error.message });
