@@ -27,7 +27,7 @@ export interface ControllerOptions {
 }
 
 export class Controller {
-  readonly #o: ControllerOptions;
+  readonly #options: ControllerOptions;
   readonly queue: WorkQueue<string>;
   #workers: Promise<void>[] = [];
   #resync: NodeJS.Timeout | undefined;
@@ -35,7 +35,7 @@ export class Controller {
   readonly lastResults = new Map<string, ReconcileResult & { at: number; count: number }>();
 
   constructor(options: ControllerOptions) {
-    this.#o = options;
+    this.#options = options;
     this.queue = new WorkQueue<string>({ clock: options.clock, baseDelayMs: options.backoffBaseMs, maxDelayMs: options.backoffMaxMs });
     options.caches.onChange((namespace) => this.enqueue(namespace));
   }
@@ -43,8 +43,8 @@ export class Controller {
   enqueue(namespace: string | undefined): void {
     if (namespace === undefined || namespace === '') return;
     // With a namespace selector, objects in other namespaces are none of our business.
-    const { caches } = this.#o;
-    if (this.#o.namespaceSelector !== undefined && caches.namespacesSynced && caches.namespace(namespace) === undefined) {
+    const { caches } = this.#options;
+    if (this.#options.namespaceSelector !== undefined && caches.namespacesSynced && caches.namespace(namespace) === undefined) {
       if (caches.secrets(namespace).length === 0) {
         this.lastResults.delete(namespace); // gone, or no longer ours to serve
         return;
@@ -55,15 +55,15 @@ export class Controller {
 
   /** Every namespace we know, and every one holding a managed Secret. */
   enqueueAll(): void {
-    for (const name of this.#o.caches.namespaceNames()) this.enqueue(name);
-    for (const name of this.#o.caches.namespacesWithSecrets()) this.enqueue(name);
+    for (const name of this.#options.caches.namespaceNames()) this.enqueue(name);
+    for (const name of this.#options.caches.namespacesWithSecrets()) this.enqueue(name);
   }
 
   /** Starts the workers and the periodic resync (after sync()). */
   startWorkers(): void {
     this.enqueueAll();
-    for (let i = 0; i < this.#o.workers; i++) this.#workers.push(this.#work());
-    this.#resync = setInterval(() => this.enqueueAll(), this.#o.resyncMs);
+    for (let i = 0; i < this.#options.workers; i++) this.#workers.push(this.#work());
+    this.#resync = setInterval(() => this.enqueueAll(), this.#options.resyncMs);
     this.#resync.unref();
   }
 
@@ -71,7 +71,7 @@ export class Controller {
   async stop(timeoutMs: number): Promise<boolean> {
     if (this.#resync !== undefined) clearInterval(this.#resync);
     const drained = await this.queue.shutDown(timeoutMs);
-    await this.#o.caches.stop();
+    await this.#options.caches.stop();
     return drained;
   }
 
@@ -82,7 +82,7 @@ export class Controller {
 
   /** One reconcile under its deadline; a failure of any kind becomes its result, never an exception. */
   async #reconcile(namespace: string): Promise<ReconcileResult> {
-    const { clock, log, reconciler, reconcileTimeoutMs } = this.#o;
+    const { clock, log, reconciler, reconcileTimeoutMs } = this.#options;
     const deadline = new AbortController();
     const timer = clock.after(reconcileTimeoutMs, () => deadline.abort(new ReconcileDeadline(reconcileTimeoutMs)));
     try {
@@ -113,7 +113,7 @@ export class Controller {
   }
 
   async #process(key: string): Promise<void> {
-    const { clock, log, metrics, caches } = this.#o;
+    const { clock, log, metrics, caches } = this.#options;
     const started = clock.now();
     const end = metrics.reconcileDuration.startTimer();
     const result = await this.#reconcile(key);

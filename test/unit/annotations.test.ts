@@ -41,7 +41,7 @@ describe('parseAnnotations: valid requests', () => {
       name: 'a namespace naming one registry asks for it with the controller identity for its default ServiceAccount',
       source: namespace,
       values: { [annotations.server]: east },
-      expect: { hosts: [east], identity: 'controller', identityServiceAccount: 'default', targets: { all: false, names: ['default'] } },
+      expect: { hosts: [east], identity: 'controller', identityServiceAccount: 'default', forServiceAccounts: { all: false, names: ['default'] } },
     },
     {
       name: 'a namespace with two regions gets both registries in the order written',
@@ -59,19 +59,19 @@ describe('parseAnnotations: valid requests', () => {
       name: 'a ServiceAccount asks for itself as the target and as its own identity',
       source: serviceAccount,
       values: { [annotations.server]: east },
-      expect: { targets: { all: false, names: ['builder'] }, identityServiceAccount: 'builder' },
+      expect: { forServiceAccounts: { all: false, names: ['builder'] }, identityServiceAccount: 'builder' },
     },
     {
       name: 'a namespace may target every ServiceAccount with *',
       source: namespace,
       values: { [annotations.server]: east, [annotations.serviceAccounts]: ' * ' },
-      expect: { targets: { all: true } },
+      expect: { forServiceAccounts: { all: true } },
     },
     {
       name: 'a namespace may target a list of ServiceAccounts',
       source: namespace,
       values: { [annotations.server]: east, [annotations.serviceAccounts]: 'default, builder,ci.runner' },
-      expect: { targets: { all: false, names: ['default', 'builder', 'ci.runner'] } },
+      expect: { forServiceAccounts: { all: false, names: ['default', 'builder', 'ci.runner'] } },
     },
     {
       name: 'a role ARN is kept, trimmed',
@@ -323,12 +323,12 @@ describe('parseAnnotations properties', () => {
         assert.ok(r.identity === 'controller' || r.identity === 'service-account');
         if (r.roleArn !== undefined) assert.equal(roleArnProblem(r.roleArn), undefined);
         if (r.secretName !== undefined) assert.equal(dnsSubdomainProblem(r.secretName), undefined);
-        if (!r.targets.all && source.kind === 'Namespace') {
-          for (const name of r.targets.names) assert.equal(dnsSubdomainProblem(name), undefined);
+        if (!r.forServiceAccounts.all && source.kind === 'Namespace') {
+          for (const name of r.forServiceAccounts.names) assert.equal(dnsSubdomainProblem(name), undefined);
         }
-        if (r.format !== 'dockerconfigjson') assert.deepEqual(r.targets, { all: false, names: [] }, 'only a pull Secret goes into imagePullSecrets');
+        if (r.format !== 'dockerconfigjson') assert.deepEqual(r.forServiceAccounts, { all: false, names: [] }, 'only a pull Secret goes into imagePullSecrets');
         if (source.kind === 'ServiceAccount') {
-          assert.deepEqual(r.targets, { all: false, names: r.format === 'dockerconfigjson' ? [source.name] : [] });
+          assert.deepEqual(r.forServiceAccounts, { all: false, names: r.format === 'dockerconfigjson' ? [source.name] : [] });
           assert.equal(r.identityServiceAccount, source.name);
         }
       }),
