@@ -2,6 +2,7 @@
 // typed request or a clear error. Pure: no I/O, no clock.
 
 import { parseRegistryHost, type RegistryHost } from './registry.ts';
+import type { Result } from './result.ts';
 import { dnsSubdomainProblem, quote, roleArnPartition, roleArnProblem } from './validation.ts';
 
 
@@ -127,10 +128,8 @@ export interface AnnotationError {
   readonly message: string;
 }
 
-export type ParseResult =
-  | { readonly kind: 'none' }
-  | { readonly kind: 'request'; readonly request: Request }
-  | { readonly kind: 'invalid'; readonly error: AnnotationError };
+/** What an object's annotations ask for: a request, or undefined when they ask for nothing; or why they are invalid. */
+export type ParseResult = Result<Request | undefined, AnnotationError>;
 
 /** Longest annotation value read; Kubernetes allows 256 KiB for all of them together. */
 export const maxValueLength = 4096;
@@ -140,9 +139,9 @@ const maxRegistries = 32;
 export function parseAnnotations(source: Source, values: Readonly<Record<string, string>> | undefined): ParseResult {
   const get = (key: string): string | undefined => values?.[key];
   const server = get(annotations.server);
-  if (server === undefined) return { kind: 'none' };
+  if (server === undefined) return { ok: true, value: undefined };
   const fail = (annotation: string, message: string): ParseResult => ({
-    kind: 'invalid',
+    ok: false,
     error: { source, annotation, message: `annotation ${annotation}: ${message}` },
   });
 
@@ -221,8 +220,8 @@ export function parseAnnotations(source: Source, values: Readonly<Record<string,
   const listed = get(annotations.serviceAccounts);
   if (listed !== undefined) {
     const parsed = parseServiceAccountSet(listed);
-    if (typeof parsed === 'string') return fail(annotations.serviceAccounts, parsed);
-    forServiceAccounts = parsed;
+    if (!parsed.ok) return fail(annotations.serviceAccounts, parsed.error);
+    forServiceAccounts = parsed.value;
   }
 
   const request: Request = {
@@ -236,7 +235,7 @@ export function parseAnnotations(source: Source, values: Readonly<Record<string,
     ...(roleArn !== undefined ? { roleArn } : {}),
     ...(secretName !== undefined ? { secretName } : {}),
   };
-  return { kind: 'request', request };
+  return { ok: true, value: request };
 }
 
 function parseList(value: string): string[] {
@@ -246,20 +245,20 @@ function parseList(value: string): string[] {
     .filter((entry) => entry !== '');
 }
 
-function parseServiceAccountSet(value: string): ServiceAccountSet | string {
+function parseServiceAccountSet(value: string): Result<ServiceAccountSet> {
   const names = parseList(value);
-  if (names.length === 0) return 'names no ServiceAccount (use `*` for all of them)';
+  if (names.length === 0) return { ok: false, error: 'names no ServiceAccount (use `*` for all of them)' };
   if (names.includes('*')) {
-    return names.length === 1 ? { all: true } : '`*` cannot be combined with names';
+    return names.length === 1 ? { ok: true, value: { all: true } } : { ok: false, error: '`*` cannot be combined with names' };
   }
   const seen = new Set<string>();
   for (const name of names) {
     const problem = dnsSubdomainProblem(name);
-    if (problem !== undefined) return `ServiceAccount name ${problem}`;
-    if (seen.has(name)) return `lists ${quote(name)} twice`;
+    if (problem !== undefined) return { ok: false, error: `ServiceAccount name ${problem}` };
+    if (seen.has(name)) return { ok: false, error: `lists ${quote(name)} twice` };
     seen.add(name);
   }
-  return { all: false, names };
+  return { ok: true, value: { all: false, names } };
 }
 
 /** A short label for a source, used in logs, Events and the Secret's annotations. */

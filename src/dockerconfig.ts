@@ -1,6 +1,8 @@
 // The `.dockerconfigjson` of a pull Secret: one `auths` entry per registry host (the bare host as the
 // key, as the kubelet matches it), with username, password and `auth` = base64(username:password). Pure.
 
+import type { Result } from './result.ts';
+
 export interface RegistryLogin {
   readonly host: string;
   readonly username: string;
@@ -32,28 +34,28 @@ export function buildDockerConfig(logins: readonly RegistryLogin[]): string {
   return JSON.stringify({ auths });
 }
 
-/** Reads the logins back from a Secret's `.dockerconfigjson`; an error when it is not well-formed. */
-export function parseDockerConfig(json: string): RegistryLogin[] | Error {
+/** Reads the logins back from a Secret's `.dockerconfigjson`, or says why it is not well-formed. */
+export function parseDockerConfig(json: string): Result<RegistryLogin[]> {
   let doc: unknown;
   try {
     doc = JSON.parse(json);
   } catch {
-    return new Error('.dockerconfigjson is not JSON');
+    return { ok: false, error: '.dockerconfigjson is not JSON' };
   }
   const auths = (doc as { auths?: unknown } | null)?.auths;
   if (typeof auths !== 'object' || auths === null || Array.isArray(auths)) {
-    return new Error('.dockerconfigjson has no auths object');
+    return { ok: false, error: '.dockerconfigjson has no auths object' };
   }
   const logins: RegistryLogin[] = [];
   for (const [host, entry] of Object.entries(auths as Record<string, unknown>)) {
     const { username, password, auth } = (entry ?? {}) as Partial<Record<string, unknown>>;
     if (typeof username !== 'string' || typeof password !== 'string' || username === '' || password === '') {
-      return new Error(`auths entry for ${host} has no username or password`);
+      return { ok: false, error: `auths entry for ${host} has no username or password` };
     }
     if (auth !== undefined && auth !== Buffer.from(`${username}:${password}`).toString('base64')) {
-      return new Error(`auths entry for ${host} has an auth value that does not match its username and password`);
+      return { ok: false, error: `auths entry for ${host} has an auth value that does not match its username and password` };
     }
     logins.push({ host, username, password });
   }
-  return logins;
+  return { ok: true, value: logins };
 }

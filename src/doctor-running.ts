@@ -10,6 +10,7 @@ import type { Options } from './config/options.ts';
 import { configHash, configKey, type ConfigInForce } from './config/source.ts';
 import type { Check } from './check.ts';
 import { describeKubeError } from './kube/api.ts';
+import type { Result } from './result.ts';
 import { readStatus, type ControllerStatus } from './status.ts';
 
 /** The labels the manifests give the controller's Deployment (kustomize/base). */
@@ -74,7 +75,7 @@ export async function checkDeployment(config: KubeConfig, options: Options, now:
     const pods = await listPods(core, namespace, deployment);
     parts.push(`${label}: ${ready} of ${desired} ready${pods.ok ? '' : ` (cannot list its Pods: ${pods.error})`}`);
     if (!pods.ok) continue;
-    for (const pod of pods.pods) {
+    for (const pod of pods.value) {
       const described = describePod(pod, now);
       if (described.recentRestart) worse('warn');
       parts.push(described.text);
@@ -83,12 +84,12 @@ export async function checkDeployment(config: KubeConfig, options: Options, now:
   return { name, status, detail: parts.join('; ') };
 }
 
-async function listPods(core: CoreV1Api, namespace: string, deployment: V1Deployment): Promise<{ ok: true; pods: V1Pod[] } | { ok: false; error: string }> {
+async function listPods(core: CoreV1Api, namespace: string, deployment: V1Deployment): Promise<Result<V1Pod[]>> {
   const labels = deployment.spec?.selector.matchLabels ?? {};
   const labelSelector = Object.entries(labels).map(([key, value]) => `${key}=${value}`).join(',');
   try {
     const pods = (await core.listNamespacedPod({ namespace, labelSelector })).items;
-    return { ok: true, pods: pods.sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '')) };
+    return { ok: true, value: pods.sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '')) };
   } catch (error) {
     return { ok: false, error: describeKubeError(error) };
   }
@@ -177,24 +178,22 @@ export async function checkLease(
   );
 }
 
-export type StatusRead = { readonly ok: true; readonly status: ControllerStatus } | { readonly ok: false; readonly check: Check };
-
 /** The status the leader publishes (--status-config-map), or a check saying why there is none to read. */
-export async function readControllerStatus(config: KubeConfig, options: Options): Promise<StatusRead> {
+export async function readControllerStatus(config: KubeConfig, options: Options): Promise<Result<ControllerStatus, Check>> {
   const name = 'controller status';
   const where = `ConfigMap ${options.namespace}/${options.statusConfigMap}`;
   try {
     const configMap = await config.makeApiClient(CoreV1Api).readNamespacedConfigMap({ namespace: options.namespace, name: options.statusConfigMap });
     const status = readStatus(configMap);
-    if (status instanceof Error) return { ok: false, check: { name, status: 'warn', detail: `${where} holds no status: ${status.message}` } };
-    return { ok: true, status };
+    if (!status.ok) return { ok: false, error: { name, status: 'warn', detail: `${where} holds no status: ${status.error}` } };
+    return status;
   } catch (error) {
     const detail = notFound(error)
       ? `no status in ${where}: the controller is not running, has not led yet, is older than this doctor, or may not write it (see its log); its version, config in force and errors are unknown`
       : `cannot read ${where}, so the controller's version, config in force and errors are unknown: ${describeKubeError(error)}${
           forbidden(error) ? ` (the base Role grants get on it)` : ''
         }`;
-    return { ok: false, check: { name, status: 'warn', detail } };
+    return { ok: false, error: { name, status: 'warn', detail } };
   }
 }
 

@@ -42,6 +42,7 @@ import { formatDuration } from './config/duration.ts';
 import { tokenEndpoint, tokenEndpoints } from './registry.ts';
 import { inPool } from './pool.ts';
 import { refreshMargin } from './refresh.ts';
+import type { Result } from './result.ts';
 import { endpointKey, homeRegion, type EcrEndpoint } from './aws/api.ts';
 import type { Check, CheckStatus } from './check.ts';
 import { checkConfigInForce, checkDeployment, checkLease, checkStatus, configMapNow, readControllerStatus, type ConfigMapNow } from './doctor-running.ts';
@@ -130,10 +131,10 @@ export async function diagnose(options: Options, deps: DoctorDependencies = {}):
   // The running controller: its Deployment and Pods, its Lease, and the status its leader publishes.
   const started = clock.now();
   const published = await readControllerStatus(config, options);
-  if (published.ok) running = published.status;
+  if (published.ok) running = published.value;
   const [deployment, lease] = await Promise.all([checkDeployment(config, options, started), checkLease(config, options, running, started)]);
   checks.push(deployment, ...(lease.check !== undefined ? [lease.check] : []));
-  checks.push(...(running !== undefined ? checkStatus(running, version(), lease.holder, started) : published.ok ? [] : [published.check]));
+  checks.push(...(running !== undefined ? checkStatus(running, version(), lease.holder, started) : published.ok ? [] : [published.error]));
 
   // The policy ConfigMap, listed by name as the controller reads it (its Role allows list, not get).
   let settings: Settings = defaultSettings;
@@ -152,18 +153,18 @@ export async function diagnose(options: Options, deps: DoctorDependencies = {}):
     const result = initialSettings(configMap, { namespace: options.namespace, name: options.configMap, requirePolicy: options.requirePolicy });
     if (!result.ok) {
       policyKnown = false;
-      const what = result.problem === 'no-key' ? where : `${where} key ${configKey}`;
-      checks.push({ name: 'config', status: 'fail', detail: `${what} is invalid: ${result.errors.join('; ')}` });
-    } else if (result.settings.denyAll !== undefined) {
-      settings = result.settings;
+      const what = result.error.problem === 'no-key' ? where : `${where} key ${configKey}`;
+      checks.push({ name: 'config', status: 'fail', detail: `${what} is invalid: ${result.error.errors.join('; ')}` });
+    } else if (result.value.denyAll !== undefined) {
+      settings = result.value;
       checks.push({
         name: 'config',
         status: 'fail',
-        detail: `${result.settings.denyAll}: the controller denies every request (one running since a valid ConfigMap was removed keeps that until it restarts)`,
+        detail: `${result.value.denyAll}: the controller denies every request (one running since a valid ConfigMap was removed keeps that until it restarts)`,
       });
     } else {
-      settings = result.settings;
-      const rules = `${result.settings.rules.length} polic${result.settings.rules.length === 1 ? 'y rule' : 'y rules'}`;
+      settings = result.value;
+      const rules = `${result.value.rules.length} polic${result.value.rules.length === 1 ? 'y rule' : 'y rules'}`;
       checks.push({ name: 'config', status: 'ok', detail: configMap === undefined ? `${where} absent: the defaults apply` : `${where}: valid, ${rules}` });
     }
   } catch (error) {
@@ -200,7 +201,7 @@ export async function diagnose(options: Options, deps: DoctorDependencies = {}):
   if (inventory === undefined) return done();
   const events = await readEvents(core);
   if (!events.ok) checks.push({ name: 'events', status: 'warn', detail: `cannot list Events, so no last errors are shown: ${events.error}` });
-  const objects = await Promise.all(served.flatMap((entry) => reportObjects(entry, inventory, events.ok ? events.events : [], settings, now, core)));
+  const objects = await Promise.all(served.flatMap((entry) => reportObjects(entry, inventory, events.ok ? events.value : [], settings, now, core)));
   checks.push(...summarizeObjects(objects, policyKnown, policyUnknown));
   const isolation = checkRegistryIsolation(settings, served, inventory);
   if (isolation !== undefined) checks.push(isolation);
@@ -502,13 +503,11 @@ function describeEndpoint(endpoint: EcrEndpoint): string {
   return endpoint.service === 'ecr-public' ? `ecr-public${variant}` : `ecr ${endpoint.region}${variant}`;
 }
 
-type EventsResult = { readonly ok: true; readonly events: readonly CoreV1Event[] } | { readonly ok: false; readonly error: string };
-
 /** kube-ecrlogin's Warning Events, in every namespace, newest first. */
-async function readEvents(core: CoreV1Api): Promise<EventsResult> {
+async function readEvents(core: CoreV1Api): Promise<Result<readonly CoreV1Event[]>> {
   try {
     const list = await core.listEventForAllNamespaces({ fieldSelector: 'type=Warning,source=kube-ecrlogin' });
-    return { ok: true, events: [...list.items].sort((a, b) => eventTime(b) - eventTime(a)) };
+    return { ok: true, value: [...list.items].sort((a, b) => eventTime(b) - eventTime(a)) };
   } catch (error) {
     return { ok: false, error: describeKubeError(error) };
   }
@@ -600,8 +599,9 @@ function reportObjects(
       }
       return { ...named, status: 'missing', detail: `Secret ${grant.secretName} does not exist yet` };
     }
-    const state = readSecretState(secret);
-    if (state instanceof Error) return { ...named, status: 'missing', detail: `Secret ${grant.secretName} cannot be used: ${state.message}` };
+    const read = readSecretState(secret);
+    if (!read.ok) return { ...named, status: 'missing', detail: `Secret ${grant.secretName} cannot be used: ${read.error}` };
+    const state = read.value;
     if (state.expiresAt === undefined) return { ...named, status: 'ok', detail: 'the token did not say when it expires' };
     const expiresAt = new Date(state.expiresAt).toISOString();
     const left = state.expiresAt - now;

@@ -7,6 +7,7 @@
 
 import { ecrPublicRegion, type EcrEndpoint } from './aws/api.ts';
 import { regionPartition } from './aws/partitions.ts';
+import type { Result } from './result.ts';
 import { quote } from './validation.ts';
 
 
@@ -43,8 +44,6 @@ const publicHosts: ReadonlyMap<string, boolean> = new Map([
   ['ecr-public.aws.com', true],
 ]);
 
-export type HostResult = { readonly ok: true; readonly value: RegistryHost } | { readonly ok: false; readonly error: string };
-
 /**
  * A registry host as kube-ecrlogin compares it: trimmed, in lower case, without an https:// scheme or
  * a trailing slash. ASCII only, as DNS: a full Unicode lower-casing would turn some non-ASCII letters
@@ -63,7 +62,7 @@ export function normalizeHost(input: string): string {
  * (as `docker login` and ECR's proxyEndpoint print it), in any case; anything else is an error that
  * says why.
  */
-export function parseRegistryHost(input: string): HostResult {
+export function parseRegistryHost(input: string): Result<RegistryHost> {
   if (input.trim() === '') return { ok: false, error: 'empty registry host' };
   const host = normalizeHost(input);
   const shown = quote(input);

@@ -16,6 +16,7 @@ import { managedBy } from './controller/secrets.ts';
 import { describeKubeError, type KubeApi } from './kube/api.ts';
 import { NotLeaderError } from './leader.ts';
 import { redactString, type Logger } from './log.ts';
+import type { Result } from './result.ts';
 
 export const statusKey = 'status.json';
 
@@ -199,16 +200,16 @@ export function statusConfigMap(namespace: string, name: string, status: Control
 }
 
 /** The status a ConfigMap holds, or why it holds none. */
-export function readStatus(configMap: V1ConfigMap): ControllerStatus | Error {
+export function readStatus(configMap: V1ConfigMap): Result<ControllerStatus> {
   const text = configMap.data?.[statusKey];
-  if (text === undefined) return new Error(`it has no key ${statusKey}`);
+  if (text === undefined) return { ok: false, error: `it has no key ${statusKey}` };
   try {
     const status = JSON.parse(text) as Partial<ControllerStatus>;
     if (typeof status.version !== 'string' || typeof status.updatedAt !== 'string' || status.config === undefined || !Array.isArray(status.errors)) {
-      return new Error(`its ${statusKey} is not a status this doctor understands`);
+      return { ok: false, error: `its ${statusKey} is not a status this doctor understands` };
     }
-    return status as ControllerStatus;
+    return { ok: true, value: status as ControllerStatus };
   } catch (error) {
-    return new Error(`its ${statusKey} is not JSON: ${error instanceof Error ? error.message : String(error)}`);
+    return { ok: false, error: `its ${statusKey} is not JSON: ${error instanceof Error ? error.message : String(error)}` };
   }
 }

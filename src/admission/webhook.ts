@@ -16,6 +16,7 @@ import type { Settings } from '../config/settings.ts';
 import { describeKubeError } from '../kube/api.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
+import type { Result as ValueOr } from '../result.ts'; // Result here is the metric's result label
 import { admitPod } from './decide.ts';
 
 export const webhookPath = '/mutate-pods';
@@ -157,10 +158,10 @@ export class AdmissionWebhook {
       return refuse(415, 'unsupported media type: send application/json');
     }
     const body = await readBody(request);
-    if (!body.ok) return body.reason === 'too large' ? refuse(413, `request body larger than ${maxBodyBytes} bytes`) : { status: 0, body: '', result: 'rejected' };
+    if (!body.ok) return body.error === 'too large' ? refuse(413, `request body larger than ${maxBodyBytes} bytes`) : { status: 0, body: '', result: 'rejected' };
     let review: Review;
     try {
-      review = JSON.parse(body.text) as Review;
+      review = JSON.parse(body.value) as Review;
     } catch {
       return refuse(400, 'bad request: the body is not JSON');
     }
@@ -223,7 +224,7 @@ function within<T>(ms: number, work: Promise<T>): Promise<T> {
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-type Body = { readonly ok: true; readonly text: string } | { readonly ok: false; readonly reason: 'too large' | 'aborted' };
+type Body = ValueOr<string, 'too large' | 'aborted'>;
 
 function readBody(request: IncomingMessage): Promise<Body> {
   return new Promise((resolve) => {
@@ -239,19 +240,19 @@ function readBody(request: IncomingMessage): Promise<Body> {
       size += chunk.length;
       if (size > maxBodyBytes) {
         request.pause();
-        settle({ ok: false, reason: 'too large' });
+        settle({ ok: false, error: 'too large' });
         return;
       }
       chunks.push(chunk);
     });
     request.on('end', () => {
-      settle({ ok: true, text: Buffer.concat(chunks).toString('utf8') });
+      settle({ ok: true, value: Buffer.concat(chunks).toString('utf8') });
     });
     request.on('error', () => {
-      settle({ ok: false, reason: 'aborted' });
+      settle({ ok: false, error: 'aborted' });
     });
     request.on('aborted', () => {
-      settle({ ok: false, reason: 'aborted' });
+      settle({ ok: false, error: 'aborted' });
     });
   });
 }

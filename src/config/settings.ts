@@ -3,6 +3,7 @@
 
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { documentedLifetimeMs, type RefreshSettings } from '../refresh.ts';
+import type { Result } from '../result.ts';
 import { dnsSubdomainProblem, quote, roleArnProblem } from '../validation.ts';
 import { formatDuration, parseDuration } from './duration.ts';
 import { parseSelector, type LabelSelector } from './selector.ts';
@@ -88,21 +89,19 @@ export function denyAllSettings(reason: string): Settings {
   return deepFreeze({ ...defaultSettings, denyAll: reason });
 }
 
-export type SettingsResult = { readonly ok: true; readonly settings: Settings } | { readonly ok: false; readonly errors: readonly string[] };
-
 /** Parses config.yaml. An empty document means the defaults. */
-export function parseSettings(text: string): SettingsResult {
+export function parseSettings(text: string): Result<Settings, readonly string[]> {
   let doc: unknown;
   try {
     // logLevel: warnings would otherwise go to stderr through process.emitWarning, outside the JSON log.
     doc = parseYaml(text, { strict: true, uniqueKeys: true, maxAliasCount: 100, logLevel: 'error' });
   } catch (error) {
     const message = error instanceof YAMLParseError ? error.message.split('\n')[0] ?? error.message : String(error);
-    return { ok: false, errors: [`config.yaml is not valid YAML: ${message}`] };
+    return { ok: false, error: [`config.yaml is not valid YAML: ${message}`] };
   }
   const reader = new Reader();
   const settings = reader.settings(doc ?? {});
-  return reader.errors.length === 0 ? { ok: true, settings: deepFreeze(settings) } : { ok: false, errors: reader.errors };
+  return reader.errors.length === 0 ? { ok: true, value: deepFreeze(settings) } : { ok: false, error: reader.errors };
 }
 
 type Obj = Readonly<Record<string, unknown>>;
@@ -234,8 +233,8 @@ class Reader {
     let selector: LabelSelector | undefined;
     if (obj['selector'] !== undefined) {
       const parsed = parseSelector(obj['selector']);
-      if (typeof parsed === 'string') this.error(`${path}.selector`, parsed);
-      else selector = parsed;
+      if (!parsed.ok) this.error(`${path}.selector`, parsed.error);
+      else selector = parsed.value;
     }
     if (names === undefined && selector === undefined) {
       this.error(path, 'needs names, a selector, or both');

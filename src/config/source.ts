@@ -10,6 +10,7 @@ import { reasons, type EventRecorder, type Regarding } from '../kube/events.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { shortHash } from '../naming.ts';
+import type { Result } from '../result.ts';
 import { defaultSettings, denyAllSettings, parseSettings, type Settings } from './settings.ts';
 
 export const configKey = 'config.yaml';
@@ -31,10 +32,14 @@ export interface PolicySource {
   readonly requirePolicy: boolean;
 }
 
-/** A ConfigMap's settings, or why it has none: no config.yaml key, or an invalid one. */
-export type ConfigMapSettings =
-  | { readonly ok: true; readonly settings: Settings }
-  | { readonly ok: false; readonly problem: 'no-key' | 'invalid'; readonly errors: readonly string[] };
+/** Why a ConfigMap has no settings: no config.yaml key, or an invalid one. */
+export interface ConfigProblem {
+  readonly problem: 'no-key' | 'invalid';
+  readonly errors: readonly string[];
+}
+
+/** A ConfigMap's settings, or why it has none. */
+export type ConfigMapSettings = Result<Settings, ConfigProblem>;
 
 /**
  * What a ConfigMap means for the settings. Absent: the defaults, or under --require-policy no policy
@@ -43,12 +48,12 @@ export type ConfigMapSettings =
  */
 export function settingsFromConfigMap(configMap: V1ConfigMap | undefined, source: PolicySource): ConfigMapSettings {
   if (configMap === undefined) {
-    return { ok: true, settings: source.requirePolicy ? noPolicy(source, 'is missing') : defaultSettings };
+    return { ok: true, value: source.requirePolicy ? noPolicy(source, 'is missing') : defaultSettings };
   }
   const text = configMap.data?.[configKey];
-  if (text === undefined) return { ok: false, problem: 'no-key', errors: [`no key ${configKey}: ${keysFound(configMap)}`] };
+  if (text === undefined) return { ok: false, error: { problem: 'no-key', errors: [`no key ${configKey}: ${keysFound(configMap)}`] } };
   const parsed = parseSettings(text);
-  return parsed.ok ? parsed : { ok: false, problem: 'invalid', errors: parsed.errors };
+  return parsed.ok ? parsed : { ok: false, error: { problem: 'invalid', errors: parsed.error } };
 }
 
 /**
@@ -58,8 +63,8 @@ export function settingsFromConfigMap(configMap: V1ConfigMap | undefined, source
  */
 export function initialSettings(configMap: V1ConfigMap | undefined, source: PolicySource): ConfigMapSettings {
   const result = settingsFromConfigMap(configMap, source);
-  if (result.ok || result.problem !== 'no-key' || !source.requirePolicy || configMap === undefined) return result;
-  return { ok: true, settings: noPolicy(source, `has no key ${configKey} (${keysFound(configMap)})`) };
+  if (result.ok || result.error.problem !== 'no-key' || !source.requirePolicy || configMap === undefined) return result;
+  return { ok: true, value: noPolicy(source, `has no key ${configKey} (${keysFound(configMap)})`) };
 }
 
 function noPolicy(source: PolicySource, state: string): Settings {
@@ -167,23 +172,23 @@ export class SettingsSource {
     const result = initialSettings(configMap, this.#source);
     if (!result.ok) {
       await this.#informer.stop();
-      throw new InvalidConfigError(`ConfigMap ${namespace}/${name}${result.problem === 'invalid' ? ` key ${configKey}` : ''}`, result.errors);
+      throw new InvalidConfigError(`ConfigMap ${namespace}/${name}${result.error.problem === 'invalid' ? ` key ${configKey}` : ''}`, result.error.errors);
     }
-    this.#current = result.settings;
+    this.#current = result.value;
     this.#lastSeen = seen(configMap);
     this.#started = true;
     this.#record(configMap, settingsFromConfigMap(configMap, this.#source));
-    const reason = result.settings.denyAll;
+    const reason = result.value.denyAll;
     if (reason !== undefined) {
       metrics.configValid.set(0);
       log.warn('No policy in force, every request is denied until a valid ConfigMap appears', { namespace, name, reason });
       // A ConfigMap without config.yaml: say on it which key it has instead.
       const invalid = settingsFromConfigMap(configMap, this.#source);
-      if (configMap !== undefined && !invalid.ok) this.#warnInvalid(configMap, invalid);
+      if (configMap !== undefined && !invalid.ok) this.#warnInvalid(configMap, invalid.error);
     } else {
-      log.info(configMap === undefined ? 'No config ConfigMap, using defaults' : 'Loaded config', { namespace, name, rules: result.settings.rules.length });
+      log.info(configMap === undefined ? 'No config ConfigMap, using defaults' : 'Loaded config', { namespace, name, rules: result.value.rules.length });
     }
-    return result.settings;
+    return result.value;
   }
 
   async stop(): Promise<void> {
@@ -203,7 +208,7 @@ export class SettingsSource {
     const result = settingsFromConfigMap(configMap, this.#source);
     if (configMap === undefined) {
       this.#record(configMap, result);
-      if (denial?.ok === true) this.#deny(denial.settings);
+      if (denial?.ok === true) this.#deny(denial.value);
       else {
         const afterRestart = this.#source.requirePolicy ? 'every request is denied (--require-policy)' : 'the defaults apply';
         log.warn('Config ConfigMap deleted, keeping the settings in force', { namespace, name, afterRestart });
@@ -214,21 +219,21 @@ export class SettingsSource {
       this.#record(configMap, result);
       metrics.configReloads.inc({ result: 'failure' });
       metrics.configValid.set(0);
-      log.error(noneInForce ? 'Invalid config, every request stays denied' : 'Invalid config, keeping the last good one', { namespace, name, errors: result.errors });
-      this.#warnInvalid(configMap, result);
-      if (denial?.ok === true) this.#deny(denial.settings);
+      log.error(noneInForce ? 'Invalid config, every request stays denied' : 'Invalid config, keeping the last good one', { namespace, name, errors: result.error.errors });
+      this.#warnInvalid(configMap, result.error);
+      if (denial?.ok === true) this.#deny(denial.value);
       return;
     }
-    this.#current = result.settings;
+    this.#current = result.value;
     this.#record(configMap, result);
     metrics.configReloads.inc({ result: 'success' });
     metrics.configValid.set(1);
-    log.info('Reloaded config', { namespace, name, rules: result.settings.rules.length });
+    log.info('Reloaded config', { namespace, name, rules: result.value.rules.length });
     const regarding = regardingOf(configMap, this.#source);
     if (this.#options.events?.resolve(regarding, reasons.ConfigInvalid)) {
       this.#options.events.emit(regarding, 'Normal', reasons.ConfigReloaded, `Valid ${configKey} loaded`);
     }
-    this.#notify(result.settings);
+    this.#notify(result.value);
   }
 
   /** Calls `listener` after each change of the settings in force; the settings current at start() are `current`. */
@@ -260,7 +265,7 @@ export class SettingsSource {
   #record(configMap: V1ConfigMap | undefined, result: ConfigMapSettings): void {
     const base = { configMap: this.#inForce.configMap };
     const state = configMap === undefined ? 'missing' : result.ok ? 'valid' : 'invalid';
-    const seenAs = { configMapState: state, ...(!result.ok ? { errors: result.errors } : {}) } as const;
+    const seenAs = { configMapState: state, ...(!result.ok ? { errors: result.error.errors } : {}) } as const;
     const denyAll = this.#current.denyAll;
     if (denyAll !== undefined) {
       this.#inForce = { ...base, source: 'no-policy', denyAll, ...seenAs };
@@ -275,10 +280,10 @@ export class SettingsSource {
     }
   }
 
-  #warnInvalid(configMap: V1ConfigMap, result: ConfigMapSettings & { ok: false }): void {
-    const what = result.problem === 'no-key' ? 'ConfigMap' : configKey;
+  #warnInvalid(configMap: V1ConfigMap, invalid: ConfigProblem): void {
+    const what = invalid.problem === 'no-key' ? 'ConfigMap' : configKey;
     const kept = this.#current.denyAll !== undefined ? 'every request stays denied (--require-policy)' : 'the last good config stays in force';
-    this.#options.events?.warnOnce(regardingOf(configMap, this.#source), reasons.ConfigInvalid, `Invalid ${what}, ${kept}: ${result.errors.join('; ')}`);
+    this.#options.events?.warnOnce(regardingOf(configMap, this.#source), reasons.ConfigInvalid, `Invalid ${what}, ${kept}: ${invalid.errors.join('; ')}`);
   }
 }
 

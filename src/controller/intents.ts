@@ -18,6 +18,7 @@ import type { Settings } from '../config/settings.ts';
 import { sessionNameFor, secretNameFor } from '../naming.ts';
 import { evaluatePolicy, type Identity } from '../policy.ts';
 import type { RegistryHost } from '../registry.ts';
+import type { Result } from '../result.ts';
 import { pendingGraceMs, type Grant, type Intents, type Problem, type ProblemReason, type Snapshot } from './model.ts';
 import { secretAnnotations } from './secrets.ts';
 import { roleArnProblem } from '../validation.ts';
@@ -81,29 +82,30 @@ export function resolveIntents(snapshot: Snapshot): Intents {
       problems.push({ ref, reason: 'UnknownAnnotation', message: `annotation ${words.join(', ')} is not one kube-ecrlogin reads; it is ignored` });
     }
     const parsed = parseAnnotations(source, annotations);
-    if (parsed.kind === 'none') {
-      if (unknown.length > 0) annotated.push(ref);
-      continue;
-    }
-    annotated.push(ref);
     const keepOwned = (): void => {
       for (const secret of snapshot.secrets) {
         if (secret.metadata?.annotations?.[secretAnnotations.owner] === describeSource(source)) keep.add(nameOf(secret));
       }
     };
-    if (parsed.kind === 'invalid') {
+    if (!parsed.ok) {
+      annotated.push(ref);
       problems.push({ ref, reason: 'InvalidAnnotation', message: parsed.error.message });
       keepOwned();
       continue;
     }
-    const request = parsed.request;
+    const request = parsed.value;
+    if (request === undefined) {
+      if (unknown.length > 0) annotated.push(ref);
+      continue;
+    }
+    annotated.push(ref);
     const resolved = resolveIdentity(request, settings, byName);
-    if ('problem' in resolved) {
-      problems.push({ ref, reason: resolved.reason, message: resolved.problem });
+    if (!resolved.ok) {
+      problems.push({ ref, reason: resolved.error.reason, message: resolved.error.message });
       keepOwned();
       continue;
     }
-    const decision = evaluatePolicy(settings, { name: nsName, labels: namespace.metadata?.labels ?? {} }, resolved.identity, request.registries);
+    const decision = evaluatePolicy(settings, { name: nsName, labels: namespace.metadata?.labels ?? {} }, resolved.value, request.registries);
     if (!decision.allowed) {
       problems.push({
         ref,
@@ -145,7 +147,7 @@ export function resolveIntents(snapshot: Snapshot): Intents {
         }
       }
     }
-    const identity = tokenIdentity(resolved.identity, source, settings);
+    const identity = tokenIdentity(resolved.value, source, settings);
     for (const output of outputs) {
       grants.push({
         source,
@@ -162,34 +164,45 @@ export function resolveIntents(snapshot: Snapshot): Intents {
   return { grants, problems, keep, annotated, ...(recheckAt !== undefined ? { recheckAt } : {}) };
 }
 
-type Resolved = { identity: Identity } | { problem: string; reason: ProblemReason };
-
 /** The identity a request uses: its role annotation, else (web identity) the ServiceAccount's IRSA role, else the default role. */
-function resolveIdentity(request: Request, settings: Settings, serviceAccounts: ReadonlyMap<string, V1ServiceAccount>): Resolved {
+function resolveIdentity(
+  request: Request,
+  settings: Settings,
+  serviceAccounts: ReadonlyMap<string, V1ServiceAccount>,
+): Result<Identity, { readonly reason: ProblemReason; readonly message: string }> {
   if (request.identity === 'controller') {
     const roleArn = request.roleArn ?? settings.defaults.roleArn;
-    return { identity: roleArn === undefined ? { mode: 'controller' } : { mode: 'assume-role', roleArn } };
+    return { ok: true, value: roleArn === undefined ? { mode: 'controller' } : { mode: 'assume-role', roleArn } };
   }
   const account = serviceAccounts.get(request.identityServiceAccount);
   if (account === undefined) {
     return {
-      reason: 'ServiceAccountMissing',
-      problem: `identity ServiceAccount ${request.identityServiceAccount} does not exist in namespace ${request.source.namespace}`,
+      ok: false,
+      error: {
+        reason: 'ServiceAccountMissing',
+        message: `identity ServiceAccount ${request.identityServiceAccount} does not exist in namespace ${request.source.namespace}`,
+      },
     };
   }
   const irsaRole = account.metadata?.annotations?.[eksRoleArnAnnotation]?.trim();
   const roleArn = request.roleArn ?? (irsaRole !== undefined && irsaRole !== '' ? irsaRole : undefined) ?? settings.defaults.roleArn;
   if (roleArn === undefined) {
     return {
-      reason: 'InvalidAnnotation',
-      problem: `identity service-account needs a role: set ecr-login/role-arn, or ${eksRoleArnAnnotation} on ServiceAccount ${request.identityServiceAccount}`,
+      ok: false,
+      error: {
+        reason: 'InvalidAnnotation',
+        message: `identity service-account needs a role: set ecr-login/role-arn, or ${eksRoleArnAnnotation} on ServiceAccount ${request.identityServiceAccount}`,
+      },
     };
   }
   const problem = roleArnProblem(roleArn);
   if (problem !== undefined) {
-    return { reason: 'InvalidAnnotation', problem: `annotation ${eksRoleArnAnnotation} on ServiceAccount ${request.identityServiceAccount}: ${problem}` };
+    return {
+      ok: false,
+      error: { reason: 'InvalidAnnotation', message: `annotation ${eksRoleArnAnnotation} on ServiceAccount ${request.identityServiceAccount}: ${problem}` },
+    };
   }
-  return { identity: { mode: 'service-account', roleArn, serviceAccount: request.identityServiceAccount } };
+  return { ok: true, value: { mode: 'service-account', roleArn, serviceAccount: request.identityServiceAccount } };
 }
 
 /** The STS session name of an assumed role shared by every object naming it (aws.sessionScope: shared). */

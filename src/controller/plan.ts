@@ -9,6 +9,7 @@ import type { Grant, Intents, Snapshot } from './model.ts';
 import { nameOf, pullSecretsFor } from './intents.ts';
 import { buildSecret, combinedTimes, isManaged, isOurs, readSecretState, secretDiffers, secretRefreshAt } from './secrets.ts';
 import { type JsonPatchOp } from '../kube/objects.ts';
+import type { Result } from '../result.ts';
 
 /** Whether a grant can keep its Secret as it is, or needs tokens (and newer than which). */
 export type TokenNeed =
@@ -18,8 +19,9 @@ export type TokenNeed =
 export function tokenNeed(snapshot: Snapshot, grant: Grant): TokenNeed {
   const existing = snapshot.secrets.find((secret) => nameOf(secret) === grant.secretName);
   if (existing === undefined) return { reuse: false, reason: 'no Secret yet' };
-  const state = readSecretState(existing);
-  if (state instanceof Error) return { reuse: false, reason: `Secret unreadable: ${state.message}` };
+  const read = readSecretState(existing);
+  if (!read.ok) return { reuse: false, reason: `Secret unreadable: ${read.error}` };
+  const state = read.value;
   if (state.specHash !== grant.specHash) return { reuse: false, reason: 'registries or identity changed' };
   // The name moved to another object: rewritten for its new owner (annotation and owner references), in place.
   if (state.owner !== describeSource(grant.source)) return { reuse: false, reason: 'owner changed' };
@@ -40,9 +42,8 @@ export function tokenFreshFor(snapshot: Snapshot, grant: Grant): (token: IssuedT
   return (token) => secretRefreshAt(grant.source.namespace, grant.secretName, token, refresh) > snapshot.now + refresh.minInterval;
 }
 
-export type TokenOutcome =
-  | { readonly ok: true; readonly tokens: ReadonlyMap<string, IssuedToken> }
-  | { readonly ok: false; readonly error: TokenError };
+/** The tokens a grant's Secret is built from, one per region, or why they could not be obtained. */
+export type TokenOutcome = Result<ReadonlyMap<string, IssuedToken>, TokenError>;
 
 export interface SecretWrite {
   readonly grant: Grant;
@@ -92,8 +93,8 @@ export function planSecrets(
       failed.push({ grant, error: outcome.error });
       continue;
     }
-    const secret = buildSecret(grant, outcome.tokens);
-    const times = combinedTimes([...outcome.tokens.values()]);
+    const secret = buildSecret(grant, outcome.value);
+    const times = combinedTimes([...outcome.value.values()]);
     due(secretRefreshAt(grant.source.namespace, grant.secretName, times, snapshot.settings.refresh));
     if (existing !== undefined && !secretDiffers(existing, secret)) unchanged.push(grant);
     else writes.push({ grant, secret, ...(existing !== undefined ? { existing } : {}) });

@@ -173,7 +173,7 @@ export class Reconciler {
           tokens.set(region, await this.#options.broker.token(grant.identity, endpoint, acceptable, signal));
         }),
       );
-      return { ok: true, tokens };
+      return { ok: true, value: tokens };
     } catch (error) {
       if (signal?.aborted === true) throw signal.reason;
       const tokenError = error instanceof TokenError ? error : new TokenError('GetAuthorizationToken', 'transient', errorMessage(error));
@@ -381,8 +381,8 @@ export class Reconciler {
       const secret = written ?? this.#options.cache.secrets(namespace).find((s) => nameOf(s) === grant.secretName);
       if (secret === undefined) continue;
       const state = readSecretState(secret);
-      if (state instanceof Error || state.expiresAt === undefined) continue;
-      this.#options.metrics.setExpiry(namespace, grant.secretName, state.expiresAt / 1000);
+      if (!state.ok || state.value.expiresAt === undefined) continue;
+      this.#options.metrics.setExpiry(namespace, grant.secretName, state.value.expiresAt / 1000);
     }
   }
 }

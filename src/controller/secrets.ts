@@ -7,6 +7,7 @@ import { describeIdentity, type IssuedToken } from '../broker.ts';
 import { buildDockerConfig, parseDockerConfig, type RegistryLogin } from '../dockerconfig.ts';
 import { effectiveExpiry, refreshTime, seedOf, type RefreshSettings } from '../refresh.ts';
 import { normalizeHost } from '../registry.ts';
+import type { Result } from '../result.ts';
 import type { Grant } from './model.ts';
 
 export const managedBy = { key: 'app.kubernetes.io/managed-by', value: 'kube-ecrlogin' } as const;
@@ -72,40 +73,43 @@ export interface SecretState {
 }
 
 /**
- * Reads a managed Secret from its annotations (the cache holds metadata only); an Error says why it
+ * Reads a managed Secret from its annotations (the cache holds metadata only); an error says why it
  * cannot be trusted, and it is rewritten: annotations missing or garbled, or data someone else wrote.
  * A full Secret (a live read, the doctor's list) is also checked for its type and data.
  */
-export function readSecretState(secret: V1Secret): SecretState | Error {
+export function readSecretState(secret: V1Secret): Result<SecretState> {
   const annotations = secret.metadata?.annotations ?? {};
   const other = annotations[dataWrittenBy];
-  if (other !== undefined) return new Error(`its data was changed by ${other}`);
+  if (other !== undefined) return { ok: false, error: `its data was changed by ${other}` };
   if (secret.data !== undefined || secret.type !== undefined) {
     const format = annotations[secretAnnotations.format] ?? 'dockerconfigjson';
     const expectedType = format === 'dockerconfigjson' ? dockerConfigType : 'Opaque';
-    if (secret.type !== expectedType) return new Error(`type is ${secret.type ?? 'unset'}`);
+    if (secret.type !== expectedType) return { ok: false, error: `type is ${secret.type ?? 'unset'}` };
     const key = format === 'dockerconfigjson' ? dockerConfigKey : format === 'config-json' ? 'config.json' : 'password';
     const encoded = secret.data?.[key];
-    if (encoded === undefined) return new Error(`no ${key} key`);
+    if (encoded === undefined) return { ok: false, error: `no ${key} key` };
     if (format !== 'argocd-repository') {
       const logins = parseDockerConfig(Buffer.from(encoded, 'base64').toString('utf8'));
-      if (logins instanceof Error) return logins;
+      if (!logins.ok) return logins;
     }
     if (annotations[secretAnnotations.dataHash] !== undefined && annotations[secretAnnotations.dataHash] !== dataHashOf(secret.data ?? {})) {
-      return new Error(`its data does not match annotation ${secretAnnotations.dataHash}`);
+      return { ok: false, error: `its data does not match annotation ${secretAnnotations.dataHash}` };
     }
   }
   const issuedAt = Date.parse(annotations[secretAnnotations.issuedAt] ?? '');
-  if (Number.isNaN(issuedAt)) return new Error(`annotation ${secretAnnotations.issuedAt} is missing or not a time`);
+  if (Number.isNaN(issuedAt)) return { ok: false, error: `annotation ${secretAnnotations.issuedAt} is missing or not a time` };
   const expiresText = annotations[secretAnnotations.expiresAt];
   const expiresAt = expiresText === undefined ? undefined : Date.parse(expiresText);
-  if (expiresAt !== undefined && Number.isNaN(expiresAt)) return new Error(`annotation ${secretAnnotations.expiresAt} is not a time`);
+  if (expiresAt !== undefined && Number.isNaN(expiresAt)) return { ok: false, error: `annotation ${secretAnnotations.expiresAt} is not a time` };
   return {
-    owner: annotations[secretAnnotations.owner] ?? '',
-    specHash: annotations[secretAnnotations.specHash] ?? '',
-    issuedAt,
-    expiresAt,
-    dataHash: annotations[secretAnnotations.dataHash],
+    ok: true,
+    value: {
+      owner: annotations[secretAnnotations.owner] ?? '',
+      specHash: annotations[secretAnnotations.specHash] ?? '',
+      issuedAt,
+      expiresAt,
+      dataHash: annotations[secretAnnotations.dataHash],
+    },
   };
 }
 
@@ -239,6 +243,6 @@ export function isOriginalLogin(secret: V1Secret, hosts: readonly string[]): boo
   const encoded = secret.data?.[dockerConfigKey];
   if (keys.length !== 1 || encoded === undefined) return false;
   const logins = parseDockerConfig(Buffer.from(encoded, 'base64').toString('utf8'));
-  if (logins instanceof Error || logins.length === 0) return false;
-  return logins.every((login) => login.username === 'AWS' && hosts.includes(normalizeHost(login.host)));
+  if (!logins.ok || logins.value.length === 0) return false;
+  return logins.value.every((login) => login.username === 'AWS' && hosts.includes(normalizeHost(login.host)));
 }

@@ -542,8 +542,8 @@ async function prepareControllerUser(plane: ControlPlane, dir: string, config: s
 
 function refreshSettings(): RefreshSettings {
   const parsed = parseSettings(benchConfig);
-  if (!parsed.ok) throw new Error(`bench config: ${parsed.errors.join('; ')}`);
-  return parsed.settings.refresh;
+  if (!parsed.ok) throw new Error(`bench config: ${parsed.error.join('; ')}`);
+  return parsed.value.refresh;
 }
 
 function awsEnv(endpoint: string): Record<string, string> {
@@ -691,8 +691,8 @@ async function firstRefreshDue(core: k8s.CoreV1Api, names: ReadonlySet<string>, 
     const namespace = secret.metadata?.namespace ?? '';
     if (!names.has(namespace)) continue;
     const state = readSecretState(secret);
-    if (state instanceof Error) throw new Error(`Secret ${namespace}/${secretName}: ${state.message}`);
-    first = Math.min(first, secretRefreshAt(namespace, secret.metadata?.name ?? '', state, refresh));
+    if (!state.ok) throw new Error(`Secret ${namespace}/${secretName}: ${state.error}`);
+    first = Math.min(first, secretRefreshAt(namespace, secret.metadata?.name ?? '', state.value, refresh));
   }
   return first;
 }

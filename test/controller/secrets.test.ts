@@ -46,17 +46,20 @@ describe('buildSecret', () => {
     const secret = buildSecret(grant({ 'ecr-login/server': `${east},${west}` }), tokens);
     assert.equal(secret.type, 'kubernetes.io/dockerconfigjson');
     assert.deepEqual(Object.keys(secret.data ?? {}), ['.dockerconfigjson']);
-    assert.deepEqual(dockerConfig(secret), [
-      { host: west, username: 'AWS', password: 'west-password' },
-      { host: east, username: 'AWS', password: 'east-password' },
-    ]);
+    assert.deepEqual(dockerConfig(secret), {
+      ok: true,
+      value: [
+        { host: west, username: 'AWS', password: 'west-password' },
+        { host: east, username: 'AWS', password: 'east-password' },
+      ],
+    });
   });
 
   it('two registries in one region share that region\'s token', () => {
     const secret = buildSecret(grant({ 'ecr-login/server': `${east},${east2}` }), tokens);
     const logins = dockerConfig(secret);
-    assert.ok(!(logins instanceof Error));
-    assert.deepEqual(logins.map((l) => l.password), ['east-password', 'east-password']);
+    assert.ok(logins.ok);
+    assert.deepEqual(logins.value.map((l) => l.password), ['east-password', 'east-password']);
   });
 
   it('marks the Secret as managed and records owner, registries, identity, times, spec hash and data hash', () => {
@@ -110,11 +113,11 @@ describe('readSecretState', () => {
 
   it('reads back what buildSecret wrote', () => {
     const state = readSecretState(built);
-    assert.ok(!(state instanceof Error), state instanceof Error ? state.message : '');
-    assert.equal(state.owner, 'Namespace/team-a');
-    assert.equal(state.specHash, g.specHash);
-    assert.equal(state.issuedAt, t0);
-    assert.equal(state.expiresAt, t0 + 11 * hour);
+    assert.ok(state.ok, state.ok ? '' : state.error);
+    assert.equal(state.value.owner, 'Namespace/team-a');
+    assert.equal(state.value.specHash, g.specHash);
+    assert.equal(state.value.issuedAt, t0);
+    assert.equal(state.value.expiresAt, t0 + 11 * hour);
   });
 
   it('reads the same from the metadata alone, as the cache holds it', () => {
@@ -136,8 +139,8 @@ describe('readSecretState', () => {
   for (const c of broken) {
     it(c.name, () => {
       const state = readSecretState(c.secret);
-      assert.ok(state instanceof Error);
-      assert.match(state.message, c.says);
+      assert.ok(!state.ok);
+      assert.match(state.error, c.says);
     });
   }
 });

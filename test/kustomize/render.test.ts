@@ -167,20 +167,20 @@ describe('kustomize', () => {
       const text = data['config.yaml'] ?? '';
       const parsed = parseSettings(text);
       assert.ok(parsed.ok, 'the shipped config.yaml parses');
-      assert.deepEqual(parsed.settings, defaultSettings);
+      assert.deepEqual(parsed.value, defaultSettings);
       const uncommented = text
         .split('\n')
         .map((line) => line.replace(/^(\s*)# ?/, '$1'))
         .join('\n');
       const example = parseSettings(uncommented);
-      assert.ok(example.ok, `the uncommented example parses: ${example.ok ? '' : example.errors.join('; ')}`);
+      assert.ok(example.ok, `the uncommented example parses: ${example.ok ? '' : example.error.join('; ')}`);
       // Every documented value is the default, except the examples that have no default.
-      assert.deepEqual(example.settings.refresh, defaultSettings.refresh);
-      assert.deepEqual(example.settings.identities, defaultSettings.identities);
-      assert.equal(example.settings.logLevel, defaultSettings.logLevel);
-      assert.equal(example.settings.defaults.secretName, defaultSettings.defaults.secretName);
-      assert.equal(example.settings.aws.sessionDurationSeconds, defaultSettings.aws.sessionDurationSeconds);
-      assert.equal(example.settings.rules.length, 1);
+      assert.deepEqual(example.value.refresh, defaultSettings.refresh);
+      assert.deepEqual(example.value.identities, defaultSettings.identities);
+      assert.equal(example.value.logLevel, defaultSettings.logLevel);
+      assert.equal(example.value.defaults.secretName, defaultSettings.defaults.secretName);
+      assert.equal(example.value.aws.sessionDurationSeconds, defaultSettings.aws.sessionDurationSeconds);
+      assert.equal(example.value.rules.length, 1);
     });
   });
 

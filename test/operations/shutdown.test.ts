@@ -110,7 +110,7 @@ describe('SIGTERM in the middle of work', () => {
       const [secret] = secrets.items;
       assert.ok(secret !== undefined && secrets.items.length === 1);
       const state = readSecretState(secret);
-      assert.ok(!(state instanceof Error), `${name}: ${state instanceof Error ? state.message : ''}`);
+      assert.ok(state.ok, `${name}: ${state.ok ? '' : state.error}`);
       assert.deepEqual(Object.keys(decodeDockerConfig(secret)).sort(), hostsOf(index).sort(), `${name}: every registry`);
       const sa = await core.readNamespacedServiceAccount({ namespace: name, name: 'default' });
       assert.deepEqual(pullSecretNames(sa), ['ecr-login'], `${name}: the reconcile finished with the ServiceAccount`);

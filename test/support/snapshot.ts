@@ -49,8 +49,8 @@ export function serviceAccount(ns: string, name: string, shape: ServiceAccountSh
 
 export function settingsFrom(yaml: string): Settings {
   const result = parseSettings(yaml);
-  if (!result.ok) throw new Error(result.errors.join('\n'));
-  return result.settings;
+  if (!result.ok) throw new Error(result.error.join('\n'));
+  return result.value;
 }
 
 export function snapshot(parts: {

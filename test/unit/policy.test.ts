@@ -10,8 +10,8 @@ import { parseRegistryHost, type RegistryHost } from '../../src/registry.ts';
 
 function settings(yaml: string): Settings {
   const result = parseSettings(yaml);
-  if (!result.ok) assert.fail(result.errors.join('\n'));
-  return result.settings;
+  if (!result.ok) assert.fail(result.error.join('\n'));
+  return result.value;
 }
 
 function host(text: string): RegistryHost {

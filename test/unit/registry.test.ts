@@ -470,8 +470,8 @@ describe('ECR Public in policy rules: { region: ecr-public }', () => {
   if (!pub.ok || !east.ok) throw new Error('hosts');
   const decide = (registries: string, asked: readonly RegistryHost[]) => {
     const parsed = parseSettings(`rules:\n  - name: team\n    namespaces: { names: [team-a] }\n    registries: ${registries}\n`);
-    assert.ok(parsed.ok, parsed.ok ? '' : parsed.errors.join('; '));
-    return evaluatePolicy(parsed.settings, { name: 'team-a' }, { mode: 'controller' }, asked);
+    assert.ok(parsed.ok, parsed.ok ? '' : parsed.error.join('; '));
+    return evaluatePolicy(parsed.value, { name: 'team-a' }, { mode: 'controller' }, asked);
   };
   const cases: { name: string; registries: string; asked: readonly RegistryHost[]; allowed: boolean }[] = [
     { name: 'a rule naming region ecr-public allows it', registries: '[{ region: ecr-public }]', asked: [pub.value], allowed: true },

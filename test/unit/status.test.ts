@@ -27,8 +27,8 @@ function harness(options: { mayWrite?: () => boolean } = {}) {
       applyConfigMap: (configMap: V1ConfigMap) => {
         if (options.mayWrite?.() === false) return Promise.reject(new NotLeaderError('not the leader: not writing ConfigMap ops/kube-ecrlogin-status'));
         const status = readStatus(configMap);
-        if (status instanceof Error) throw status;
-        writes.push({ at: clock.now(), status });
+        if (!status.ok) throw new Error(status.error);
+        writes.push({ at: clock.now(), status: status.value });
         return Promise.resolve();
       },
     },

@@ -15,8 +15,8 @@ const sa = (namespace: string, name: string, annotations: Record<string, string>
 
 function settings(yaml: string): Settings {
   const parsed = parseSettings(yaml);
-  if (!parsed.ok) throw new Error(parsed.errors.join('; '));
-  return parsed.settings;
+  if (!parsed.ok) throw new Error(parsed.error.join('; '));
+  return parsed.value;
 }
 
 describe('admission parameters', () => {

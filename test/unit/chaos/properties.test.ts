@@ -113,16 +113,16 @@ describe('policy rules from rule-shaped junk', () => {
         }
         const result = parseSettings(text);
         if (!result.ok) {
-          assert.ok(result.errors.length > 0);
-          for (const error of result.errors) {
+          assert.ok(result.error.length > 0);
+          for (const error of result.error) {
             assert.match(error, /^rules(\[\d+\])?[\w.[\]"-]*: \S/s, 'names a path under rules and a reason');
             assert.ok(error.length < 2_000, 'quotes only a cut of the input');
           }
           seen.refused++;
           return;
         }
-        const { rules: accepted } = result.settings;
-        const decision = evaluatePolicy(result.settings, ns, id, hostsAsked);
+        const { rules: accepted } = result.value;
+        const decision = evaluatePolicy(result.value, ns, id, hostsAsked);
         if (accepted.length === 0) {
           seen.noRules++;
           assert.deepEqual(decision, { allowed: true }, 'no rules: everything allowed');
@@ -171,8 +171,9 @@ describe('the .dockerconfigjson builder on any logins', () => {
           }
           return;
         }
-        const back = parseDockerConfig(json);
-        if (back instanceof Error) assert.fail(back.message);
+        const parsed = parseDockerConfig(json);
+        if (!parsed.ok) assert.fail(parsed.error);
+        const back = parsed.value;
         // One entry per distinct host, the last login given for a host.
         const expected = new Map(logins.map((l) => [l.host, l]));
         assert.equal(back.length, expected.size);

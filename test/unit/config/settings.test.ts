@@ -11,14 +11,14 @@ const role = 'arn:aws:iam::111122223333:role/team-a-puller';
 
 function ok(text: string): Settings {
   const result = parseSettings(text);
-  if (!result.ok) assert.fail(`expected valid settings, got:\n  ${result.errors.join('\n  ')}`);
-  return result.settings;
+  if (!result.ok) assert.fail(`expected valid settings, got:\n  ${result.error.join('\n  ')}`);
+  return result.value;
 }
 
 function errors(text: string): readonly string[] {
   const result = parseSettings(text);
-  if (result.ok) assert.fail(`expected errors, got ${JSON.stringify(result.settings)}`);
-  return result.errors;
+  if (result.ok) assert.fail(`expected errors, got ${JSON.stringify(result.value)}`);
+  return result.error;
 }
 
 function isDeepFrozen(value: unknown): boolean {
@@ -256,11 +256,11 @@ const validConfig = fc.record({
 function checkResult(text: string): void {
   const result = parseSettings(text);
   if (result.ok) {
-    assert.ok(isDeepFrozen(result.settings));
-    assert.ok(identityModes.includes(result.settings.identities[0] ?? 'controller'));
+    assert.ok(isDeepFrozen(result.value));
+    assert.ok(identityModes.includes(result.value.identities[0] ?? 'controller'));
   } else {
-    assert.ok(result.errors.length > 0, 'a refusal says why');
-    for (const error of result.errors) {
+    assert.ok(result.error.length > 0, 'a refusal says why');
+    for (const error of result.error) {
       assert.match(error, /^(config\.yaml is not valid YAML: \S|(config\.yaml|"[^\n]*"|[\w.[\]"-]+(\.".*")?): \S)/s, 'an error names a path and a reason');
       assert.ok(error.length < 2_000, 'an error quotes only a cut of the input');
     }

@@ -18,47 +18,47 @@ const configMap = (data?: Record<string, string>, binaryData?: Record<string, st
   ...(binaryData !== undefined ? { binaryData } : {}),
 });
 
-const denied = (reason: string): ConfigMapSettings => ({ ok: true, settings: { ...defaultSettings, denyAll: reason } });
+const denied = (reason: string): ConfigMapSettings => ({ ok: true, value: { ...defaultSettings, denyAll: reason } });
 
 describe('settingsFromConfigMap (what a change to the ConfigMap means)', () => {
   const cases: { name: string; configMap: V1ConfigMap | undefined; source: PolicySource; expect: ConfigMapSettings }[] = [
-    { name: 'an absent ConfigMap means the defaults', configMap: undefined, source: open, expect: { ok: true, settings: defaultSettings } },
+    { name: 'an absent ConfigMap means the defaults', configMap: undefined, source: open, expect: { ok: true, value: defaultSettings } },
     {
       name: 'an absent ConfigMap under --require-policy means no policy: everything denied, naming the ConfigMap',
       configMap: undefined,
       source: closed,
       expect: denied('no policy in force: --require-policy and ConfigMap kube-ecrlogin/kube-ecrlogin-config is missing'),
     },
-    { name: 'an empty config.yaml means the defaults', configMap: configMap({ 'config.yaml': '' }), source: closed, expect: { ok: true, settings: defaultSettings } },
+    { name: 'an empty config.yaml means the defaults', configMap: configMap({ 'config.yaml': '' }), source: closed, expect: { ok: true, value: defaultSettings } },
     {
       name: 'a misspelled key (config.yml) is invalid, naming the key found and the one expected',
       configMap: configMap({ 'config.yml': rules }),
       source: open,
-      expect: { ok: false, problem: 'no-key', errors: ['no key config.yaml: found "config.yml", expected "config.yaml"'] },
+      expect: { ok: false, error: { problem: 'no-key', errors: ['no key config.yaml: found "config.yml", expected "config.yaml"'] } },
     },
     {
       name: 'a ConfigMap with no data at all is invalid, not the defaults',
       configMap: configMap(),
       source: open,
-      expect: { ok: false, problem: 'no-key', errors: ['no key config.yaml: found no key, expected "config.yaml"'] },
+      expect: { ok: false, error: { problem: 'no-key', errors: ['no key config.yaml: found no key, expected "config.yaml"'] } },
     },
     {
       name: 'config.yaml under binaryData is named as such',
       configMap: configMap({ other: 'x' }, { 'config.yaml': Buffer.from(rules).toString('base64') }),
       source: open,
-      expect: { ok: false, problem: 'no-key', errors: ['no key config.yaml: found "config.yaml" (in binaryData), "other", expected "config.yaml"'] },
+      expect: { ok: false, error: { problem: 'no-key', errors: ['no key config.yaml: found "config.yaml" (in binaryData), "other", expected "config.yaml"'] } },
     },
     {
       name: 'a ConfigMap without the key is invalid under --require-policy too (a live change keeps the last good config)',
       configMap: configMap({ 'config.yml': rules }),
       source: closed,
-      expect: { ok: false, problem: 'no-key', errors: ['no key config.yaml: found "config.yml", expected "config.yaml"'] },
+      expect: { ok: false, error: { problem: 'no-key', errors: ['no key config.yaml: found "config.yml", expected "config.yaml"'] } },
     },
     {
       name: 'an invalid config.yaml is invalid, its errors named by path',
       configMap: configMap({ 'config.yaml': 'rules: [{name: a, namespaces: {names: [x]}, oops: 1}]' }),
       source: open,
-      expect: { ok: false, problem: 'invalid', errors: ['rules[0].oops: unknown setting (known: name, namespaces, registries, roleArns, identities, identityServiceAccounts)'] },
+      expect: { ok: false, error: { problem: 'invalid', errors: ['rules[0].oops: unknown setting (known: name, namespaces, registries, roleArns, identities, identityServiceAccounts)'] } },
     },
   ];
   for (const c of cases) {
@@ -68,8 +68,8 @@ describe('settingsFromConfigMap (what a change to the ConfigMap means)', () => {
   it('a valid config.yaml is read', () => {
     const got = settingsFromConfigMap(configMap({ 'config.yaml': rules }), closed);
     assert.ok(got.ok);
-    assert.deepEqual(got.settings.rules.map((rule) => rule.name), ['prod']);
-    assert.equal(got.settings.denyAll, undefined);
+    assert.deepEqual(got.value.rules.map((rule) => rule.name), ['prod']);
+    assert.equal(got.value.denyAll, undefined);
   });
 });
 
@@ -79,7 +79,7 @@ describe('initialSettings (at start, with no good config kept from before)', () 
       name: 'without --require-policy, a ConfigMap without config.yaml stops the start as any invalid one does',
       configMap: configMap({ 'config.yml': rules }),
       source: open,
-      expect: { ok: false, problem: 'no-key', errors: ['no key config.yaml: found "config.yml", expected "config.yaml"'] },
+      expect: { ok: false, error: { problem: 'no-key', errors: ['no key config.yaml: found "config.yml", expected "config.yaml"'] } },
     },
     {
       name: 'under --require-policy, a ConfigMap without config.yaml means no policy: everything denied, naming the keys',
@@ -93,7 +93,7 @@ describe('initialSettings (at start, with no good config kept from before)', () 
       source: closed,
       expect: denied('no policy in force: --require-policy and ConfigMap kube-ecrlogin/kube-ecrlogin-config is missing'),
     },
-    { name: 'without --require-policy, an absent ConfigMap means the defaults', configMap: undefined, source: open, expect: { ok: true, settings: defaultSettings } },
+    { name: 'without --require-policy, an absent ConfigMap means the defaults', configMap: undefined, source: open, expect: { ok: true, value: defaultSettings } },
   ];
   for (const c of cases) {
     it(c.name, () => assert.deepEqual(initialSettings(c.configMap, c.source), c.expect));
@@ -101,6 +101,6 @@ describe('initialSettings (at start, with no good config kept from before)', () 
 
   it('under --require-policy, an invalid config.yaml still stops the start', () => {
     const got = initialSettings(configMap({ 'config.yaml': 'rules: {}' }), closed);
-    assert.deepEqual(got, { ok: false, problem: 'invalid', errors: ['rules: must be a list'] });
+    assert.deepEqual(got, { ok: false, error: { problem: 'invalid', errors: ['rules: must be a list'] } });
   });
 });

@@ -95,7 +95,7 @@ describe('planSecrets', () => {
   });
 
   it('writes a new Secret when there is none, and schedules by the new tokens', () => {
-    const { result, snap } = plan({ outcome: { ok: true, tokens: tokensAt(t0) } });
+    const { result, snap } = plan({ outcome: { ok: true, value: tokensAt(t0) } });
     assert.equal(result.writes.length, 1);
     assert.equal(result.writes[0]?.existing, undefined);
     assert.equal(result.writes[0]?.secret.metadata?.name, 'ecr-login');
@@ -108,23 +108,23 @@ describe('planSecrets', () => {
       new Map([['us-east-1', token('a', t0, null)], ['eu-west-1', token('b', t0, t0 + 20 * hour)]]),
       new Map([['us-east-1', token('a', t0, t0 + 3 * hour)], ['eu-west-1', token('b', t0 + 5_000, t0 + 2 * hour)]]),
     ]) {
-      const { result, snap } = plan({ outcome: { ok: true, tokens } });
+      const { result, snap } = plan({ outcome: { ok: true, value: tokens } });
       const written = result.writes[0]!.secret;
       const state = readSecretState(written);
-      assert.ok(!(state instanceof Error));
-      assert.equal(result.nextRefreshAt, secretRefreshAt('team-a', 'ecr-login', state, snap.settings.refresh));
+      assert.ok(state.ok);
+      assert.equal(result.nextRefreshAt, secretRefreshAt('team-a', 'ecr-login', state.value, snap.settings.refresh));
     }
   });
 
   it('rewrites a due Secret with the new tokens, naming the existing one', () => {
     const old = writtenSecret(t0 - 10 * hour, 'old');
-    const { result } = plan({ secrets: [old], now: t0, outcome: { ok: true, tokens: tokensAt(t0, 'new') } });
+    const { result } = plan({ secrets: [old], now: t0, outcome: { ok: true, value: tokensAt(t0, 'new') } });
     assert.equal(result.writes.length, 1);
     assert.equal(result.writes[0]?.existing, old);
   });
 
   it('does not write a Secret whose new content equals the old', () => {
-    const { result } = plan({ secrets: [writtenSecret(t0 - 10 * hour)], now: t0, outcome: { ok: true, tokens: tokensAt(t0 - 10 * hour) } });
+    const { result } = plan({ secrets: [writtenSecret(t0 - 10 * hour)], now: t0, outcome: { ok: true, value: tokensAt(t0 - 10 * hour) } });
     assert.equal(result.writes.length, 0);
     assert.equal(result.unchanged.length, 1);
   });
@@ -182,8 +182,8 @@ describe('planSecrets', () => {
     const intents = resolveIntents(snap);
     const [nsGrant, saGrant] = intents.grants;
     const outcomes = new Map<Grant, TokenOutcome>([
-      [nsGrant!, { ok: true, tokens: tokensAt(t0) }],
-      [saGrant!, { ok: true, tokens: new Map([['us-east-1', token('x', t0, t0 + 2 * hour)]]) }],
+      [nsGrant!, { ok: true, value: tokensAt(t0) }],
+      [saGrant!, { ok: true, value: new Map([['us-east-1', token('x', t0, t0 + 2 * hour)]]) }],
     ]);
     const result = planSecrets(snap, intents, new Map(), outcomes);
     assert.equal(result.writes.length, 2);
