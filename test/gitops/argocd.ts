@@ -68,6 +68,8 @@ export interface StartArgocd {
   readonly bin: string;
   /** The application controller's reconciliation period (--app-resync), seconds. */
   readonly resyncSeconds: number;
+  /** More environment for the repo server only (e.g. HTTPS_PROXY, which the helm it runs inherits). */
+  readonly repoServerEnv?: Readonly<Record<string, string>>;
 }
 
 const labels = { 'app.kubernetes.io/part-of': 'argocd' };
@@ -166,7 +168,7 @@ esac
       // How long `main` resolves to the same commit: short, as the engines' intervals here.
       '--revision-cache-expiration=2s',
       '--loglevel=debug',
-    ]);
+    ], options.repoServerEnv);
     await waitHealthy('argocd-repo-server', `http://127.0.0.1:${repoMetrics}/healthz`, children, logs['repo-server']);
     launch('application-controller', join(bin, 'argocd-application-controller'), [
       `--kubeconfig=${kubeconfig}`,
