@@ -17,7 +17,8 @@
 // Secret the registry refuses Argo CD (401); with the Secret but its token expired on the registry's
 // clock, ECR's 403; with the Secret and a live token the chart is rendered and synced. Each change is
 // followed by a hard refresh (what `argocd app get --hard-refresh` does), so that a cached failure is
-// not what the next step sees.
+// not what the next step sees. Last, the same chart named with `repoURL: oci://...`: Argo CD takes it as
+// a native OCI source and the template does not match it, so it asks the registry without credentials.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -380,6 +381,47 @@ describe(`Argo CD ${argocdVersion()} pulls a Helm chart from an ECR-shaped regis
     assert.ok(
       proxy.targets.every((t) => t === `${host}:443`),
       proxy.targets.join(', '),
+    );
+  });
+
+  it('an Application whose repoURL is written oci://...: a native OCI source to Argo CD, which the template does not match (anonymous, 401)', async () => {
+    // Argo CD compares URLs as written (util/db keeps the scheme), so the template's url, the bare host, is no
+    // prefix of oci://<host>/charts; and with the scheme Argo CD 3.x takes the source as an OCI artifact
+    // (repository `charts`, the chart field unused), not as a Helm chart. The Secret holds a live token meanwhile.
+    const from = registry.requests.length;
+    await customObjects(plane).createNamespacedCustomObject({
+      ...applicationKind,
+      namespace: 'argocd',
+      body: {
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'Application',
+        metadata: { name: 'hello-oci', namespace: 'argocd' },
+        spec: {
+          project: 'default',
+          source: { repoURL: `oci://${repoURL}`, chart: chart.name, targetRevision: chart.version },
+          destination: { server: 'https://kubernetes.default.svc', namespace: 'hello-oci' },
+          syncPolicy: { automated: {}, syncOptions: ['CreateNamespace=true'] },
+        },
+      },
+    });
+    const app = await eventually(
+      'a ComparisonError',
+      async () => {
+        const read = (await customObjects(plane).getNamespacedCustomObject({ ...applicationKind, namespace: 'argocd', name: 'hello-oci' })) as Application;
+        assert.match(
+          comparisonError(read),
+          /cannot get digest for revision 0\.1\.0: HEAD "https:\/\/111122223333\.dkr\.ecr\.us-east-1\.amazonaws\.com\/v2\/charts\/manifests\/0\.1\.0": basic credential not found/,
+        );
+        return read;
+      },
+      { timeoutMs: 180_000, intervalMs: 500 },
+    );
+    process.stderr.write(`argocd-repository: oci:// repoURL: ${comparisonError(app)}\n`);
+    const seen = registry.requests.slice(from);
+    assert.ok(seen.length > 0, 'Argo CD asked the registry');
+    assert.ok(
+      seen.every((r) => r.path === '/v2/charts/manifests/0.1.0' && r.user === undefined && r.outcome === 'anonymous' && r.status === 401),
+      requestsSince(from).join('\n'),
     );
   });
 });
