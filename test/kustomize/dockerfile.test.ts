@@ -203,9 +203,14 @@ describe('the Dockerfile', () => {
       const tenant = uniqueName('image-doctor');
       created.push({ kind: 'Namespace', name: tenant });
       await core().createNamespace({ body: { metadata: { name: tenant, labels: { [label.key]: label.value }, annotations: { 'ecr-login/server': east } } } });
+      // Another controller's tenant, keyless: what it needs is not this controller's concern.
+      const other = uniqueName('image-other');
+      created.push({ kind: 'Namespace', name: other });
+      await core().createNamespace({ body: { metadata: { name: other, annotations: { 'ecr-login/server': east, 'ecr-login/identity': 'service-account', 'ecr-login/role-arn': 'arn:aws:iam::111122223333:role/other' } } } });
       const pass = await image(['once', '--namespace-selector', `${label.key}=${label.value}`], podEnv());
       assert.equal(pass.code, 0, pass.stderr);
-      const result = await image(['doctor', '--namespace', installed.namespace, '--aws-retries', '0'], podEnv());
+      // The controller's flags (its namespace selector): the doctor checks what that controller needs.
+      const result = await image(['doctor', '--namespace', installed.namespace, '--namespace-selector', `${label.key}=${label.value}`, '--aws-retries', '0'], podEnv());
       const output = `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
       assert.equal(result.code, 0, output);
       assert.match(result.stdout, /^CHECK +RESULT +DETAIL\n/, output);
