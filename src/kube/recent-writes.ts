@@ -1,8 +1,9 @@
 // Our own writes, remembered until the informer has seen them. A watch event arrives a moment after
 // the write that caused it; a reconcile in that moment would read the old object from the cache,
 // decide on stale state and fail its precondition (409/422). Merging recent writes into what the
-// cache returns avoids that. An entry ends when the cache shows the same resourceVersion, when a
-// write fails on a conflict (someone else wrote since), or after a time limit.
+// cache returns avoids that. An entry ends when the cache shows the same resourceVersion or a later
+// one (someone else wrote after us: their object is the truth, and hiding it would hide a tenant's
+// change to our Secret until the time limit), when a write fails on a conflict, or after a time limit.
 
 import type { KubernetesObject } from '@kubernetes/client-node';
 import type { Clock } from '../clock.ts';
@@ -46,8 +47,7 @@ export class RecentWrites<T extends KubernetesObject> {
     const byName = new Map(cached.map((object) => [object.metadata?.name ?? '', object]));
     for (const [name, entry] of entries) {
       const seen = byName.get(name);
-      const caughtUp =
-        entry.object === undefined ? seen === undefined : seen?.metadata?.resourceVersion === entry.object.metadata?.resourceVersion;
+      const caughtUp = entry.object === undefined ? seen === undefined : seenOrLater(seen?.metadata?.resourceVersion, entry.object.metadata?.resourceVersion);
       if (caughtUp || now - entry.at > this.#ttlMs) {
         entries.delete(name);
         continue;
@@ -58,4 +58,16 @@ export class RecentWrites<T extends KubernetesObject> {
     if (entries.size === 0) this.#byNamespace.delete(namespace);
     return [...byName.values()];
   }
+}
+
+/**
+ * Whether the cache's resourceVersion is the one we wrote or a later one. resourceVersions are opaque
+ * by contract; every API server backed by etcd gives its revision as a decimal integer, and only such
+ * pairs are compared by order. Any other pair counts as caught up only when equal.
+ */
+function seenOrLater(seen: string | undefined, written: string | undefined): boolean {
+  if (seen === undefined || written === undefined) return seen === written && seen !== undefined;
+  if (seen === written) return true;
+  const decimal = /^[0-9]{1,20}$/;
+  return decimal.test(seen) && decimal.test(written) && BigInt(seen) > BigInt(written);
 }
