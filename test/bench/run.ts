@@ -86,6 +86,7 @@ function failed(namespaces: number, identities: number, mode: IdentityMode, work
     steadyStateSeconds: null,
     peakRssMiB: null,
     cpuSeconds: null,
+    idleCpuSecondsPerMinute: null,
     detail: {},
     notes: [`failed: ${error instanceof Error ? error.message : String(error)}`],
     tokenLifetimeSeconds: 0,

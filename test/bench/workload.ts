@@ -85,6 +85,8 @@ export interface WorkloadResult {
   readonly steadyStateSeconds: number | null;
   readonly peakRssMiB: number | null;
   readonly cpuSeconds: number | null;
+  /** The controller's CPU time in the steady-state window, seconds per minute (nothing to do but resyncs). */
+  readonly idleCpuSecondsPerMinute: number | null;
   /** Extra detail for reading the numbers: per-phase costs and request counts. */
   readonly detail: Record<string, unknown>;
   readonly notes: string[];
@@ -436,6 +438,7 @@ export async function runWorkload(spec: WorkloadSpec): Promise<WorkloadResult> {
 
     // 4. Steady state: nothing changes until the first Secret is due.
     const steadyStart = Date.now();
+    const steadyCpuStart = processCost(pid).cpuSeconds;
     const firstDue = await firstRefreshDue(core, new Set(names), refresh);
     const steadyEnd = firstDue - 500;
     // The first refresh came before the window could open: neither the window nor the cycle can be
@@ -448,6 +451,8 @@ export async function runWorkload(spec: WorkloadSpec): Promise<WorkloadResult> {
     }
     log(`steady state for ${Math.max(0, Math.round((steadyEnd - steadyStart) / 1000))} s, until the first Secret is due`);
     if (steadyEnd > Date.now()) await sleep(steadyEnd - Date.now());
+    const steadyCpu = processCost(pid).cpuSeconds - steadyCpuStart;
+    const steadyMinutes = (Date.now() - steadyStart) / 60_000;
     const awsBefore: Counters = (await aws.control.calls(0)).counters;
     await sleep(500);
     poll();
@@ -503,6 +508,7 @@ export async function runWorkload(spec: WorkloadSpec): Promise<WorkloadResult> {
       steadyStateSeconds: late ? null : round((steadyEnd - steadyStart) / 1000, 1),
       peakRssMiB: round(endCost.peakRssMiB, 1),
       cpuSeconds: round(endCost.cpuSeconds),
+      idleCpuSecondsPerMinute: late ? null : round(steadyCpu / steadyMinutes, 3),
       detail,
       notes,
       tokenLifetimeSeconds,
