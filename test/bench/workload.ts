@@ -60,6 +60,8 @@ export interface WorkloadSpec {
   readonly controllerEntry: string;
   /** Node.js flags for the controller: the image's (see image-runtime.ts), then any for profiling. */
   readonly controllerNodeArgs: readonly string[];
+  /** Environment for the controller beyond the test's (the image's NODE_COMPILE_CACHE). */
+  readonly controllerEnv: Readonly<Record<string, string>>;
   readonly aws: SpawnedServer;
   readonly log: (message: string) => void;
 }
@@ -578,7 +580,7 @@ function spawnController(spec: WorkloadSpec, kubeconfig: string, metricsPort: nu
       '--metrics-bind-address', `127.0.0.1:${metricsPort}`,
       '--health-probe-bind-address', '127.0.0.1:0',
     ],
-    { env: { ...process.env, KUBECONFIG: kubeconfig, ...awsEnv(spec.aws.endpoint) }, stdio: ['ignore', log, log] },
+    { env: { ...process.env, ...spec.controllerEnv, KUBECONFIG: kubeconfig, ...awsEnv(spec.aws.endpoint) }, stdio: ['ignore', log, log] },
   );
   closeSync(log);
   return child;
