@@ -107,7 +107,7 @@ export interface Source {
 export type IdentityKind = 'controller' | 'service-account';
 
 /** Which ServiceAccounts get the Secret in imagePullSecrets. */
-export type Targets = { readonly all: true } | { readonly all: false; readonly names: readonly string[] };
+export type ServiceAccountSet = { readonly all: true } | { readonly all: false; readonly names: readonly string[] };
 
 /** What one annotated object asks for, before policy and defaults apply. */
 export interface Request {
@@ -118,7 +118,7 @@ export interface Request {
   readonly identityServiceAccount: string;
   readonly roleArn?: string;
   readonly secretName?: string;
-  readonly targets: Targets;
+  readonly forServiceAccounts: ServiceAccountSet;
   readonly format: SecretFormat;
 }
 
@@ -218,12 +218,12 @@ export function parseAnnotations(source: Source, values: Readonly<Record<string,
     identityServiceAccount = identitySa;
   }
 
-  let targets: Targets = source.kind === 'ServiceAccount' ? { all: false, names: [source.name] } : { all: false, names: ['default'] };
-  const targetValue = get(annotations.serviceAccounts);
-  if (targetValue !== undefined) {
-    const parsed = parseTargets(targetValue);
+  let forServiceAccounts: ServiceAccountSet = source.kind === 'ServiceAccount' ? { all: false, names: [source.name] } : { all: false, names: ['default'] };
+  const listed = get(annotations.serviceAccounts);
+  if (listed !== undefined) {
+    const parsed = parseServiceAccountSet(listed);
     if (typeof parsed === 'string') return fail(annotations.serviceAccounts, parsed);
-    targets = parsed;
+    forServiceAccounts = parsed;
   }
 
   const request: Request = {
@@ -232,7 +232,7 @@ export function parseAnnotations(source: Source, values: Readonly<Record<string,
     identity: identityValue,
     identityServiceAccount,
     // Only pull Secrets go into imagePullSecrets.
-    targets: format === 'dockerconfigjson' ? targets : { all: false, names: [] },
+    forServiceAccounts: format === 'dockerconfigjson' ? forServiceAccounts : { all: false, names: [] },
     format,
     ...(roleArn !== undefined ? { roleArn } : {}),
     ...(secretName !== undefined ? { secretName } : {}),
@@ -247,7 +247,7 @@ function parseList(value: string): string[] {
     .filter((entry) => entry !== '');
 }
 
-function parseTargets(value: string): Targets | string {
+function parseServiceAccountSet(value: string): ServiceAccountSet | string {
   const names = parseList(value);
   if (names.length === 0) return 'names no ServiceAccount (use `*` for all of them)';
   if (names.includes('*')) {

@@ -73,7 +73,7 @@ export interface LeaderElectorOptions {
 const jitterFactor = 1.2;
 
 export class LeaderElector {
-  readonly #o: LeaderElectorOptions;
+  readonly #options: LeaderElectorOptions;
   #leader = false;
   #stopped = false;
   /** The last Lease we read or wrote, and when (our clock) we first saw that version of it. */
@@ -87,7 +87,7 @@ export class LeaderElector {
   #onLost: (() => void) | undefined;
 
   constructor(options: LeaderElectorOptions) {
-    this.#o = options;
+    this.#options = options;
   }
 
   get isLeader(): boolean {
@@ -99,7 +99,7 @@ export class LeaderElector {
    * old (after that it is about to step down, and a standby may soon take over).
    */
   canWrite(): boolean {
-    return this.#leader && !this.#stopped && this.#o.clock.now() - this.#lastRenew < this.#o.renewDeadlineMs;
+    return this.#leader && !this.#stopped && this.#options.clock.now() - this.#lastRenew < this.#options.renewDeadlineMs;
   }
 
   /** The holder of the Lease as last seen ('' when released or never seen). */
@@ -113,14 +113,14 @@ export class LeaderElector {
    */
   async acquire(onLost: () => void): Promise<boolean> {
     this.#onLost = onLost;
-    const { log, identity, retryPeriodMs, clock } = this.#o;
-    const random = this.#o.random ?? Math.random;
+    const { log, identity, retryPeriodMs, clock } = this.#options;
+    const random = this.#options.random ?? Math.random;
     log.info('Waiting for leadership', { lease: this.#leaseName, identity });
     // #stopped changes while we wait: read it through a call, not a narrowed field.
     const stopped = (): boolean => this.#stopped;
     while (!stopped()) {
       const started = clock.now();
-      if (await this.#attemptOnce(this.#o.renewDeadlineMs)) {
+      if (await this.#attemptOnce(this.#options.renewDeadlineMs)) {
         // release() came while we were acquiring: it gives the Lease back (it saw us as the holder).
         if (stopped()) return false;
         this.#lastRenew = started;
@@ -139,18 +139,18 @@ export class LeaderElector {
    * holder, 1 s duration) so that a standby takes over on its next retry.
    */
   async release(): Promise<void> {
-    const { api, namespace, name, identity, clock, log } = this.#o;
+    const { api, namespace, name, identity, clock, log } = this.#options;
     this.#stopped = true;
     this.#sleep?.wake();
     this.#setLeader(false);
-    if (this.#attempt !== undefined) await withTimeout(clock, this.#attempt, this.#o.renewDeadlineMs);
+    if (this.#attempt !== undefined) await withTimeout(clock, this.#attempt, this.#options.renewDeadlineMs);
     const lease = this.#observed;
     if (lease === undefined || lease.spec?.holderIdentity !== identity) return;
     const now = new V1MicroTime(clock.now());
     const spec: V1LeaseSpec = { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, acquireTime: now, renewTime: now };
     try {
-      const released = await withTimeout(clock, api.replace(namespace, name, { ...lease, spec }), this.#o.renewDeadlineMs);
-      if (released === undefined) throw new Error(`no answer within ${this.#o.renewDeadlineMs} ms`);
+      const released = await withTimeout(clock, api.replace(namespace, name, { ...lease, spec }), this.#options.renewDeadlineMs);
+      if (released === undefined) throw new Error(`no answer within ${this.#options.renewDeadlineMs} ms`);
       this.#observe(released, clock.now());
       log.info('Released leadership', { lease: this.#leaseName, identity });
     } catch (error) {
@@ -159,11 +159,11 @@ export class LeaderElector {
   }
 
   get #leaseName(): string {
-    return `${this.#o.namespace}/${this.#o.name}`;
+    return `${this.#options.namespace}/${this.#options.name}`;
   }
 
   async #renewLoop(): Promise<void> {
-    const { clock, renewDeadlineMs, retryPeriodMs, identity, log } = this.#o;
+    const { clock, renewDeadlineMs, retryPeriodMs, identity, log } = this.#options;
     const leading = (): boolean => this.#leader && !this.#stopped;
     while (leading()) {
       const deadline = this.#lastRenew + renewDeadlineMs;
@@ -193,14 +193,14 @@ export class LeaderElector {
   async #attemptOnce(timeoutMs: number): Promise<boolean> {
     const attempt = this.#tryAcquireOrRenew();
     this.#attempt = attempt;
-    return (await withTimeout(this.#o.clock, attempt, timeoutMs)) ?? false;
+    return (await withTimeout(this.#options.clock, attempt, timeoutMs)) ?? false;
   }
 
   /** client-go's tryAcquireOrRenew: true when we hold the Lease after this call. */
   async #tryAcquireOrRenew(): Promise<boolean> {
-    const { api, namespace, name, identity, clock, log } = this.#o;
+    const { api, namespace, name, identity, clock, log } = this.#options;
     const now = clock.now();
-    const durationSeconds = Math.ceil(this.#o.leaseDurationMs / 1000);
+    const durationSeconds = Math.ceil(this.#options.leaseDurationMs / 1000);
     try {
       const current = await api.read(namespace, name);
       if (current === undefined) {
@@ -254,20 +254,20 @@ export class LeaderElector {
     this.#observed = lease;
     this.#observedAt = now;
     const holder = this.observedHolder;
-    if (holder !== before && holder !== '' && holder !== this.#o.identity) {
-      this.#o.log.info('New leader', { lease: this.#leaseName, leader: holder });
+    if (holder !== before && holder !== '' && holder !== this.#options.identity) {
+      this.#options.log.info('New leader', { lease: this.#leaseName, leader: holder });
     }
   }
 
   #setLeader(leader: boolean): void {
     this.#leader = leader;
-    this.#o.metrics?.leader.set(leader ? 1 : 0);
+    this.#options.metrics?.leader.set(leader ? 1 : 0);
   }
 
   /** Sleeps ms on the clock; release() wakes it. */
   #wait(ms: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = this.#o.clock.after(Math.max(0, ms), () => {
+      const timer = this.#options.clock.after(Math.max(0, ms), () => {
         this.#sleep = undefined;
         resolve();
       });

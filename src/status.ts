@@ -77,7 +77,7 @@ export interface StatusPublisherOptions extends StatusInputs {
 }
 
 export class StatusPublisher {
-  readonly #o: StatusPublisherOptions;
+  readonly #options: StatusPublisherOptions;
   /** Each failing namespace, and since when (derived again from the results every time). */
   #failing = new Map<string, { reason: string; since: number }>();
   /** What was last written (without its time); undefined until the first write succeeds. */
@@ -91,7 +91,7 @@ export class StatusPublisher {
   #lastError: string | undefined;
 
   constructor(options: StatusPublisherOptions) {
-    this.#o = options;
+    this.#options = options;
   }
 
   /** Starts looking at once, then every interval. */
@@ -105,7 +105,7 @@ export class StatusPublisher {
   nudge(): void {
     if (!this.#running || this.#writing !== undefined) return;
     this.#timer?.cancel();
-    const due = this.#lastWrite === undefined ? 0 : this.#lastWrite + this.#o.intervalMs - this.#o.clock.now();
+    const due = this.#lastWrite === undefined ? 0 : this.#lastWrite + this.#options.intervalMs - this.#options.clock.now();
     this.#schedule(Math.max(0, due));
   }
 
@@ -121,10 +121,10 @@ export class StatusPublisher {
    * since when, from the last results (what it remembers is only what fails now).
    */
   current(): Omit<ControllerStatus, 'updatedAt'> {
-    const { version, instance, leaderElection } = this.#o;
+    const { version, instance, leaderElection } = this.#options;
     const failing = new Map<string, { reason: string; since: number }>();
     let unhealthy = 0;
-    for (const [namespace, result] of this.#o.results()) {
+    for (const [namespace, result] of this.#options.results()) {
       if (result.error === undefined) {
         if (!result.healthy) unhealthy++;
         continue;
@@ -139,22 +139,22 @@ export class StatusPublisher {
       .sort(([a, x], [b, y]) => y.since - x.since || a.localeCompare(b))
       .slice(0, errorsShown)
       .map(([namespace, { reason, since }]) => ({ namespace, reason, since: new Date(since).toISOString() }));
-    return { version, instance, leaderElection, config: this.#o.config(), namespaces: { failing: failing.size, unhealthy }, errors };
+    return { version, instance, leaderElection, config: this.#options.config(), namespaces: { failing: failing.size, unhealthy }, errors };
   }
 
   #schedule(ms: number): void {
     if (!this.#running) return;
-    this.#timer = this.#o.clock.after(ms, () => {
+    this.#timer = this.#options.clock.after(ms, () => {
       this.#timer = undefined;
       this.#writing = this.#tick().finally(() => {
         this.#writing = undefined;
-        this.#schedule(this.#o.intervalMs);
+        this.#schedule(this.#options.intervalMs);
       });
     });
   }
 
   async #tick(): Promise<void> {
-    const { api, clock, log, namespace, name } = this.#o;
+    const { api, clock, log, namespace, name } = this.#options;
     const status = this.current();
     const text = JSON.stringify(status);
     if (text === this.#written) return;

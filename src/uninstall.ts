@@ -170,21 +170,21 @@ async function removeEntries(core: CoreV1Api, config: KubeConfig, removal: Entry
 
 /** Deletes a Secret if it is still the one read; if it changed, reads it again and decides again. */
 async function deleteSecret(core: CoreV1Api, config: KubeConfig, secret: SecretRef): Promise<boolean> {
-  let target = secret;
+  let current = secret;
   for (let attempt = 1; ; attempt++) {
     try {
       await core.deleteNamespacedSecret({
-        namespace: target.namespace,
-        name: target.name,
-        body: { preconditions: { uid: target.uid, resourceVersion: target.resourceVersion } },
+        namespace: current.namespace,
+        name: current.name,
+        body: { preconditions: { uid: current.uid, resourceVersion: current.resourceVersion } },
       });
       return true;
     } catch (error) {
       if (isStatus(error, 404)) return false;
       if (!isStatus(error, 409) || attempt >= 5) throw error;
-      const again = await ourSecret(config, target.namespace, target.name);
+      const again = await ourSecret(config, current.namespace, current.name);
       if (again === undefined) return false;
-      target = again;
+      current = again;
     }
   }
 }

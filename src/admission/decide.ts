@@ -15,7 +15,7 @@ export interface PodAdmission {
 
 /**
  * The Pod's Secrets: those of the grants (Namespace or ServiceAccount annotation, after the tenant
- * policy) that target its ServiceAccount, exactly as the controller patches that ServiceAccount.
+ * policy) that cover its ServiceAccount, exactly as the controller patches that ServiceAccount.
  * `serviceAccounts` must hold the Pod's ServiceAccount if it exists; the others only decide Secret
  * name collisions between ServiceAccounts.
  */

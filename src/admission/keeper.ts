@@ -34,7 +34,7 @@ export interface KeeperOptions {
 const keys = { cert: 'tls.crt', key: 'tls.key', ca: 'ca.crt', caKey: 'ca.key' } as const;
 
 export class CertificateKeeper {
-  readonly #o: KeeperOptions;
+  readonly #options: KeeperOptions;
   #timer: Timer | undefined;
   #stopped = false;
   #served: string | undefined;
@@ -43,7 +43,7 @@ export class CertificateKeeper {
   #running: Promise<void> | undefined;
 
   constructor(options: KeeperOptions) {
-    this.#o = options;
+    this.#options = options;
   }
 
   /** Whether a certificate is loaded that the API server trusts (as far as this replica knows). */
@@ -79,7 +79,7 @@ export class CertificateKeeper {
       } catch (error) {
         this.#failures++;
         wait = Math.min(30_000, 500 * 2 ** Math.min(this.#failures, 6));
-        this.#o.log.warn('Webhook certificates not in order, retrying', { error: describeKubeError(error), retryInMs: wait });
+        this.#options.log.warn('Webhook certificates not in order, retrying', { error: describeKubeError(error), retryInMs: wait });
       }
       this.#schedule(wait);
     })().finally(() => {
@@ -91,19 +91,19 @@ export class CertificateKeeper {
   #schedule(ms: number): void {
     if (this.#stopped) return;
     this.#timer?.cancel();
-    this.#timer = this.#o.clock.after(ms, () => void this.#sync());
+    this.#timer = this.#options.clock.after(ms, () => void this.#sync());
   }
 
   /** One look: read, take the next step if any, load. Returns how long to wait before the next look. */
   async #once(): Promise<number> {
-    const { api, namespace, secret: name, clock, lifetimes } = this.#o;
+    const { api, namespace, secret: name, clock, lifetimes } = this.#options;
     const check = Math.min(60_000, Math.max(1_000, lifetimes.certMs / 10));
     const now = clock.now();
     const secret = await api.readSecret(namespace, name);
     let bundle = secret === undefined ? undefined : bundleOf(secret);
-    if (this.#o.certs === 'external') {
+    if (this.#options.certs === 'external') {
       if (bundle === undefined) {
-        this.#o.log.warn('Webhook certificate Secret missing or incomplete: waiting for it (external certificates)', { namespace, name });
+        this.#options.log.warn('Webhook certificate Secret missing or incomplete: waiting for it (external certificates)', { namespace, name });
         return Math.min(check, 5_000);
       }
       this.#load(bundle);
@@ -113,24 +113,24 @@ export class CertificateKeeper {
     }
 
     if (secret === undefined || bundle === undefined) {
-      const created = newBundle(this.#o.hosts, lifetimes, now, bundle?.caBundle);
+      const created = newBundle(this.#options.hosts, lifetimes, now, bundle?.caBundle);
       const written = await this.#write(secret, created);
       if (written === undefined) return 200; // another replica wrote first: look again
       bundle = created;
     }
     const trusted = await this.#trustedBundle();
-    let step: Step = nextStep(bundle, this.#o.hosts, lifetimes, now, trusted);
+    let step: Step = nextStep(bundle, this.#options.hosts, lifetimes, now, trusted);
     if (step === 'new' || step === 'ca' || step === 'leaf') {
-      const next = step === 'new' ? newBundle(this.#o.hosts, lifetimes, now, bundle.caBundle) : step === 'ca' ? rotateCa(bundle, lifetimes, now) : renewLeaf(bundle, this.#o.hosts, lifetimes, now);
+      const next = step === 'new' ? newBundle(this.#options.hosts, lifetimes, now, bundle.caBundle) : step === 'ca' ? rotateCa(bundle, lifetimes, now) : renewLeaf(bundle, this.#options.hosts, lifetimes, now);
       const written = await this.#write(secret, next);
       if (written === undefined) return 200;
-      this.#o.log.info(step === 'leaf' ? 'Renewed webhook serving certificate' : 'Made a new webhook CA', { namespace, name });
+      this.#options.log.info(step === 'leaf' ? 'Renewed webhook serving certificate' : 'Made a new webhook CA', { namespace, name });
       bundle = next;
-      step = nextStep(bundle, this.#o.hosts, lifetimes, now, trusted);
+      step = nextStep(bundle, this.#options.hosts, lifetimes, now, trusted);
     }
     if (step === 'trust') await this.#trust(bundle.caBundle);
     this.#load(bundle);
-    const after = step === 'trust' ? nextStep(bundle, this.#o.hosts, lifetimes, now, await this.#trustedBundle()) : step;
+    const after = step === 'trust' ? nextStep(bundle, this.#options.hosts, lifetimes, now, await this.#trustedBundle()) : step;
     this.#trusted = after !== 'trust';
     // A CA just trusted lets its serving certificate be made next; a step not done (a patch that lost
     // a race) is looked at again soon, never in a tight loop.
@@ -140,7 +140,7 @@ export class CertificateKeeper {
 
   /** Creates or replaces the Secret; undefined when another replica got there first. */
   async #write(existing: V1Secret | undefined, bundle: CertBundle): Promise<V1Secret | undefined> {
-    const { api, namespace, secret: name } = this.#o;
+    const { api, namespace, secret: name } = this.#options;
     const body: V1Secret = {
       apiVersion: 'v1',
       kind: 'Secret',
@@ -169,17 +169,17 @@ export class CertificateKeeper {
 
   /** The caBundle the webhook configuration holds (of its first webhook), '' when unknown. */
   async #trustedBundle(): Promise<string> {
-    const configuration = await this.#o.api.readWebhookConfiguration(this.#o.configuration);
+    const configuration = await this.#options.api.readWebhookConfiguration(this.#options.configuration);
     const encoded = configuration?.webhooks?.[0]?.clientConfig.caBundle;
     if (configuration === undefined) {
-      throw new Error(`MutatingWebhookConfiguration ${this.#o.configuration} does not exist (install the admission-webhook component)`);
+      throw new Error(`MutatingWebhookConfiguration ${this.#options.configuration} does not exist (install the admission-webhook component)`);
     }
     return encoded === undefined ? '' : Buffer.from(encoded, 'base64').toString('utf8');
   }
 
   /** Sets caBundle on every webhook of the configuration, guarded by the resourceVersion read. */
   async #trust(caBundle: string): Promise<void> {
-    const { api, configuration: name, log } = this.#o;
+    const { api, configuration: name, log } = this.#options;
     const configuration = await api.readWebhookConfiguration(name);
     if (configuration === undefined) throw new Error(`MutatingWebhookConfiguration ${name} does not exist`);
     const encoded = b64(caBundle);
@@ -203,9 +203,9 @@ export class CertificateKeeper {
     try {
       expiresAt = Date.parse(new X509Certificate(bundle.cert).validTo);
     } catch (error) {
-      throw new Error(`webhook certificate in Secret ${this.#o.namespace}/${this.#o.secret} is unreadable: ${errorMessage(error)}`, { cause: error });
+      throw new Error(`webhook certificate in Secret ${this.#options.namespace}/${this.#options.secret} is unreadable: ${errorMessage(error)}`, { cause: error });
     }
-    this.#o.serve(bundle.cert, bundle.key, expiresAt);
+    this.#options.serve(bundle.cert, bundle.key, expiresAt);
     this.#served = bundle.cert;
   }
 }

@@ -35,7 +35,7 @@ export interface PublisherOptions {
 }
 
 export class AdmissionParamsPublisher {
-  readonly #o: PublisherOptions;
+  readonly #options: PublisherOptions;
   readonly #facts = new Map<string, NamespaceFacts>();
   readonly #dirty = new Set<string>();
   #all = false;
@@ -47,14 +47,14 @@ export class AdmissionParamsPublisher {
   #resync: NodeJS.Timeout | undefined;
 
   constructor(options: PublisherOptions) {
-    this.#o = options;
+    this.#options = options;
   }
 
   /** Starts publishing: every namespace is looked at once (call after the caches synced). */
   start(): void {
     this.#running = true;
     this.touchAll();
-    this.#resync = setInterval(() => this.touchAll(), this.#o.resyncMs);
+    this.#resync = setInterval(() => this.touchAll(), this.#options.resyncMs);
     this.#resync.unref();
   }
 
@@ -69,7 +69,7 @@ export class AdmissionParamsPublisher {
   touch(namespace: string | undefined): void {
     if (namespace === undefined || namespace === '') return;
     this.#dirty.add(namespace);
-    this.#schedule(this.#o.debounceMs ?? 10);
+    this.#schedule(this.#options.debounceMs ?? 10);
   }
 
   /**
@@ -79,7 +79,7 @@ export class AdmissionParamsPublisher {
   touchAll(): void {
     this.#all = true;
     this.#written = undefined;
-    this.#schedule(this.#o.debounceMs ?? 10);
+    this.#schedule(this.#options.debounceMs ?? 10);
   }
 
   /** Resolves when what is known now has been written (tests). */
@@ -92,7 +92,7 @@ export class AdmissionParamsPublisher {
 
   #schedule(ms: number): void {
     if (!this.#running || this.#timer !== undefined) return;
-    this.#timer = this.#o.clock.after(ms, () => {
+    this.#timer = this.#options.clock.after(ms, () => {
       this.#timer = undefined;
       void this.#flush();
     });
@@ -112,7 +112,7 @@ export class AdmissionParamsPublisher {
   }
 
   async #write(): Promise<void> {
-    const { cache, settings, log } = this.#o;
+    const { cache, settings, log } = this.#options;
     const current = settings();
     const names = this.#all ? new Set([...cache.namespaceNames(), ...this.#facts.keys()]) : new Set(this.#dirty);
     this.#all = false;
@@ -131,9 +131,9 @@ export class AdmissionParamsPublisher {
     const text = JSON.stringify(data);
     if (text === this.#written) return;
     try {
-      await this.#o.api.applyConfigMap(this.#configMap(data));
+      await this.#options.api.applyConfigMap(this.#configMap(data));
       this.#written = text;
-      log.info('Applied admission parameters', { namespace: this.#o.namespace, name: this.#o.name, entries: Object.keys(data).length - 1 });
+      log.info('Applied admission parameters', { namespace: this.#options.namespace, name: this.#options.name, entries: Object.keys(data).length - 1 });
     } catch (error) {
       // Not the leader, or the API failed: the data is recomputed and tried again.
       log.debug('Admission parameters not written', { error: describeKubeError(error) });
@@ -144,7 +144,7 @@ export class AdmissionParamsPublisher {
 
   #timerRetry(): void {
     if (!this.#running || this.#timer !== undefined) return;
-    this.#timer = this.#o.clock.after(this.#o.retryMs ?? 5_000, () => {
+    this.#timer = this.#options.clock.after(this.#options.retryMs ?? 5_000, () => {
       this.#timer = undefined;
       void this.#flush();
     });
@@ -155,8 +155,8 @@ export class AdmissionParamsPublisher {
       apiVersion: 'v1',
       kind: 'ConfigMap',
       metadata: {
-        name: this.#o.name,
-        namespace: this.#o.namespace,
+        name: this.#options.name,
+        namespace: this.#options.namespace,
         labels: { [managedBy.key]: managedBy.value },
         annotations: { 'ecr-login/purpose': 'Parameters of the kube-ecrlogin MutatingAdmissionPolicy; written by the controller.' },
       },

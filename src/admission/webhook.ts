@@ -68,13 +68,13 @@ interface Review {
 }
 
 export class AdmissionWebhook {
-  readonly #o: WebhookOptions;
+  readonly #options: WebhookOptions;
   #server: Server | undefined;
   #listening: Promise<void> | undefined;
   #draining = false;
 
   constructor(options: WebhookOptions) {
-    this.#o = options;
+    this.#options = options;
   }
 
   /** Whether it is listening with a certificate. */
@@ -92,7 +92,7 @@ export class AdmissionWebhook {
   async useCertificate(cert: string, key: string): Promise<void> {
     if (this.#server !== undefined) {
       this.#server.setSecureContext({ cert, key });
-      this.#o.log.info('Webhook serving certificate loaded');
+      this.#options.log.info('Webhook serving certificate loaded');
       await this.#listening;
       return;
     }
@@ -101,9 +101,9 @@ export class AdmissionWebhook {
     server.requestTimeout = 10_000;
     server.headersTimeout = 5_000;
     server.keepAliveTimeout = 60_000;
-    server.on('tlsClientError', (error) => this.#o.log.debug('Webhook TLS handshake failed', { error: errorMessage(error) }));
+    server.on('tlsClientError', (error) => this.#options.log.debug('Webhook TLS handshake failed', { error: errorMessage(error) }));
     this.#server = server;
-    const { host, port } = this.#o.address;
+    const { host, port } = this.#options.address;
     this.#listening = new Promise<void>((resolve, reject) => {
       server.once('error', reject);
       server.listen(port, host, () => {
@@ -112,7 +112,7 @@ export class AdmissionWebhook {
       });
     });
     await this.#listening;
-    this.#o.log.info('Serving admission webhook', { address: `${host}:${String(this.port)}`, path: webhookPath });
+    this.#options.log.info('Serving admission webhook', { address: `${host}:${String(this.port)}`, path: webhookPath });
   }
 
   /**
@@ -135,12 +135,12 @@ export class AdmissionWebhook {
   }
 
   async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
-    const end = this.#o.metrics.webhookDuration.startTimer();
+    const end = this.#options.metrics.webhookDuration.startTimer();
     const outcome = await this.#answer(request);
-    this.#o.metrics.webhookRequests.inc({ result: outcome.result });
+    this.#options.metrics.webhookRequests.inc({ result: outcome.result });
     end({ result: outcome.result });
     if (outcome.status === 0) return; // the client went away
-    if (outcome.result === 'rejected') this.#o.log.debug('Webhook request refused', { status: outcome.status, message: outcome.body });
+    if (outcome.result === 'rejected') this.#options.log.debug('Webhook request refused', { status: outcome.status, message: outcome.body });
     response.writeHead(outcome.status, {
       'content-type': outcome.status === 200 ? 'application/json' : 'text/plain; charset=utf-8',
       ...(outcome.status === 200 && !this.#draining ? {} : { connection: 'close' }),
@@ -193,17 +193,17 @@ export class AdmissionWebhook {
     try {
       const decision = await this.#decide(namespace, serviceAccount, listed);
       if (decision.patch.length === 0) return allowed('unchanged');
-      this.#o.log.debug('Admitted Pod with pull Secrets', { namespace, serviceAccount, added: decision.patch.length });
+      this.#options.log.debug('Admitted Pod with pull Secrets', { namespace, serviceAccount, added: decision.patch.length });
       return allowed('mutated', { patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(decision.patch)).toString('base64') });
     } catch (error) {
-      this.#o.log.warn('Webhook could not decide; Pod admitted without a patch', { namespace, serviceAccount, error: describeKubeError(error) });
+      this.#options.log.warn('Webhook could not decide; Pod admitted without a patch', { namespace, serviceAccount, error: describeKubeError(error) });
       return allowed('error', { warnings: [`kube-ecrlogin could not add its pull Secret: ${describeKubeError(error)}`] });
     }
   }
 
   async #decide(namespaceName: string, serviceAccount: string, listed: readonly string[] | undefined): Promise<{ patch: readonly unknown[] }> {
-    const { reads } = this.#o;
-    const timeout = this.#o.readTimeoutMs ?? 1_500;
+    const { reads } = this.#options;
+    const timeout = this.#options.readTimeoutMs ?? 1_500;
     const namespace = reads.cachedNamespace(namespaceName) ?? (await within(timeout, reads.liveNamespace(namespaceName)));
     if (namespace === undefined || namespace.metadata?.deletionTimestamp !== undefined) return { patch: [] };
     let serviceAccounts = reads.cachedServiceAccounts(namespaceName);
@@ -211,7 +211,7 @@ export class AdmissionWebhook {
       const live = await within(timeout, reads.liveServiceAccount(namespaceName, serviceAccount));
       if (live !== undefined) serviceAccounts = [...serviceAccounts, live];
     }
-    return admitPod({ serviceAccount, imagePullSecrets: listed }, namespace, serviceAccounts, this.#o.settings());
+    return admitPod({ serviceAccount, imagePullSecrets: listed }, namespace, serviceAccounts, this.#options.settings());
   }
 }
 

@@ -6,7 +6,7 @@
 
 import { CoreV1Api, type KubeConfig, type V1ConfigMap } from '@kubernetes/client-node';
 import { Informer } from '../kube/informer.ts';
-import { reasons, type EventRecorder, type EventTarget } from '../kube/events.ts';
+import { reasons, type EventRecorder, type Regarding } from '../kube/events.ts';
 import type { Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import { shortHash } from '../naming.ts';
@@ -118,7 +118,7 @@ export interface SettingsSourceOptions {
 }
 
 export class SettingsSource {
-  readonly #o: SettingsSourceOptions;
+  readonly #options: SettingsSourceOptions;
   readonly #source: PolicySource;
   readonly #informer: Informer<V1ConfigMap>;
   #current: Settings = defaultSettings;
@@ -130,7 +130,7 @@ export class SettingsSource {
   readonly #listeners: ((settings: Settings) => void)[] = [];
 
   constructor(options: SettingsSourceOptions) {
-    this.#o = options;
+    this.#options = options;
     this.#source = { namespace: options.namespace, name: options.name, requirePolicy: options.requirePolicy };
     this.#inForce = { configMap: `${options.namespace}/${options.name}`, source: 'defaults', configMapState: 'missing' };
     const core = options.config.makeApiClient(CoreV1Api);
@@ -161,7 +161,7 @@ export class SettingsSource {
    * under --require-policy, no policy (no ConfigMap, or none with config.yaml) starts denying everything.
    */
   async start(): Promise<Settings> {
-    const { log, metrics, namespace, name } = this.#o;
+    const { log, metrics, namespace, name } = this.#options;
     await this.#informer.start();
     const configMap = this.#informer.get(name, namespace);
     const result = initialSettings(configMap, this.#source);
@@ -191,7 +191,7 @@ export class SettingsSource {
   }
 
   #changed(configMap: V1ConfigMap | undefined): void {
-    const { log, metrics, namespace, name } = this.#o;
+    const { log, metrics, namespace, name } = this.#options;
     if (!this.#started) return;
     const now = seen(configMap);
     if (now === this.#lastSeen) return;
@@ -224,9 +224,9 @@ export class SettingsSource {
     metrics.configReloads.inc({ result: 'success' });
     metrics.configValid.set(1);
     log.info('Reloaded config', { namespace, name, rules: result.settings.rules.length });
-    const target = targetOf(configMap, this.#source);
-    if (this.#o.events?.resolve(target, reasons.ConfigInvalid)) {
-      this.#o.events.emit(target, 'Normal', reasons.ConfigReloaded, `Valid ${configKey} loaded`);
+    const regarding = regardingOf(configMap, this.#source);
+    if (this.#options.events?.resolve(regarding, reasons.ConfigInvalid)) {
+      this.#options.events.emit(regarding, 'Normal', reasons.ConfigReloaded, `Valid ${configKey} loaded`);
     }
     this.#notify(result.settings);
   }
@@ -245,9 +245,9 @@ export class SettingsSource {
     if (settings.denyAll === this.#current.denyAll) return;
     this.#current = settings;
     this.#inForce = { ...this.#inForce, source: 'no-policy', ...(settings.denyAll !== undefined ? { denyAll: settings.denyAll } : {}) };
-    this.#o.log.warn('No policy in force, every request is denied until a valid ConfigMap appears', {
-      namespace: this.#o.namespace,
-      name: this.#o.name,
+    this.#options.log.warn('No policy in force, every request is denied until a valid ConfigMap appears', {
+      namespace: this.#options.namespace,
+      name: this.#options.name,
       reason: settings.denyAll,
     });
     this.#notify(settings);
@@ -278,11 +278,11 @@ export class SettingsSource {
   #warnInvalid(configMap: V1ConfigMap, result: ConfigMapSettings & { ok: false }): void {
     const what = result.problem === 'no-key' ? 'ConfigMap' : configKey;
     const kept = this.#current.denyAll !== undefined ? 'every request stays denied (--require-policy)' : 'the last good config stays in force';
-    this.#o.events?.warnOnce(targetOf(configMap, this.#source), reasons.ConfigInvalid, `Invalid ${what}, ${kept}: ${result.errors.join('; ')}`);
+    this.#options.events?.warnOnce(regardingOf(configMap, this.#source), reasons.ConfigInvalid, `Invalid ${what}, ${kept}: ${result.errors.join('; ')}`);
   }
 }
 
-function targetOf(configMap: V1ConfigMap, source: PolicySource): EventTarget {
+function regardingOf(configMap: V1ConfigMap, source: PolicySource): Regarding {
   const uid = configMap.metadata?.uid;
   return { kind: 'ConfigMap', name: source.name, namespace: source.namespace, ...(uid !== undefined ? { uid } : {}) };
 }

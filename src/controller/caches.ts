@@ -12,7 +12,7 @@ import { fieldManager } from '../kube/objects.ts';
 import { RecentWrites } from '../kube/recent-writes.ts';
 import { metadataForCache, namespaceForCache, withoutManagedFields } from '../kube/trim.ts';
 import type { Logger } from '../log.ts';
-import type { CacheReader } from './reconciler.ts';
+import type { ReconcilerCache } from './reconciler.ts';
 import { argocdSecretType, dataWrittenBy, dataWrittenByUs, managedBy, managedSelector } from './secrets.ts';
 
 /**
@@ -42,7 +42,7 @@ export type CachedKind = 'Namespace' | 'ServiceAccount' | 'Secret';
  * The one way to read the caches: every reader (reconciler, controller, admission webhook, readiness,
  * `once`) goes through these methods, so our recent writes are seen everywhere the cache is.
  */
-export class Caches implements CacheReader {
+export class Caches implements ReconcilerCache {
   readonly #log: Logger;
   readonly #namespaces: Informer<V1Namespace>;
   readonly #serviceAccounts: Informer<V1ServiceAccount>;

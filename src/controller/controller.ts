@@ -3,7 +3,7 @@
 // the reconciler that reads them.
 
 import type { Clock } from '../clock.ts';
-import { reasons, type EventRecorder, type EventTarget } from '../kube/events.ts';
+import { reasons, type EventRecorder, type Regarding } from '../kube/events.ts';
 import { errorMessage, type Logger } from '../log.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Caches } from './caches.ts';
@@ -18,7 +18,7 @@ export interface ControllerOptions {
   readonly metrics: Metrics;
   readonly events: EventRecorder;
   /** Where an Event about the controller's own work goes (its config ConfigMap). */
-  readonly eventTarget: EventTarget;
+  readonly eventTarget: Regarding;
   readonly workers: number;
   /** Only namespaces with these labels are served (a label selector), e.g. for sharding. */
   readonly namespaceSelector?: string;
@@ -31,7 +31,7 @@ export interface ControllerOptions {
 }
 
 export class Controller {
-  readonly #o: ControllerOptions;
+  readonly #options: ControllerOptions;
   readonly queue: WorkQueue<string>;
   #workers: Promise<void>[] = [];
   #resync: NodeJS.Timeout | undefined;
@@ -41,7 +41,7 @@ export class Controller {
   readonly lastResults = new Map<string, ReconcileResult & { at: number; count: number }>();
 
   constructor(options: ControllerOptions) {
-    this.#o = options;
+    this.#options = options;
     this.queue = new WorkQueue<string>({ clock: options.clock, baseDelayMs: options.backoffBaseMs, maxDelayMs: options.backoffMaxMs });
     options.caches.onChange((namespace) => this.enqueue(namespace));
   }
@@ -50,8 +50,8 @@ export class Controller {
   enqueue(namespace: string | undefined): boolean {
     if (namespace === undefined || namespace === '') return false;
     // With a namespace selector, objects in other namespaces are none of our business.
-    const { caches } = this.#o;
-    if (this.#o.namespaceSelector !== undefined && caches.namespacesSynced && caches.namespace(namespace) === undefined) {
+    const { caches } = this.#options;
+    if (this.#options.namespaceSelector !== undefined && caches.namespacesSynced && caches.namespace(namespace) === undefined) {
       if (caches.secrets(namespace).length === 0) {
         this.lastResults.delete(namespace); // gone, or no longer ours to serve
         return false;
@@ -63,7 +63,7 @@ export class Controller {
 
   /** Every namespace we know, and every one holding a managed Secret; returns those queued. */
   enqueueAll(): Set<string> {
-    const names = new Set([...this.#o.caches.namespaceNames(), ...this.#o.caches.namespacesWithSecrets()]);
+    const names = new Set([...this.#options.caches.namespaceNames(), ...this.#options.caches.namespacesWithSecrets()]);
     for (const name of names) if (!this.enqueue(name)) names.delete(name);
     return names;
   }
@@ -76,8 +76,8 @@ export class Controller {
   startWorkers(): void {
     const pending = this.enqueueAll();
     this.#firstPass = pending.size > 0 ? { pending, issuedIn: [], secrets: 0 } : undefined;
-    for (let i = 0; i < this.#o.workers; i++) this.#workers.push(this.#work());
-    this.#resync = setInterval(() => this.enqueueAll(), this.#o.resyncMs);
+    for (let i = 0; i < this.#options.workers; i++) this.#workers.push(this.#work());
+    this.#resync = setInterval(() => this.enqueueAll(), this.#options.resyncMs);
     this.#resync.unref();
   }
 
@@ -85,7 +85,7 @@ export class Controller {
   async stop(timeoutMs: number): Promise<boolean> {
     if (this.#resync !== undefined) clearInterval(this.#resync);
     const drained = await this.queue.shutDown(timeoutMs);
-    await this.#o.caches.stop();
+    await this.#options.caches.stop();
     return drained;
   }
 
@@ -96,7 +96,7 @@ export class Controller {
 
   /** One reconcile under its deadline; a failure of any kind becomes its result, never an exception. */
   async #reconcile(namespace: string, firstPass = false): Promise<ReconcileResult> {
-    const { clock, log, reconciler, reconcileTimeoutMs } = this.#o;
+    const { clock, log, reconciler, reconcileTimeoutMs } = this.#options;
     const deadline = new AbortController();
     const timer = clock.after(reconcileTimeoutMs, () => deadline.abort(new ReconcileDeadline(reconcileTimeoutMs)));
     try {
@@ -127,7 +127,7 @@ export class Controller {
   }
 
   async #process(key: string): Promise<void> {
-    const { clock, log, metrics, caches } = this.#o;
+    const { clock, log, metrics, caches } = this.#options;
     const started = clock.now();
     const end = metrics.reconcileDuration.startTimer();
     // A key never runs twice at once: it leaves the first pass when its first reconcile ends.
@@ -164,7 +164,7 @@ export class Controller {
     if (pass.pending.size > 0) return;
     this.#firstPass = undefined;
     if (pass.secrets === 0) return;
-    const { events, eventTarget, log } = this.#o;
+    const { events, eventTarget, log } = this.#options;
     const shown = pass.issuedIn.slice(0, firstPassNamesShown).join(', ') + (pass.issuedIn.length > firstPassNamesShown ? ` and ${pass.issuedIn.length - firstPassNamesShown} more` : '');
     log.info('Created Secrets in the first pass', { secrets: pass.secrets, namespaces: pass.issuedIn.length });
     events.emit(

@@ -66,7 +66,7 @@ export function resolveIntents(snapshot: Snapshot): Intents {
       registries: snapshot.target.registries,
       identity,
       secretName: snapshot.target.secretName,
-      targets: { all: false, names: snapshot.target.serviceAccounts },
+      forServiceAccounts: { all: false, names: snapshot.target.serviceAccounts },
       format: 'dockerconfigjson',
       specHash: specHash(snapshot.target.registries, identity, 'dockerconfigjson'),
     });
@@ -129,8 +129,8 @@ export function resolveIntents(snapshot: Snapshot): Intents {
       continue;
     }
     for (const output of outputs) claimed.set(output.secretName, source);
-    if (!request.targets.all && created !== undefined) {
-      const missing = request.targets.names.filter((name) => !byName.has(name));
+    if (!request.forServiceAccounts.all && created !== undefined) {
+      const missing = request.forServiceAccounts.names.filter((name) => !byName.has(name));
       if (missing.length > 0) {
         // Reported once the Namespace is old enough for them to have appeared; looked at again then.
         const reportAt = created + (snapshot.pendingGraceMs ?? pendingGraceMs);
@@ -153,7 +153,7 @@ export function resolveIntents(snapshot: Snapshot): Intents {
         registries: output.registries,
         identity,
         secretName: output.secretName,
-        targets: request.targets,
+        forServiceAccounts: request.forServiceAccounts,
         format: request.format,
         specHash: specHash(output.registries, identity, request.format),
       });
@@ -231,17 +231,17 @@ function refOf(kind: ObjectRef['kind'], name: string, namespace: string | undefi
 }
 
 /** Whether a grant's Secret belongs in a ServiceAccount's imagePullSecrets (and so in its Pods'). */
-export function grantTargets(grant: Grant, serviceAccount: string): boolean {
-  return grant.targets.all || grant.targets.names.includes(serviceAccount);
+export function grantCovers(grant: Grant, serviceAccount: string): boolean {
+  return grant.forServiceAccounts.all || grant.forServiceAccounts.names.includes(serviceAccount);
 }
 
 /**
  * The Secrets a Pod running as a ServiceAccount should list in spec.imagePullSecrets: those of the
- * grants that target the ServiceAccount, in grant order. One rule for the ServiceAccount patch, the
+ * grants that cover the ServiceAccount, in grant order. One rule for the ServiceAccount patch, the
  * admission webhook and the doctor.
  */
 export function pullSecretsFor(grants: readonly Grant[], serviceAccount: string): string[] {
-  return [...new Set(grants.filter((grant) => grantTargets(grant, serviceAccount)).map((grant) => grant.secretName))];
+  return [...new Set(grants.filter((grant) => grantCovers(grant, serviceAccount)).map((grant) => grant.secretName))];
 }
 
 export function nameOf(object: { metadata?: { name?: string } }): string {

@@ -3,7 +3,7 @@
 // (intents.ts) and those that use them (secrets.ts, plan.ts, the reconciler) need not import each other.
 
 import type { V1Namespace, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
-import type { SecretFormat, Source, Targets } from '../annotations.ts';
+import type { SecretFormat, Source, ServiceAccountSet } from '../annotations.ts';
 import type { TokenIdentity } from '../broker.ts';
 import type { StaticTarget } from '../config/options.ts';
 import type { Settings } from '../config/settings.ts';
@@ -30,7 +30,7 @@ export interface Grant {
   readonly registries: readonly RegistryHost[];
   readonly identity: TokenIdentity;
   readonly secretName: string;
-  readonly targets: Targets;
+  readonly forServiceAccounts: ServiceAccountSet;
   /** What the Secret holds the credentials as (one argocd-repository grant per registry). */
   readonly format: SecretFormat;
   /** Changes when what the Secret should hold changes (registries, identity, format). */

@@ -18,8 +18,8 @@ import { planSecrets, planServiceAccounts, tokenFreshFor, tokenNeed, type Secret
 import { isManaged, isOriginalLogin, isOurs, managedSelector, ownerNamespace, readSecretState, secretAnnotations } from './secrets.ts';
 import { type ObjectRef } from '../kube/objects.ts';
 
-/** Read access to the informer caches. */
-export interface CacheReader {
+/** What the reconciler needs of the informer caches: reads, and being told of its own writes. */
+export interface ReconcilerCache {
   namespace(name: string): V1Namespace | undefined;
   serviceAccountsIn(namespace: string): readonly V1ServiceAccount[];
   /** Managed Secrets (our label) in a namespace. */
@@ -31,7 +31,7 @@ export interface CacheReader {
 }
 
 export interface ReconcilerOptions {
-  readonly cache: CacheReader;
+  readonly cache: ReconcilerCache;
   readonly settings: () => Settings;
   readonly broker: TokenBroker;
   readonly api: KubeApi;
@@ -76,10 +76,10 @@ const problemReasons: readonly Reason[] = [
 ];
 
 export class Reconciler {
-  readonly #o: ReconcilerOptions;
+  readonly #options: ReconcilerOptions;
 
   constructor(options: ReconcilerOptions) {
-    this.#o = options;
+    this.#options = options;
   }
 
   /**
@@ -88,22 +88,22 @@ export class Reconciler {
    * after, and the next pass starts again from what is there.
    */
   async reconcile(namespaceName: string, signal?: AbortSignal, options: ReconcileOptions = {}): Promise<ReconcileResult> {
-    const { cache, clock, events } = this.#o;
+    const { cache, clock, events } = this.#options;
     const namespace = cache.namespace(namespaceName);
     if (namespace === undefined || namespace.metadata?.deletionTimestamp !== undefined) {
       // Gone or going: the namespace controller deletes what is in it; nothing for us to do.
       events.forgetNamespace(namespaceName);
-      this.#o.metrics.keepSecrets(namespaceName, []);
+      this.#options.metrics.keepSecrets(namespaceName, []);
       return { writes: 0, healthy: true };
     }
     const observed: Snapshot = {
       namespace,
       serviceAccounts: cache.serviceAccountsIn(namespaceName),
       secrets: cache.secrets(namespaceName),
-      settings: this.#o.settings(),
+      settings: this.#options.settings(),
       now: clock.now(),
-      ...(this.#o.target?.namespace === namespaceName ? { target: this.#o.target } : {}),
-      ...(this.#o.pendingGraceMs !== undefined ? { pendingGraceMs: this.#o.pendingGraceMs } : {}),
+      ...(this.#options.target?.namespace === namespaceName ? { target: this.#options.target } : {}),
+      ...(this.#options.pendingGraceMs !== undefined ? { pendingGraceMs: this.#options.pendingGraceMs } : {}),
     };
     const run = new Run(options.firstPass === true);
     // Before asking AWS for anything: a Secret name taken by a Secret we do not own cannot be served.
@@ -132,7 +132,7 @@ export class Reconciler {
       else if (write.existing === undefined) available.delete(write.grant.secretName);
     }
     for (const grant of plan.unchanged) {
-      this.#o.metrics.refreshes.inc({ outcome: 'unchanged' });
+      this.#options.metrics.refreshes.inc({ outcome: 'unchanged' });
       this.#recovered(grant);
     }
     for (const { grant, error } of plan.failed) this.#failed(grant, error, run);
@@ -143,10 +143,10 @@ export class Reconciler {
     for (const patch of planServiceAccounts(snapshot.serviceAccounts, intents.grants, available, intents.keep, owned)) {
       signal?.throwIfAborted();
       try {
-        const patched = await this.#o.api.patchServiceAccount(namespaceName, patch.serviceAccount, patch.ops);
-        this.#o.cache.wrote('ServiceAccount', namespaceName, patch.serviceAccount, patched);
+        const patched = await this.#options.api.patchServiceAccount(namespaceName, patch.serviceAccount, patch.ops);
+        this.#options.cache.wrote('ServiceAccount', namespaceName, patch.serviceAccount, patched);
         run.writes++;
-        this.#o.log.info('Patched ServiceAccount', {
+        this.#options.log.info('Patched ServiceAccount', {
           namespace: namespaceName,
           name: patch.serviceAccount,
           added: patch.added,
@@ -154,7 +154,7 @@ export class Reconciler {
         });
       } catch (error) {
         // 422 (our test op failed) or 409: the ServiceAccount changed since we read it; look again.
-        this.#o.cache.conflicted('ServiceAccount', namespaceName, patch.serviceAccount);
+        this.#options.cache.conflicted('ServiceAccount', namespaceName, patch.serviceAccount);
         run.fail(`patching ServiceAccount ${namespaceName}/${patch.serviceAccount}: ${describeKubeError(error)}`);
         patchesFailed = true;
       }
@@ -170,9 +170,9 @@ export class Reconciler {
     }
 
     this.#recordExpiries(namespaceName, intents.grants, plan.writes);
-    this.#o.metrics.keepSecrets(namespaceName, intents.grants.map((grant) => grant.secretName));
+    this.#options.metrics.keepSecrets(namespaceName, intents.grants.map((grant) => grant.secretName));
     const lookAgainAt = [plan.nextRefreshAt, intents.recheckAt].filter((at): at is number => at !== undefined);
-    return run.result(lookAgainAt.length === 0 ? undefined : Math.min(...lookAgainAt), clock.now(), this.#o.maxRequeueMs);
+    return run.result(lookAgainAt.length === 0 ? undefined : Math.min(...lookAgainAt), clock.now(), this.#options.maxRequeueMs);
   }
 
   async #obtain(grant: Grant, acceptable: (token: IssuedToken) => boolean, signal: AbortSignal | undefined): Promise<TokenOutcome> {
@@ -180,7 +180,7 @@ export class Reconciler {
       const tokens = new Map<string, IssuedToken>();
       await Promise.all(
         [...tokenEndpoints(grant.registries)].map(async ([region, endpoint]) => {
-          tokens.set(region, await this.#o.broker.token(grant.identity, endpoint, acceptable, signal));
+          tokens.set(region, await this.#options.broker.token(grant.identity, endpoint, acceptable, signal));
         }),
       );
       return { ok: true, tokens };
@@ -198,12 +198,12 @@ export class Reconciler {
    * live read tells a Secret we do not own (left untouched, reported) from one that is, or becomes, ours.
    */
   async #checkUnmanaged(snapshot: Snapshot, intents: Intents, run: Run): Promise<{ snapshot: Snapshot; intents: Intents }> {
-    const { api, events } = this.#o;
+    const { api, events } = this.#options;
     const namespace = snapshot.namespace.metadata?.name ?? '';
     const lagging: V1Secret[] = [];
     const blocked = new Set<Grant>();
     const problems: Problem[] = [];
-    const adopting = (grant: Grant): boolean => grant.source.kind === 'Target' && this.#o.target?.adopt === true;
+    const adopting = (grant: Grant): boolean => grant.source.kind === 'Target' && this.#options.target?.adopt === true;
     const unknown = intents.grants.filter(
       (grant) =>
         !snapshot.secrets.some((secret) => nameOf(secret) === grant.secretName) &&
@@ -226,7 +226,7 @@ export class Reconciler {
         }
         if (adopting(grant) && isOriginalLogin(live, grant.registries.map((r) => r.host))) {
           // The original kube-ecrlogin's Secret: taken over in place (labelled on the next write), never recreated.
-          this.#o.log.info('Adopting Secret', { namespace, name: grant.secretName, source: describeSource(grant.source) });
+          this.#options.log.info('Adopting Secret', { namespace, name: grant.secretName, source: describeSource(grant.source) });
           lagging.push(live);
           return;
         }
@@ -247,12 +247,12 @@ export class Reconciler {
 
   /** Writes one Secret; returns whether it now holds what we wrote. */
   async #write(write: SecretWrite, run: Run): Promise<boolean> {
-    const { api, log, metrics, events } = this.#o;
+    const { api, log, metrics, events } = this.#options;
     const { grant, secret, existing } = write;
     const namespace = grant.source.namespace;
     try {
       if (existing === undefined) {
-        this.#o.cache.wrote('Secret', namespace, grant.secretName, await api.createSecret(secret));
+        this.#options.cache.wrote('Secret', namespace, grant.secretName, await api.createSecret(secret));
         metrics.refreshes.inc({ outcome: 'issued' });
         log.info('Created Secret', { namespace, name: grant.secretName, source: describeSource(grant.source), registries: grant.registries.length });
         run.issued++;
@@ -267,7 +267,7 @@ export class Reconciler {
           resourceVersion = reowned.metadata?.resourceVersion ?? resourceVersion;
           run.writes++;
         }
-        this.#o.cache.wrote('Secret', namespace, grant.secretName, await api.applySecret(secret, resourceVersion));
+        this.#options.cache.wrote('Secret', namespace, grant.secretName, await api.applySecret(secret, resourceVersion));
         metrics.refreshes.inc({ outcome: 'refreshed' });
         log.info('Applied Secret', {
           namespace,
@@ -286,7 +286,7 @@ export class Reconciler {
         return false;
       }
       // 409: created or changed by someone else since we looked. Look again.
-      if (status === 409) this.#o.cache.conflicted('Secret', namespace, grant.secretName);
+      if (status === 409) this.#options.cache.conflicted('Secret', namespace, grant.secretName);
       run.fail(`writing Secret ${namespace}/${grant.secretName}: ${describeKubeError(error)}`);
       metrics.refreshes.inc({ outcome: 'failed' });
       return false;
@@ -299,14 +299,14 @@ export class Reconciler {
    * has not delivered it yet), the caller retries.
    */
   async #unmanagedAfterConflict(grant: Grant): Promise<boolean> {
-    const live = await this.#o.api.readSecret(grant.source.namespace, grant.secretName).catch(() => undefined);
+    const live = await this.#options.api.readSecret(grant.source.namespace, grant.secretName).catch(() => undefined);
     if (live === undefined || isManaged(live)) return false;
     this.#report({ ref: grant.ref, reason: 'SecretConflict', message: unmanagedMessage(grant) });
     return true;
   }
 
   #failed(grant: Grant, error: TokenError, run: Run): void {
-    const { events, log, metrics } = this.#o;
+    const { events, log, metrics } = this.#options;
     const message = `Could not get registry credentials for ${registriesOf(grant)}: ${error.message}. The current Secret, if any, is kept.`;
     events.warnOnce(grant.ref, reasons.RefreshFailed, message);
     log.warn('Refresh failed', {
@@ -323,19 +323,19 @@ export class Reconciler {
   }
 
   #recovered(grant: Grant): void {
-    this.#o.metrics.setRefreshFailing(grant.source.namespace, grant.secretName, false);
-    if (this.#o.events.resolve(grant.ref, reasons.RefreshFailed)) {
-      this.#o.events.emit(grant.ref, 'Normal', reasons.RefreshRecovered, `Secret ${grant.secretName} has fresh credentials again`);
+    this.#options.metrics.setRefreshFailing(grant.source.namespace, grant.secretName, false);
+    if (this.#options.events.resolve(grant.ref, reasons.RefreshFailed)) {
+      this.#options.events.emit(grant.ref, 'Normal', reasons.RefreshRecovered, `Secret ${grant.secretName} has fresh credentials again`);
     }
   }
 
   async #delete(secret: V1Secret, run: Run): Promise<void> {
-    const { api, log, events } = this.#o;
+    const { api, log, events } = this.#options;
     const namespace = secret.metadata?.namespace ?? '';
     const name = nameOf(secret);
     try {
       await api.deleteSecret(namespace, name, secret.metadata?.uid ?? '', secret.metadata?.resourceVersion ?? '');
-      this.#o.cache.wrote('Secret', namespace, name, undefined);
+      this.#options.cache.wrote('Secret', namespace, name, undefined);
       run.writes++;
       log.info('Deleted Secret', { namespace, name, source: secret.metadata?.annotations?.[secretAnnotations.owner] });
       const owner = ownerRef(secret);
@@ -345,22 +345,22 @@ export class Reconciler {
     } catch (error) {
       const status = statusOf(error);
       if (status === 404) return; // already gone: done
-      this.#o.cache.conflicted('Secret', namespace, name);
+      this.#options.cache.conflicted('Secret', namespace, name);
       run.fail(`deleting Secret ${namespace}/${name}: ${describeKubeError(error)}`);
     }
   }
 
   /** A Secret with our label that is not ours (see isOurs): said once, in its namespace, and left alone. */
   #reportForeign(secret: V1Secret): void {
-    const target = { kind: 'Secret', namespace: secret.metadata?.namespace ?? '', name: nameOf(secret) } as const;
-    if (this.#o.events.active(target, reasons.ForeignSecret)) return;
-    const message = `Secret ${target.name} carries the label ${managedSelector} but kube-ecrlogin did not write it for an object in this namespace; it is left alone. Remove the label, or the Secret`;
-    this.#o.events.warnOnce(target, reasons.ForeignSecret, message);
-    this.#o.log.warn('Foreign Secret left alone', { namespace: target.namespace, name: target.name, owner: secret.metadata?.annotations?.[secretAnnotations.owner] });
+    const regarding = { kind: 'Secret', namespace: secret.metadata?.namespace ?? '', name: nameOf(secret) } as const;
+    if (this.#options.events.active(regarding, reasons.ForeignSecret)) return;
+    const message = `Secret ${regarding.name} carries the label ${managedSelector} but kube-ecrlogin did not write it for an object in this namespace; it is left alone. Remove the label, or the Secret`;
+    this.#options.events.warnOnce(regarding, reasons.ForeignSecret, message);
+    this.#options.log.warn('Foreign Secret left alone', { namespace: regarding.namespace, name: regarding.name, owner: secret.metadata?.annotations?.[secretAnnotations.owner] });
   }
 
   #reportProblems(annotated: readonly ObjectRef[], problems: readonly Problem[]): void {
-    const { events } = this.#o;
+    const { events } = this.#options;
     for (const problem of problems) this.#report(problem);
     // A problem no longer present is resolved, so that its return is reported again.
     for (const ref of annotated) {
@@ -372,7 +372,7 @@ export class Reconciler {
 
   /** A Warning Event unless already said; a log line (and a denial count) when the problem is new. */
   #report(problem: Problem): void {
-    const { events, log, metrics } = this.#o;
+    const { events, log, metrics } = this.#options;
     const fresh = !events.active(problem.ref, problem.reason);
     events.warnOnce(problem.ref, problem.reason, problem.message);
     if (!fresh) return;
@@ -389,11 +389,11 @@ export class Reconciler {
   #recordExpiries(namespace: string, grants: readonly Grant[], writes: readonly SecretWrite[]): void {
     for (const grant of grants) {
       const written = writes.find((w) => w.grant === grant)?.secret;
-      const secret = written ?? this.#o.cache.secrets(namespace).find((s) => nameOf(s) === grant.secretName);
+      const secret = written ?? this.#options.cache.secrets(namespace).find((s) => nameOf(s) === grant.secretName);
       if (secret === undefined) continue;
       const state = readSecretState(secret);
       if (state instanceof Error || state.expiresAt === undefined) continue;
-      this.#o.metrics.setExpiry(namespace, grant.secretName, state.expiresAt / 1000);
+      this.#options.metrics.setExpiry(namespace, grant.secretName, state.expiresAt / 1000);
     }
   }
 }

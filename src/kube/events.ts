@@ -30,7 +30,7 @@ export type Reason = (typeof reasons)[keyof typeof reasons];
 export type EventType = 'Normal' | 'Warning';
 
 /** The object an Event is about; ConfigMap is the controller's own config. */
-export type EventTarget =
+export type Regarding =
   | ObjectRef
   | { readonly kind: 'ConfigMap' | 'Secret'; readonly name: string; readonly namespace: string; readonly uid?: string };
 
@@ -48,7 +48,7 @@ export interface EventRecorderOptions {
 
 export class EventRecorder {
   readonly #options: EventRecorderOptions;
-  /** target key -> reason -> last message said. */
+  /** Key of the object an Event is about -> reason -> last message said. */
   readonly #said = new Map<string, Map<string, string>>();
   readonly #pending: CoreV1Event[] = [];
   #sending = 0;
@@ -68,30 +68,30 @@ export class EventRecorder {
    * leaves an Event on the Namespace in `default` for the cluster's admins, which names the reason and
    * the namespace only: no registry, account or role of any tenant.
    */
-  emit(target: EventTarget, type: EventType, reason: Reason, message: string): void {
-    if (target.kind !== 'Namespace') {
-      this.#queue(target, type, reason, message);
+  emit(regarding: Regarding, type: EventType, reason: Reason, message: string): void {
+    if (regarding.kind !== 'Namespace') {
+      this.#queue(regarding, type, reason, message);
       return;
     }
-    this.#queue({ kind: 'ServiceAccount', namespace: target.name, name: 'default' }, type, reason, `Namespace ${target.name}: ${message}`);
+    this.#queue({ kind: 'ServiceAccount', namespace: regarding.name, name: 'default' }, type, reason, `Namespace ${regarding.name}: ${message}`);
     if (type === 'Warning') {
-      this.#queue(target, type, reason, `${reason} in namespace ${target.name}: its Events say why (kubectl get events -n ${target.name})`);
+      this.#queue(regarding, type, reason, `${reason} in namespace ${regarding.name}: its Events say why (kubectl get events -n ${regarding.name})`);
     }
   }
 
-  #queue(target: EventTarget, type: EventType, reason: Reason, message: string): void {
+  #queue(regarding: Regarding, type: EventType, reason: Reason, message: string): void {
     const { clock, log, instance, maxPending = 4096 } = this.#options;
     const now = new Date(clock.now());
     // Events about cluster-scoped objects (Namespaces) live in `default`, as client-go puts them.
-    const namespace = target.namespace ?? 'default';
+    const namespace = regarding.namespace ?? 'default';
     const event: CoreV1Event = {
-      metadata: { generateName: `${target.name}.`, namespace },
+      metadata: { generateName: `${regarding.name}.`, namespace },
       involvedObject: {
         apiVersion: 'v1',
-        kind: target.kind,
-        name: target.name,
-        ...(target.namespace !== undefined ? { namespace: target.namespace } : {}),
-        ...(target.uid !== undefined ? { uid: target.uid } : {}),
+        kind: regarding.kind,
+        name: regarding.name,
+        ...(regarding.namespace !== undefined ? { namespace: regarding.namespace } : {}),
+        ...(regarding.uid !== undefined ? { uid: regarding.uid } : {}),
       },
       reason,
       message: message.slice(0, 1024),
@@ -104,7 +104,7 @@ export class EventRecorder {
       count: 1,
     };
     if (this.#pending.length >= maxPending) {
-      log.warn('Dropped Event: too many waiting to be sent', { reason, kind: target.kind, name: target.name, namespace: target.namespace, waiting: this.#pending.length });
+      log.warn('Dropped Event: too many waiting to be sent', { reason, kind: regarding.kind, name: regarding.name, namespace: regarding.namespace, waiting: this.#pending.length });
       return;
     }
     this.#pending.push(event);
@@ -112,11 +112,11 @@ export class EventRecorder {
   }
 
   /** Emits a Warning unless the same reason and message were already said about this object. */
-  warnOnce(target: EventTarget, reason: Reason, message: string): void {
-    const said = this.#forTarget(target);
+  warnOnce(regarding: Regarding, reason: Reason, message: string): void {
+    const said = this.#saidAbout(regarding);
     if (said.get(reason) === message) return;
     said.set(reason, message);
-    this.emit(target, 'Warning', reason, message);
+    this.emit(regarding, 'Warning', reason, message);
   }
 
   /** Resolves when every queued Event has been sent (or failed), or false after timeoutMs. */
@@ -161,15 +161,15 @@ export class EventRecorder {
   }
 
   /** Whether a warning for reason is in force for this object. */
-  active(target: EventTarget, reason: Reason): boolean {
-    return this.#said.get(keyOf(target))?.has(reason) ?? false;
+  active(regarding: Regarding, reason: Reason): boolean {
+    return this.#said.get(keyOf(regarding))?.has(reason) ?? false;
   }
 
   /** Forgets a warning; returns whether one was in force (so the caller can announce recovery). */
-  resolve(target: EventTarget, reason: Reason): boolean {
-    const said = this.#said.get(keyOf(target));
+  resolve(regarding: Regarding, reason: Reason): boolean {
+    const said = this.#said.get(keyOf(regarding));
     const had = said?.delete(reason) ?? false;
-    if (said?.size === 0) this.#said.delete(keyOf(target));
+    if (said?.size === 0) this.#said.delete(keyOf(regarding));
     return had;
   }
 
@@ -178,8 +178,8 @@ export class EventRecorder {
     for (const key of this.#said.keys()) if (key.startsWith(`${namespace}/`) || key === `/${namespace}`) this.#said.delete(key);
   }
 
-  #forTarget(target: EventTarget): Map<string, string> {
-    const key = keyOf(target);
+  #saidAbout(regarding: Regarding): Map<string, string> {
+    const key = keyOf(regarding);
     let said = this.#said.get(key);
     if (said === undefined) {
       said = new Map();
@@ -189,6 +189,6 @@ export class EventRecorder {
   }
 }
 
-function keyOf(target: EventTarget): string {
-  return `${target.namespace ?? ''}/${target.kind === 'Namespace' ? target.name : `${target.kind}/${target.name}`}`;
+function keyOf(regarding: Regarding): string {
+  return `${regarding.namespace ?? ''}/${regarding.kind === 'Namespace' ? regarding.name : `${regarding.kind}/${regarding.name}`}`;
 }

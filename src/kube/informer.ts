@@ -47,7 +47,7 @@ export interface InformerOptions<T extends KubernetesObject> {
 }
 
 export class Informer<T extends KubernetesObject> {
-  readonly #o: InformerOptions<T>;
+  readonly #options: InformerOptions<T>;
   readonly #cache: ListWatch<T>;
   readonly #handlers: ChangeHandler<T>[] = [];
   #listed = false;
@@ -57,7 +57,7 @@ export class Informer<T extends KubernetesObject> {
   #restartDelay: number;
 
   constructor(options: InformerOptions<T>) {
-    this.#o = options;
+    this.#options = options;
     this.#restartDelay = options.minRestartDelayMs ?? 1_000;
     const transform = options.transform;
     const list = async (): Promise<KubernetesListObject<T>> => {
@@ -109,7 +109,7 @@ export class Informer<T extends KubernetesObject> {
   }
 
   #emit(object: T, kind: ChangeKind): void {
-    this.#restartDelay = this.#o.minRestartDelayMs ?? 1_000;
+    this.#restartDelay = this.#options.minRestartDelayMs ?? 1_000;
     for (const handler of this.#handlers) handler(object, kind);
   }
 
@@ -126,8 +126,8 @@ export class Informer<T extends KubernetesObject> {
   #onError(error: unknown): void {
     if (this.#stopped || this.#restartTimer !== undefined) return;
     const delay = this.#restartDelay;
-    this.#restartDelay = Math.min(delay * 2, this.#o.maxRestartDelayMs ?? 30_000);
-    this.#o.log.warn('Watch failed, restarting', { informer: this.#o.name, delayMs: delay, error: errorMessage(error) });
+    this.#restartDelay = Math.min(delay * 2, this.#options.maxRestartDelayMs ?? 30_000);
+    this.#options.log.warn('Watch failed, restarting', { informer: this.#options.name, delayMs: delay, error: errorMessage(error) });
     this.#restartTimer = setTimeout(() => {
       this.#restartTimer = undefined;
       if (!this.#stopped) void this.#startOnce();

@@ -34,7 +34,7 @@ describe('resolveIntents: grants', () => {
     assert.deepEqual(grant.registries.map((r) => r.host), [east]);
     assert.deepEqual(grant.identity, { mode: 'controller' });
     assert.equal(grant.secretName, 'ecr-login');
-    assert.deepEqual(grant.targets, { all: false, names: ['default'] });
+    assert.deepEqual(grant.forServiceAccounts, { all: false, names: ['default'] });
     assert.match(grant.specHash, /^[0-9a-f]{16}$/);
   });
 
@@ -70,7 +70,7 @@ describe('resolveIntents: grants', () => {
     const grant = only(resolveIntents(snapshot({ namespace: namespace('team-a'), serviceAccounts: [sa] })));
     assert.equal(grant.secretName, 'ecr-login-builder');
     assert.deepEqual(grant.ref, { kind: 'ServiceAccount', name: 'builder', namespace: 'team-a', uid: 'uid-sa-builder' });
-    assert.deepEqual(grant.targets, { all: false, names: ['builder'] });
+    assert.deepEqual(grant.forServiceAccounts, { all: false, names: ['builder'] });
   });
 
   it('the default Secret name comes from the settings', () => {
@@ -158,7 +158,7 @@ describe('resolveIntents: the static target', () => {
     })));
     assert.deepEqual(grant.source, { kind: 'Target', namespace: 'jobs', name: 'jobs' });
     assert.equal(grant.secretName, 'regcred');
-    assert.deepEqual(grant.targets, { all: false, names: ['default', 'runner'] });
+    assert.deepEqual(grant.forServiceAccounts, { all: false, names: ['default', 'runner'] });
     assert.deepEqual(grant.identity, { mode: 'controller' });
   });
 

@@ -227,8 +227,8 @@ function applyPatch(sa: V1ServiceAccount, ops: readonly JsonPatchOp[]): V1Servic
 const pullNames = (sa: V1ServiceAccount): string[] => (sa.imagePullSecrets ?? []).map((ref) => ref.name ?? '');
 
 /** Grants as resolveIntents makes them, for a namespace annotation targeting the given ServiceAccounts. */
-function grantsFor(secretName: string, targets: string): Grant[] {
-  const snap = snapshot({ namespace: namespace('team-a', { 'ecr-login/server': east, 'ecr-login/secret-name': secretName, 'ecr-login/service-accounts': targets }) });
+function grantsFor(secretName: string, listed: string): Grant[] {
+  const snap = snapshot({ namespace: namespace('team-a', { 'ecr-login/server': east, 'ecr-login/secret-name': secretName, 'ecr-login/service-accounts': listed }) });
   return [...grantsOf(snap)];
 }
 
@@ -279,7 +279,7 @@ describe('planServiceAccounts', () => {
     assert.deepEqual(planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(['ecr-login']), new Set(), ours), []);
   });
 
-  it('* targets every ServiceAccount', () => {
+  it('* covers every ServiceAccount', () => {
     const sas = [serviceAccount('team-a', 'a'), serviceAccount('team-a', 'b')];
     assert.deepEqual(planServiceAccounts(sas, grantsFor('ecr-login', '*'), new Set(['ecr-login']), new Set(), ours).map((p) => p.serviceAccount), ['a', 'b']);
   });
