@@ -37,6 +37,9 @@ export const secretFormats: readonly SecretFormat[] = ['dockerconfigjson', 'conf
 /** On a ServiceAccount: the imagePullSecrets entries kube-ecrlogin added (its record, not a request). */
 export const pullSecretsRecord = 'ecr-login/pull-secrets';
 
+/** The prefix of every annotation kube-ecrlogin reads (and of the keys it warns about as typos). */
+export const annotationPrefix = 'ecr-login/';
+
 /** Every ecr-login/* key kube-ecrlogin reads or writes on a Namespace or ServiceAccount. */
 export const knownKeys: readonly string[] = [...Object.values(annotations), pullSecretsRecord];
 
@@ -53,18 +56,16 @@ export interface UnknownKey {
 export function unknownKeys(values: Readonly<Record<string, string>> | undefined): UnknownKey[] {
   const unknown: UnknownKey[] = [];
   for (const key of Object.keys(values ?? {})) {
-    if (!key.startsWith(prefix) || knownKeys.includes(key)) continue;
+    if (!key.startsWith(annotationPrefix) || knownKeys.includes(key)) continue;
     const suggestion = closest(key);
     unknown.push({ key, ...(suggestion !== undefined ? { suggestion } : {}) });
   }
   return unknown.sort((a, b) => (a.key < b.key ? -1 : 1));
 }
 
-const prefix = 'ecr-login/';
-
 /** The known key nearest to `key` by edit distance (separators and case aside), if near enough. */
 function closest(key: string): string | undefined {
-  const norm = (k: string): string => k.slice(prefix.length).toLowerCase().replace(/[-_.]/g, '');
+  const norm = (k: string): string => k.slice(annotationPrefix.length).toLowerCase().replace(/[-_.]/g, '');
   let best: { key: string; distance: number } | undefined;
   for (const known of knownKeys) {
     const distance = editDistance(norm(key), norm(known));

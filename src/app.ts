@@ -143,6 +143,8 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
     clock,
     log,
     metrics,
+    events,
+    eventTarget: { kind: 'ConfigMap', name: options.configMap, namespace: options.namespace },
     workers: options.workers,
     resyncMs: options.resyncMs,
     backoffBaseMs: options.backoffBaseMs,

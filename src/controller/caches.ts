@@ -1,16 +1,16 @@
-// The informer caches the controller reads: every Namespace (or those the selector picks), every
-// ServiceAccount, and the metadata of every Secret carrying our label, each trimmed to what is read
-// (see trim.ts); plus our own writes until their watch events arrive (recent-writes.ts). Built first:
+// The informer caches the controller reads: the metadata of every Namespace (or those the selector
+// picks), every ServiceAccount, and the metadata of every Secret carrying our label, each trimmed to
+// what is read (see trim.ts); plus our own writes until their watch events arrive (recent-writes.ts). Built first:
 // the reconciler reads them, then the controller drives both (controller-runtime's order).
 
 import { CoreV1Api, type KubeConfig, type V1Namespace, type V1Secret, type V1ServiceAccount } from '@kubernetes/client-node';
-import { maxValueLength } from '../annotations.ts';
+import { annotationPrefix, maxValueLength } from '../annotations.ts';
 import type { Clock } from '../clock.ts';
 import { Informer } from '../kube/informer.ts';
 import { metadataOnly } from '../kube/metadata.ts';
 import { fieldManager } from '../kube/objects.ts';
 import { RecentWrites } from '../kube/recent-writes.ts';
-import { metadataForCache, withoutManagedFields } from '../kube/trim.ts';
+import { metadataForCache, namespaceForCache, withoutManagedFields } from '../kube/trim.ts';
 import type { Logger } from '../log.ts';
 import type { ReconcilerCache } from './reconciler.ts';
 import { argocdSecretType, dataWrittenBy, dataWrittenByUs, managedBy, managedSelector } from './secrets.ts';
@@ -21,7 +21,7 @@ import { argocdSecretType, dataWrittenBy, dataWrittenByUs, managedBy, managedSel
  * manager wrote the data. A Secret someone made to look like ours costs a few hundred bytes.
  */
 export const secretMetadata = metadataForCache<V1Secret>(
-  { labels: [managedBy.key, argocdSecretType.key], annotationPrefix: 'ecr-login/', maxValueLength, fieldManager, writtenByOthers: dataWrittenBy, writtenByUs: dataWrittenByUs },
+  { labels: [managedBy.key, argocdSecretType.key], annotationPrefix, maxValueLength, fieldManager, writtenByOthers: dataWrittenBy, writtenByUs: dataWrittenByUs },
   { apiVersion: 'v1', kind: 'Secret' },
 );
 
@@ -56,16 +56,19 @@ export class Caches implements ReconcilerCache {
     this.#recentSecrets = new RecentWrites(clock);
     this.#recentServiceAccounts = new RecentWrites(clock);
     const core = config.makeApiClient(CoreV1Api);
+    // Namespaces and Secrets: metadata only (what is read of a Namespace is its labels and annotations).
+    const metadata = metadataOnly(config);
+    const metadataCore = metadata.makeApiClient(CoreV1Api);
     const nsSelector = options.namespaceSelector;
     this.#namespaces = new Informer<V1Namespace>({
       name: 'namespaces',
-      config,
+      config: metadata,
       path: '/api/v1/namespaces',
-      list: (page) => core.listNamespace({ ...page, ...(nsSelector !== undefined ? { labelSelector: nsSelector } : {}) }),
+      list: (page) => metadataCore.listNamespace({ ...page, ...(nsSelector !== undefined ? { labelSelector: nsSelector } : {}) }),
       ...(nsSelector !== undefined ? { labelSelector: nsSelector } : {}),
       log,
       maxRestartDelayMs,
-      transform: withoutManagedFields,
+      transform: namespaceForCache(annotationPrefix),
     });
     this.#serviceAccounts = new Informer<V1ServiceAccount>({
       name: 'serviceaccounts',
@@ -76,8 +79,6 @@ export class Caches implements ReconcilerCache {
       maxRestartDelayMs,
       transform: withoutManagedFields,
     });
-    const metadata = metadataOnly(config);
-    const metadataCore = metadata.makeApiClient(CoreV1Api);
     this.#secrets = new Informer<V1Secret>({
       name: 'secrets',
       config: metadata,

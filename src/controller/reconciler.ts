@@ -54,6 +54,16 @@ export interface ReconcileResult {
   /** Secrets written, and whether every annotated object here got what it asked for. */
   readonly writes: number;
   readonly healthy: boolean;
+  /** Secrets created (absent: none). */
+  readonly issued?: number;
+}
+
+export interface ReconcileOptions {
+  /**
+   * Part of the controller's first pass after it starts: a Secret created is counted in the result
+   * (`issued`) for the controller's one Event about the pass, and not announced in its namespace.
+   */
+  readonly firstPass?: boolean;
 }
 
 const problemReasons: readonly Reason[] = [
@@ -77,7 +87,7 @@ export class Reconciler {
    * stops it before its next AWS wait or write, with the signal's reason: every step is safe to stop
    * after, and the next pass starts again from what is there.
    */
-  async reconcile(namespaceName: string, signal?: AbortSignal): Promise<ReconcileResult> {
+  async reconcile(namespaceName: string, signal?: AbortSignal, options: ReconcileOptions = {}): Promise<ReconcileResult> {
     const { cache, clock, events } = this.#options;
     const namespace = cache.namespace(namespaceName);
     if (namespace === undefined || namespace.metadata?.deletionTimestamp !== undefined) {
@@ -95,7 +105,7 @@ export class Reconciler {
       ...(this.#options.target?.namespace === namespaceName ? { target: this.#options.target } : {}),
       ...(this.#options.pendingGraceMs !== undefined ? { pendingGraceMs: this.#options.pendingGraceMs } : {}),
     };
-    const run = new Run();
+    const run = new Run(options.firstPass === true);
     // Before asking AWS for anything: a Secret name taken by a Secret we do not own cannot be served.
     const { snapshot, intents } = await this.#checkUnmanaged(observed, resolveIntents(observed), run);
     this.#reportProblems(intents.annotated, intents.problems);
@@ -245,7 +255,8 @@ export class Reconciler {
         this.#options.cache.wrote('Secret', namespace, grant.secretName, await api.createSecret(secret));
         metrics.refreshes.inc({ outcome: 'issued' });
         log.info('Created Secret', { namespace, name: grant.secretName, source: describeSource(grant.source), registries: grant.registries.length });
-        events.emit(grant.ref, 'Normal', reasons.CredentialsIssued, `Created Secret ${grant.secretName} with credentials for ${registriesOf(grant)}`);
+        run.issued++;
+        if (!run.firstPass) events.emit(grant.ref, 'Normal', reasons.CredentialsIssued, `Created Secret ${grant.secretName} with credentials for ${registriesOf(grant)}`);
       } else {
         let resourceVersion = existing.metadata?.resourceVersion ?? '';
         const owners = secret.metadata?.ownerReferences ?? [];
@@ -399,8 +410,14 @@ const problemLogMessage: Record<Problem['reason'], string> = {
 /** Collects what one reconcile did and how it ended. */
 class Run {
   writes = 0;
+  issued = 0;
+  readonly firstPass: boolean;
   #errors: string[] = [];
   #healthy = true;
+
+  constructor(firstPass: boolean) {
+    this.firstPass = firstPass;
+  }
 
   fail(message: string): void {
     this.#errors.push(message);
@@ -412,7 +429,7 @@ class Run {
   }
 
   result(nextRefreshAt: number | undefined, now: number, maxRequeueMs: number): ReconcileResult {
-    const base = { writes: this.writes, healthy: this.#healthy };
+    const base = { writes: this.writes, healthy: this.#healthy, ...(this.issued > 0 ? { issued: this.issued } : {}) };
     const requeue = nextRefreshAt === undefined ? undefined : Math.min(Math.max(nextRefreshAt - now, 1_000), maxRequeueMs);
     if (this.#errors.length > 0) {
       return {

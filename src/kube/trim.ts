@@ -1,7 +1,7 @@
 // What the informer caches keep of each object. A cache holds one copy of every Namespace,
 // ServiceAccount and managed Secret in the cluster, so it drops what the controller never reads:
-// managedFields (often the largest part of an object) everywhere, and for Secrets everything but a
-// little metadata (the informer asks for metadata only; see metadata.ts).
+// managedFields (often the largest part of an object) everywhere, and for Namespaces and Secrets
+// everything but a little metadata (their informers ask for metadata only; see metadata.ts).
 
 import type { KubernetesObject, V1ObjectMeta } from '@kubernetes/client-node';
 
@@ -9,6 +9,29 @@ import type { KubernetesObject, V1ObjectMeta } from '@kubernetes/client-node';
 export function withoutManagedFields<T extends KubernetesObject>(object: T): T {
   if (object.metadata?.managedFields !== undefined) delete object.metadata.managedFields;
   return object;
+}
+
+/**
+ * A Namespace (PartialObjectMetadata) as the cache keeps it: its identity, creation and deletion
+ * times, every label (a policy may select on any), and the annotations with `annotationPrefix`, the
+ * only ones read. Not another tool's annotations (kubectl's last-applied-configuration repeats the
+ * whole object), nor managedFields.
+ */
+export function namespaceForCache<T extends KubernetesObject>(annotationPrefix: string): (object: T) => T {
+  return (object) => {
+    const meta = object.metadata ?? {};
+    const annotations = Object.fromEntries(Object.entries(meta.annotations ?? {}).filter(([key]) => key.startsWith(annotationPrefix)));
+    const kept: V1ObjectMeta = {
+      ...(meta.name !== undefined ? { name: meta.name } : {}),
+      ...(meta.uid !== undefined ? { uid: meta.uid } : {}),
+      ...(meta.resourceVersion !== undefined ? { resourceVersion: meta.resourceVersion } : {}),
+      ...(meta.creationTimestamp !== undefined ? { creationTimestamp: meta.creationTimestamp } : {}),
+      ...(meta.deletionTimestamp !== undefined ? { deletionTimestamp: meta.deletionTimestamp } : {}),
+      ...(meta.labels !== undefined ? { labels: meta.labels } : {}),
+      ...(Object.keys(annotations).length > 0 ? { annotations } : {}),
+    };
+    return { apiVersion: 'v1', kind: 'Namespace', metadata: kept } as T;
+  };
 }
 
 /** What a metadata-only cache keeps of an object it does not own the rest of. */

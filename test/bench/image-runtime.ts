@@ -6,7 +6,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
 import { repoRoot } from '../cluster/controlplane.ts';
 
@@ -59,6 +59,14 @@ export function imageRuntime(root = repoRoot): ImageRuntime {
 /** The bundle's path in the image, relative to /app (package.json beside dist/, as cli.ts reads it). */
 export const bundlePath = 'dist/kube-ecrlogin.mjs';
 
+/** Node's compile cache of the bundle in the image, relative to /app (the Dockerfile's NODE_COMPILE_CACHE). */
+export const compileCachePath = 'compile-cache';
+
+/** The environment the Dockerfile gives Node for a bundle built by buildImageApp: its compile cache. */
+export function imageEnv(bundle: string): Record<string, string> {
+  return { NODE_COMPILE_CACHE: join(dirname(dirname(bundle)), compileCachePath) };
+}
+
 /** The esbuild arguments of package.json's `bundle` script (its double-quoted words unquoted). */
 export function bundleScriptArgs(packageJson: string): string[] {
   const script = (JSON.parse(packageJson) as { scripts?: Record<string, string> }).scripts?.['bundle'];
@@ -69,8 +77,9 @@ export function bundleScriptArgs(packageJson: string): string[] {
 }
 
 /**
- * Builds the image's /app into `app`: `npm run bundle` with its output there instead of dist/, and
- * package.json. Returns the bundle's path.
+ * Builds the image's /app into `app`: `npm run bundle` with its output there instead of dist/,
+ * package.json, and the compile cache that one run of `--version` with the image's Node flags leaves
+ * (as the Dockerfile's runtime stage makes it). Returns the bundle's path.
  */
 export function buildImageApp(app: string, root = repoRoot, extraArgs: readonly string[] = []): string {
   const packageJson = readFileSync(join(root, 'package.json'), 'utf8');
@@ -79,5 +88,6 @@ export function buildImageApp(app: string, root = repoRoot, extraArgs: readonly 
   mkdirSync(join(app, 'dist'), { recursive: true });
   execFileSync(join(root, 'node_modules', '.bin', 'esbuild'), [...args, ...extraArgs, '--log-level=warning'], { cwd: root, stdio: 'inherit' });
   copyFileSync(join(root, 'package.json'), join(app, 'package.json'));
+  execFileSync(process.execPath, [...imageRuntime(root).nodeArgs, outfile, '--version'], { env: { ...process.env, NODE_OPTIONS: '', ...imageEnv(outfile) }, stdio: 'ignore' });
   return outfile;
 }

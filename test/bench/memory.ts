@@ -17,7 +17,7 @@ import * as k8s from '@kubernetes/client-node';
 import { start as startAws } from '../aws/server.ts';
 import { freePorts, repoRoot, startControlPlane } from '../cluster/controlplane.ts';
 import { controllerKeys } from '../support/controller.ts';
-import { buildImageApp, imageRuntime } from './image-runtime.ts';
+import { buildImageApp, imageEnv, imageRuntime } from './image-runtime.ts';
 import { processCost, type ProcessCost } from './proc.ts';
 
 const namespaces = Number(process.argv[2] ?? '300');
@@ -69,6 +69,7 @@ async function main(): Promise<void> {
           '--metrics-bind-address', '0', '--health-probe-bind-address', `127.0.0.1:${port}`],
         {
           env: {
+            ...imageEnv(bundle),
             PATH: process.env['PATH'] ?? '',
             HOME: dir,
             KUBECONFIG: kubeconfig,

@@ -112,6 +112,7 @@ export function renderTable(results: readonly WorkloadResult[]): string {
     'steady writes',
     'peak RSS MiB',
     'CPU s',
+    'idle CPU s/min',
   ];
   const rows = results.map((r) => [
     String(r.namespaces),
@@ -128,6 +129,7 @@ export function renderTable(results: readonly WorkloadResult[]): string {
     r.steadyStateWrites === null ? '–' : String(r.steadyStateWrites),
     num(r.peakRssMiB, 0),
     num(r.cpuSeconds),
+    num(r.idleCpuSecondsPerMinute, 2),
   ]);
   const align = header.map((_, i) => (i < 2 ? '---' : '---:'));
   return [header, align, ...rows].map((cells) => `| ${cells.join(' | ')} |`).join('\n');

@@ -23,6 +23,8 @@ export interface WebhookBenchSpec {
   readonly dir: string;
   readonly controllerEntry: string;
   readonly controllerNodeArgs: readonly string[];
+  /** Environment for the controller beyond the test's (the image's NODE_COMPILE_CACHE). */
+  readonly controllerEnv: Readonly<Record<string, string>>;
   readonly aws: SpawnedServer;
   /** Pod creations per phase and namespace. */
   readonly pods: number;
@@ -103,6 +105,7 @@ export async function runWebhookBench(spec: WebhookBenchSpec): Promise<WebhookBe
       {
         env: {
           ...process.env,
+          ...spec.controllerEnv,
           KUBECONFIG: kubeconfig,
           AWS_ENDPOINT_URL: spec.aws.endpoint,
           AWS_ACCESS_KEY_ID: controllerKeys.accessKeyId,

@@ -60,6 +60,8 @@ export interface WorkloadSpec {
   readonly controllerEntry: string;
   /** Node.js flags for the controller: the image's (see image-runtime.ts), then any for profiling. */
   readonly controllerNodeArgs: readonly string[];
+  /** Environment for the controller beyond the test's (the image's NODE_COMPILE_CACHE). */
+  readonly controllerEnv: Readonly<Record<string, string>>;
   readonly aws: SpawnedServer;
   readonly log: (message: string) => void;
 }
@@ -85,6 +87,8 @@ export interface WorkloadResult {
   readonly steadyStateSeconds: number | null;
   readonly peakRssMiB: number | null;
   readonly cpuSeconds: number | null;
+  /** The controller's CPU time in the steady-state window, seconds per minute (nothing to do but resyncs). */
+  readonly idleCpuSecondsPerMinute: number | null;
   /** Extra detail for reading the numbers: per-phase costs and request counts. */
   readonly detail: Record<string, unknown>;
   readonly notes: string[];
@@ -436,6 +440,7 @@ export async function runWorkload(spec: WorkloadSpec): Promise<WorkloadResult> {
 
     // 4. Steady state: nothing changes until the first Secret is due.
     const steadyStart = Date.now();
+    const steadyCpuStart = processCost(pid).cpuSeconds;
     const firstDue = await firstRefreshDue(core, new Set(names), refresh);
     const steadyEnd = firstDue - 500;
     // The first refresh came before the window could open: neither the window nor the cycle can be
@@ -448,6 +453,8 @@ export async function runWorkload(spec: WorkloadSpec): Promise<WorkloadResult> {
     }
     log(`steady state for ${Math.max(0, Math.round((steadyEnd - steadyStart) / 1000))} s, until the first Secret is due`);
     if (steadyEnd > Date.now()) await sleep(steadyEnd - Date.now());
+    const steadyCpu = processCost(pid).cpuSeconds - steadyCpuStart;
+    const steadyMinutes = (Date.now() - steadyStart) / 60_000;
     const awsBefore: Counters = (await aws.control.calls(0)).counters;
     await sleep(500);
     poll();
@@ -503,6 +510,7 @@ export async function runWorkload(spec: WorkloadSpec): Promise<WorkloadResult> {
       steadyStateSeconds: late ? null : round((steadyEnd - steadyStart) / 1000, 1),
       peakRssMiB: round(endCost.peakRssMiB, 1),
       cpuSeconds: round(endCost.cpuSeconds),
+      idleCpuSecondsPerMinute: late ? null : round(steadyCpu / steadyMinutes, 3),
       detail,
       notes,
       tokenLifetimeSeconds,
@@ -572,7 +580,7 @@ function spawnController(spec: WorkloadSpec, kubeconfig: string, metricsPort: nu
       '--metrics-bind-address', `127.0.0.1:${metricsPort}`,
       '--health-probe-bind-address', '127.0.0.1:0',
     ],
-    { env: { ...process.env, KUBECONFIG: kubeconfig, ...awsEnv(spec.aws.endpoint) }, stdio: ['ignore', log, log] },
+    { env: { ...process.env, ...spec.controllerEnv, KUBECONFIG: kubeconfig, ...awsEnv(spec.aws.endpoint) }, stdio: ['ignore', log, log] },
   );
   closeSync(log);
   return child;

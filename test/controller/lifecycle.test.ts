@@ -1,5 +1,6 @@
 // A Secret's life: quiet in steady state, refreshed in place near expiry, resumed without rewrites
-// after a restart, and cleaned up (only what we added) when the annotation goes.
+// after a restart (the Secrets a start-up creates announced in one Event), and cleaned up (only what
+// we added) when the annotation goes.
 
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -8,7 +9,7 @@ import { start, type AwsTestServer } from '../aws/server.ts';
 import { cluster, uniqueName } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
 import { controllerKeys, createServedNamespace, startTestController, useAwsEndpoint, type TestController } from '../support/controller.ts';
-import { core, decodeDockerConfig, pullSecretNames, readSecret, secretAbsent } from '../support/objects.ts';
+import { core, decodeDockerConfig, eventsFor, namespaceEvents, pullSecretNames, readSecret, secretAbsent } from '../support/objects.ts';
 
 /** Short-lived tokens and a 1 s floor between refreshes, so refreshes happen within a test. */
 const fastRefresh = 'refresh:\n  margin: 50%\n  jitter: 10%\n  minInterval: 1s\n';
@@ -156,6 +157,34 @@ describe('a managed Secret over time', () => {
     assert.deepEqual(cluster().writes({ user: controller.user, namespace: ns, since: restartedAt }), []);
     assert.equal(aws.count({ api: 'GetAuthorizationToken' }), callsBefore, 'no new token needed');
     assert.deepEqual(Object.keys(decodeDockerConfig(afterRestart)).sort(), [host('eu-north-1'), host('us-east-2')]);
+  });
+
+  it('announces the Secrets its first pass after start-up creates in one Event, and a later one in its namespace', async () => {
+    await controller.stop();
+    const waiting = [uniqueName('first-pass'), uniqueName('first-pass')];
+    for (const ns of waiting) await createServedNamespace(controller, ns, { 'ecr-login/server': host('us-east-2') });
+    controller = await startTestController({
+      config: fastRefresh,
+      args: ['--resync-period', '1s'],
+      reuse: { namespace: controller.namespace, label: controller.label },
+    });
+    for (const ns of waiting) await settled(ns);
+    const summary = await eventually('the first pass Event on the config ConfigMap', async () => {
+      const events = (await eventsFor(controller.namespace, 'ConfigMap', 'kube-ecrlogin-config')).filter((e) => e.reason === 'CredentialsIssued');
+      assert.equal(events.length, 1, events.map((e) => e.message).join('; '));
+      return events[0];
+    });
+    assert.equal(summary?.type, 'Normal');
+    assert.match(summary?.message ?? '', /^Created 2 Secrets in 2 namespaces in the first pass after start-up, without an Event in each: /);
+    for (const ns of waiting) assert.ok(summary?.message?.includes(ns), `${summary?.message ?? ''} names ${ns}`);
+
+    const later = uniqueName('after-first-pass');
+    await createServedNamespace(controller, later, { 'ecr-login/server': host('us-east-2') });
+    await settled(later);
+    await eventually("the later namespace's own Event", async () => {
+      assert.deepEqual((await namespaceEvents(later)).map((e) => e.reason), ['CredentialsIssued']);
+    });
+    for (const ns of waiting) assert.deepEqual((await namespaceEvents(ns)).map((e) => e.reason), [], `no Event in ${ns}`);
   });
 
   it('lets a namespace be deleted without errors or writes', async () => {

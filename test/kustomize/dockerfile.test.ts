@@ -10,11 +10,11 @@ import { spawn } from 'node:child_process';
 import { once as eventOf } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { start, type AwsTestServer } from '../aws/server.ts';
-import { buildImageApp, bundlePath, bundleScriptArgs, dockerfileNodeOptions } from '../bench/image-runtime.ts';
+import { buildImageApp, bundlePath, bundleScriptArgs, compileCachePath, dockerfileNodeOptions } from '../bench/image-runtime.ts';
 import { freePorts, repoRoot } from '../cluster/controlplane.ts';
 import { cluster, uniqueName } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
@@ -65,6 +65,11 @@ describe('the Dockerfile', () => {
     assert.match(dockerfile, /^COPY --from=build \/src\/dist\/kube-ecrlogin\.mjs \/src\/dist\/kube-ecrlogin\.mjs\.map \.\/dist\/$/m);
     assert.doesNotMatch(dockerfile, /node_modules \.\/node_modules/);
     assert.match(dockerfile, /^USER 65532:65532$/m);
+    // The compile cache: made by the runtime stage's own Node, after NODE_OPTIONS, as the image's user.
+    const cache = dockerfile.indexOf(
+      `ENV NODE_COMPILE_CACHE=/app/${compileCachePath}\nRUN mkdir /app/${compileCachePath} && chown 65532:65532 /app/${compileCachePath}\nUSER 65532:65532\nRUN node /app/${bundlePath} --version\n`,
+    );
+    assert.ok(cache > dockerfile.indexOf('NODE_OPTIONS='), 'the compile cache is made after NODE_OPTIONS, as 65532');
     const bundleInImage = `/app/${bundlePath}`.replaceAll('.', '\\.');
     assert.match(dockerfile, new RegExp(`^ENTRYPOINT \\["node", "${bundleInImage}"\\]$`, 'm'));
     assert.match(dockerfile, new RegExp(`ln -s ${bundleInImage} /usr/local/bin/kube-ecrlogin`));
@@ -146,6 +151,7 @@ describe('the Dockerfile', () => {
         PATH: '/usr/bin:/bin',
         NODE_ENV: 'production',
         NODE_OPTIONS: dockerfileNodeOptions(readFileSync(join(repoRoot, 'Dockerfile'), 'utf8')).join(' '),
+        NODE_COMPILE_CACHE: join(app, compileCachePath),
         HOME: readOnly,
         TMPDIR: readOnly,
         ...extraEnv,
@@ -183,6 +189,26 @@ describe('the Dockerfile', () => {
       assert.equal(result.code, 0, result.stderr);
       const pkg = JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string };
       assert.equal(result.stdout, `kube-ecrlogin ${pkg.version}\n`);
+    });
+
+    it('loads the bundle from the compile cache its user made at build time, and writes nothing to it', async () => {
+      // The runtime stage replayed: an empty directory owned by the image's user, filled by one run as it.
+      const cache = join(app, compileCachePath);
+      rmSync(cache, { recursive: true, force: true });
+      mkdirSync(cache);
+      if (asRoot) chownSync(cache, runtimeUser.uid, runtimeUser.gid);
+      const made = await image(['--version']);
+      assert.equal(made.code, 0, made.stderr);
+      const files = (): string[] =>
+        readdirSync(cache, { recursive: true, encoding: 'utf8' })
+          .map((file) => `${file} ${statSync(join(cache, file)).mtimeMs}`)
+          .sort();
+      const before = files();
+      assert.ok(before.length > 1, before.join(', '));
+      const result = await image(['--version'], { NODE_DEBUG_NATIVE: 'COMPILE_CACHE' });
+      assert.equal(result.code, 0, result.stderr);
+      assert.match(result.stdout + result.stderr, /V8 code cache for ESM file:\/\/\S+kube-ecrlogin\.mjs was accepted/);
+      assert.deepEqual(files(), before);
     });
 
     it('runs a `once` pass as the manifests\' ServiceAccount: the Secret appears, exit code 0', async () => {

@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
-import { buildImageApp, imageRuntime, quantityMiB } from '../bench/image-runtime.ts';
+import { buildImageApp, imageEnv, imageRuntime, quantityMiB } from '../bench/image-runtime.ts';
 import { processCost } from '../bench/proc.ts';
 import { freePorts, repoRoot } from '../cluster/controlplane.ts';
 import { cluster, uniqueName } from '../support/cluster.ts';
@@ -47,6 +47,7 @@ describe("the Deployment's resources", () => {
         '--metrics-bind-address', '0', '--health-probe-bind-address', `127.0.0.1:${String(health)}`],
       {
         env: {
+          ...imageEnv(bundle),
           PATH: process.env['PATH'] ?? '',
           HOME: app,
           KUBECONFIG: kubeconfig,

@@ -39,6 +39,7 @@ function result(namespaces: number, identities: number, overrides: Partial<Workl
     steadyStateSeconds: 60,
     peakRssMiB: 150,
     cpuSeconds: 5,
+    idleCpuSecondsPerMinute: 0.2,
     detail: {},
     notes: [],
     tokenLifetimeSeconds: 240,
@@ -61,7 +62,7 @@ describe('the benchmark report', () => {
   it('the table has one row per workload, with the ratio to the floor and the AWS minimum', () => {
     const table = renderTable([result(100, 1), result(1000, 10, { awsCallsPerCycle: 12 })]).split('\n');
     assert.equal(table.length, 4);
-    assert.match(table[2] ?? '', /^\| 100 \| 1 \| 1\.0 \| 0\.7 \| 1\.50 \| 1\.1 \| 20 \| 40 \| 80 \| 1 \(min 1\) \| 100 \| 0 \| 150 \| 5\.0 \|$/);
+    assert.match(table[2] ?? '', /^\| 100 \| 1 \| 1\.0 \| 0\.7 \| 1\.50 \| 1\.1 \| 20 \| 40 \| 80 \| 1 \(min 1\) \| 100 \| 0 \| 150 \| 5\.0 \| 0\.20 \|$/);
     assert.match(table[3] ?? '', /\| 12 \(min 10\) \|/);
   });
 

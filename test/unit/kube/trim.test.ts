@@ -1,9 +1,9 @@
-// What the informer caches keep: no managedFields, and of Secrets their metadata only (bounded).
+// What the informer caches keep: no managedFields, and of Namespaces and Secrets their metadata only (bounded).
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import type { V1Namespace, V1Secret } from '@kubernetes/client-node';
-import { metadataForCache, withoutManagedFields } from '../../../src/kube/trim.ts';
+import { metadataForCache, namespaceForCache, withoutManagedFields } from '../../../src/kube/trim.ts';
 
 const managedFields = [{ manager: 'kube-ecrlogin', operation: 'Apply', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { 'f:.dockerconfigjson': {} } } }];
 
@@ -22,6 +22,39 @@ describe('trimming cached objects', () => {
     const ns: V1Namespace = { metadata: { name: 'team-a' } };
     assert.equal(withoutManagedFields(ns), ns);
     assert.deepEqual(ns, { metadata: { name: 'team-a' } });
+  });
+
+  it('keeps of a Namespace its identity, times, every label and our annotations only', () => {
+    const created = new Date('2026-11-30T12:00:00Z');
+    const ns: V1Namespace = {
+      apiVersion: 'meta.k8s.io/v1',
+      kind: 'PartialObjectMetadata',
+      metadata: {
+        name: 'team-a',
+        uid: 'u',
+        resourceVersion: '7',
+        creationTimestamp: created,
+        deletionTimestamp: created,
+        labels: { team: 'a', 'kubernetes.io/metadata.name': 'team-a' },
+        annotations: { 'ecr-login/server': 'host', 'kubectl.kubernetes.io/last-applied-configuration': 'x'.repeat(10_000) },
+        finalizers: ['f'],
+        managedFields,
+      },
+    };
+    assert.deepEqual(namespaceForCache<V1Namespace>('ecr-login/')(ns), {
+      apiVersion: 'v1',
+      kind: 'Namespace',
+      metadata: {
+        name: 'team-a',
+        uid: 'u',
+        resourceVersion: '7',
+        creationTimestamp: created,
+        deletionTimestamp: created,
+        labels: { team: 'a', 'kubernetes.io/metadata.name': 'team-a' },
+        annotations: { 'ecr-login/server': 'host' },
+      },
+    });
+    assert.deepEqual(namespaceForCache<V1Namespace>('ecr-login/')({ metadata: { name: 'b', annotations: { other: 'x' } } }).metadata, { name: 'b' });
   });
 
   const keep = metadataForCache<V1Secret>(
