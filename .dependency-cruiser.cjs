@@ -21,7 +21,8 @@ module.exports = {
     {
       name: 'config-imports-no-domain',
       severity: 'error',
-      comment: 'src/config parses flags and the ConfigMap into typed settings (and watches it through the kube adapter); validators it needs live in leaf modules.',
+      comment:
+        'src/config parses flags and the ConfigMap into typed settings (and watches it through the kube adapter); validators it needs live in leaf modules.',
       from: { path: '^src/config/' },
       to: { path: '^src/(controller|admission)/|^src/(annotations|policy|broker|app|doctor|cli)\\.ts$' },
     },

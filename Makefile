@@ -46,11 +46,16 @@ build: deps ## Compile TypeScript into dist/, and the image's one-file bundle di
 	chmod +x dist/kube-ecrlogin.mjs
 
 .PHONY: lint
-lint: deps ## Lint with ESLint, the shape of src/ with dependency-cruiser (no cycles, adapters import no domain), unused files and exports with knip, and the GitHub workflows with actionlint (built from its Go module, cached).
+lint: deps ## Lint with ESLint, the format with Prettier, the shape of src/ with dependency-cruiser (no cycles, adapters import no domain), unused files and exports with knip, and the GitHub workflows with actionlint (built from its Go module, cached).
 	eslint .
+	prettier --check --log-level warn .
 	depcruise src --config .dependency-cruiser.cjs
 	knip --no-progress
 	"$$(test/actionlint/build.sh)" -color=false
+
+.PHONY: format
+format: deps ## Format the code (TypeScript, JavaScript, JSON) with Prettier; Markdown and YAML are written by hand.
+	prettier --write --log-level warn .
 
 .PHONY: typecheck
 typecheck: deps ## Type-check sources and tests.

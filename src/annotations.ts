@@ -5,7 +5,6 @@ import { parseRegistryHost, type RegistryHost } from './registry.ts';
 import type { Result } from './result.ts';
 import { dnsSubdomainProblem, quote, roleArnPartition, roleArnProblem } from './validation.ts';
 
-
 export const annotations = {
   /** One or more ECR registry hosts (private, in one partition, or ECR Public), comma-separated. Marks the object as wanting credentials. */
   server: 'ecr-login/server',
@@ -174,7 +173,10 @@ export function parseAnnotations(source: Source, values: Readonly<Record<string,
   // An IAM principal, and every credential it gets, belongs to one partition: no identity reaches two.
   const partitions = [...new Set(hosts.map((host) => host.partition))];
   if (partitions.length > 1) {
-    return fail(annotations.server, `lists registries of partitions ${partitions.join(', ')}; one identity cannot reach more than one partition (use one annotated object per partition)`);
+    return fail(
+      annotations.server,
+      `lists registries of partitions ${partitions.join(', ')}; one identity cannot reach more than one partition (use one annotated object per partition)`,
+    );
   }
   const partition = partitions[0] ?? 'aws';
 

@@ -178,8 +178,7 @@ export class TokenBroker {
       return issued;
     } catch (error) {
       const failed = error instanceof TokenError ? error : new TokenError(api, 'transient', String(error));
-      const ttl =
-        failed.kind === 'transient' ? (this.#options.transientFailureTtlMs ?? 2_000) : settings().refresh.minInterval;
+      const ttl = failed.kind === 'transient' ? (this.#options.transientFailureTtlMs ?? 2_000) : settings().refresh.minInterval;
       this.#failures.set(key, { error: failed, until: clock.now() + ttl });
       throw failed;
     }

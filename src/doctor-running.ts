@@ -86,7 +86,9 @@ export async function checkDeployment(config: KubeConfig, options: Options, now:
 
 async function listPods(core: CoreV1Api, namespace: string, deployment: V1Deployment): Promise<Result<V1Pod[]>> {
   const labels = deployment.spec?.selector.matchLabels ?? {};
-  const labelSelector = Object.entries(labels).map(([key, value]) => `${key}=${value}`).join(',');
+  const labelSelector = Object.entries(labels)
+    .map(([key, value]) => `${key}=${value}`)
+    .join(',');
   try {
     const pods = (await core.listNamespacedPod({ namespace, labelSelector })).items;
     return { ok: true, value: pods.sort((a, b) => (a.metadata?.name ?? '').localeCompare(b.metadata?.name ?? '')) };
@@ -173,7 +175,11 @@ export async function checkLease(
     );
   }
   return judged(
-    { name, status: 'ok', detail: `${where} is held by ${holder}, leading since ${ago(now, spec.acquireTime)}, renewed ${ago(now, spec.renewTime)}; ${history}` },
+    {
+      name,
+      status: 'ok',
+      detail: `${where} is held by ${holder}, leading since ${ago(now, spec.acquireTime)}, renewed ${ago(now, spec.renewTime)}; ${history}`,
+    },
     holder,
   );
 }
@@ -244,13 +250,21 @@ export function configMapNow(configMap: { data?: Record<string, string> } | unde
  * What the running controller has in force, against the ConfigMap now. Returns the check and
  * whether the two agree (if not, the doctor's view of the policy is not the one in force).
  */
-export function checkConfigInForce(inForce: ConfigInForce, now: ConfigMapNow, options: Pick<Options, 'namespace' | 'configMap' | 'requirePolicy'>): { check: Check; agrees: boolean } {
+export function checkConfigInForce(
+  inForce: ConfigInForce,
+  now: ConfigMapNow,
+  options: Pick<Options, 'namespace' | 'configMap' | 'requirePolicy'>,
+): { check: Check; agrees: boolean } {
   const name = 'config in force';
   const requirePolicy = options.requirePolicy;
   const read = `${options.namespace}/${options.configMap}`;
   if (inForce.configMap !== read) {
     return {
-      check: { name, status: 'warn', detail: `the controller reads ConfigMap ${inForce.configMap}, not ${read}: give the doctor the controller's --config-map` },
+      check: {
+        name,
+        status: 'warn',
+        detail: `the controller reads ConfigMap ${inForce.configMap}, not ${read}: give the doctor the controller's --config-map`,
+      },
       agrees: false,
     };
   }

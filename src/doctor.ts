@@ -52,16 +52,7 @@ import { type ObjectRef } from './kube/objects.ts';
 
 export type { Check } from './check.ts';
 
-export type ObjectStatus =
-  | 'ok'
-  | 'expiring'
-  | 'expired'
-  | 'missing'
-  | 'conflict'
-  | 'invalid annotation'
-  | 'unknown annotation'
-  | 'pending'
-  | 'policy denied';
+export type ObjectStatus = 'ok' | 'expiring' | 'expired' | 'missing' | 'conflict' | 'invalid annotation' | 'unknown annotation' | 'pending' | 'policy denied';
 
 export interface ObjectReport {
   /** Namespace/<ns>, ServiceAccount/<ns>/<name>, or Target/<ns> (the --target-registries Secret). */
@@ -225,7 +216,11 @@ function checkRegistryIsolation(settings: Settings, served: readonly Served[], i
       // The command line's static target is the operator's, under no rule.
       if (source.kind === 'Target') continue;
       const key = identity.mode === 'controller' ? '' : identity.roleArn;
-      const entry = byIdentity.get(key) ?? { who: key === '' ? "the controller's own identity" : `role ${key}`, oneToken: true, rules: new Map<string, string>() };
+      const entry = byIdentity.get(key) ?? {
+        who: key === '' ? "the controller's own identity" : `role ${key}`,
+        oneToken: true,
+        rules: new Map<string, string>(),
+      };
       entry.oneToken &&= identity.mode === 'controller' || (identity.mode === 'assume-role' && identity.sessionName === sharedSessionName);
       entry.rules.set(rule.name, registriesOf(rule));
       byIdentity.set(key, entry);
@@ -345,9 +340,10 @@ function resolveAll(inventory: Inventory, settings: Settings, options: Options, 
 
 async function checkPermissions(config: KubeConfig, options: Options, keyless: boolean): Promise<Check[]> {
   const authorization = config.makeApiClient(AuthorizationV1Api);
-  const webhook = options.webhook === undefined
-    ? undefined
-    : { secret: options.webhook.secret, ...(options.webhook.certs === 'self-signed' ? { configuration: options.webhook.configuration } : {}) };
+  const webhook =
+    options.webhook === undefined
+      ? undefined
+      : { secret: options.webhook.secret, ...(options.webhook.certs === 'self-signed' ? { configuration: options.webhook.configuration } : {}) };
   const permissions = requiredPermissions(
     options.namespace,
     { configMap: options.configMap, lease: options.leaseName, status: options.statusConfigMap },
@@ -580,7 +576,11 @@ function reportObjects(
     const notes: readonly ProblemReason[] = ['UnknownAnnotation', 'ServiceAccountPending'];
     const problem = entry.problems.find((p) => sameRef(p.ref, ref) && !notes.includes(p.reason)) ?? entry.problems.find((p) => sameRef(p.ref, ref));
     if (grant === undefined) {
-      return { ...base, status: problem !== undefined ? problemStatus[problem.reason] : 'missing', ...(problem !== undefined ? { detail: problem.message } : {}) };
+      return {
+        ...base,
+        status: problem !== undefined ? problemStatus[problem.reason] : 'missing',
+        ...(problem !== undefined ? { detail: problem.message } : {}),
+      };
     }
     const secret = (inventory.secrets.get(namespace) ?? []).find((s) => nameOf(s) === grant.secretName);
     const named = { ...base, secret: grant.secretName };
@@ -626,13 +626,16 @@ function summarizeObjects(objects: readonly ObjectReport[], policyKnown: boolean
   // An object with several Secrets (argocd-repository: one per registry) has a row for each: name the Secret.
   const rowsOf = new Map<string, number>();
   for (const row of objects) rowsOf.set(row.object, (rowsOf.get(row.object) ?? 0) + 1);
-  const rowName = (row: ObjectReport): string => ((rowsOf.get(row.object) ?? 0) > 1 && row.secret !== undefined ? `${row.object} Secret ${row.secret}` : row.object);
+  const rowName = (row: ObjectReport): string =>
+    (rowsOf.get(row.object) ?? 0) > 1 && row.secret !== undefined ? `${row.object} Secret ${row.secret}` : row.object;
   const list = (rows: readonly ObjectReport[]): string => rows.map((row) => `${rowName(row)} (${row.status})`).join(', ');
   const missing = objects.filter((row) => row.status === 'missing' && row.secret !== undefined);
   const broken = objects.filter((row) => row.status === 'expired' || (policyKnown && missing.includes(row)));
   const unsure = policyKnown ? [] : missing;
   const tenant = objects.filter(
-    (row) => ['invalid annotation', 'unknown annotation', 'pending', 'policy denied', 'conflict'].includes(row.status) || (row.status === 'missing' && row.secret === undefined),
+    (row) =>
+      ['invalid annotation', 'unknown annotation', 'pending', 'policy denied', 'conflict'].includes(row.status) ||
+      (row.status === 'missing' && row.secret === undefined),
   );
   const expiring = objects.filter((row) => row.status === 'expiring');
   const checks: Check[] = [];
@@ -645,7 +648,11 @@ function summarizeObjects(objects: readonly ObjectReport[], policyKnown: boolean
       : { name: 'credentials', status: 'fail', detail: `${broken.length} without usable credentials: ${list(broken)}` },
   );
   if (unsure.length > 0) {
-    checks.push({ name: 'credentials unknown', status: 'warn', detail: `no Secret, perhaps denied by the policy in force (${policyUnknown}): ${list(unsure)}` });
+    checks.push({
+      name: 'credentials unknown',
+      status: 'warn',
+      detail: `no Secret, perhaps denied by the policy in force (${policyUnknown}): ${list(unsure)}`,
+    });
   }
   if (expiring.length > 0) checks.push({ name: 'credentials expiring', status: 'warn', detail: list(expiring) });
   if (tenant.length > 0) checks.push({ name: 'annotations', status: 'warn', detail: `${tenant.length} cannot be served as annotated: ${list(tenant)}` });
@@ -657,7 +664,12 @@ const statusMark: Record<CheckStatus, string> = { ok: 'ok', warn: 'WARN', fail: 
 /** The report as two tables and a verdict. */
 export function formatReport(report: DoctorReport, now: number): string {
   const lines: string[] = [];
-  lines.push(...table(['CHECK', 'RESULT', 'DETAIL'], report.checks.map((check) => [check.name, statusMark[check.status], check.detail])));
+  lines.push(
+    ...table(
+      ['CHECK', 'RESULT', 'DETAIL'],
+      report.checks.map((check) => [check.name, statusMark[check.status], check.detail]),
+    ),
+  );
   lines.push('');
   if (report.objects.length === 0) {
     lines.push('No annotated Namespaces or ServiceAccounts.');
@@ -676,7 +688,9 @@ export function formatReport(report: DoctorReport, now: number): string {
     );
   }
   lines.push('');
-  lines.push(report.healthy ? 'healthy' : `unhealthy: ${report.failing.length} failing check${report.failing.length === 1 ? '' : 's'}: ${report.failing.join(', ')}`);
+  lines.push(
+    report.healthy ? 'healthy' : `unhealthy: ${report.failing.length} failing check${report.failing.length === 1 ? '' : 's'}: ${report.failing.join(', ')}`,
+  );
   return `${lines.join('\n')}\n`;
 }
 

@@ -13,15 +13,7 @@
 //   plain Date has three and the apiserver rejects it.
 // Writes by anything but the leader are refused by leaderOnly(), which run() wraps around the KubeApi.
 
-import {
-  ApiException,
-  CoordinationV1Api,
-  V1MicroTime,
-  type CoreV1Event,
-  type KubeConfig,
-  type V1Lease,
-  type V1LeaseSpec,
-} from '@kubernetes/client-node';
+import { ApiException, CoordinationV1Api, V1MicroTime, type CoreV1Event, type KubeConfig, type V1Lease, type V1LeaseSpec } from '@kubernetes/client-node';
 import type { Clock } from './clock.ts';
 import { countedWrite, describeKubeError, type KubeApi } from './kube/api.ts';
 import type { Logger } from './log.ts';
@@ -320,8 +312,7 @@ export function leaderOnly(api: KubeApi, mayWrite: () => boolean, log: Logger): 
     readSecret: (namespace, name) => api.readSecret(namespace, name),
     setSecretOwners: (namespace, name, resourceVersion, owners) =>
       mayWrite() ? api.setSecretOwners(namespace, name, resourceVersion, owners) : refuse(`Secret ${namespace}/${name}`),
-    patchServiceAccount: (namespace, name, ops) =>
-      mayWrite() ? api.patchServiceAccount(namespace, name, ops) : refuse(`ServiceAccount ${namespace}/${name}`),
+    patchServiceAccount: (namespace, name, ops) => (mayWrite() ? api.patchServiceAccount(namespace, name, ops) : refuse(`ServiceAccount ${namespace}/${name}`)),
     createEvent: (event: CoreV1Event) => {
       if (mayWrite()) return api.createEvent(event);
       log.debug('Not the leader: Event not recorded', {

@@ -69,18 +69,11 @@ export interface LoggerOptions {
 }
 
 export function createLogger(options: LoggerOptions): Logger {
-  const transport = options.stream
-    ? new winston.transports.Stream({ stream: options.stream })
-    : new winston.transports.Stream({ stream: process.stderr });
+  const transport = options.stream ? new winston.transports.Stream({ stream: options.stream }) : new winston.transports.Stream({ stream: process.stderr });
   return winston.createLogger({
     level: options.level,
     defaultMeta: { logger: 'kube-ecrlogin', ...options.defaultMeta },
-    format: winston.format.combine(
-      winston.format.errors({ stack: false }),
-      winston.format.timestamp(),
-      redactFormat(),
-      winston.format.json(),
-    ),
+    format: winston.format.combine(winston.format.errors({ stack: false }), winston.format.timestamp(), redactFormat(), winston.format.json()),
     transports: [transport],
   });
 }

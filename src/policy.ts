@@ -18,16 +18,9 @@ export interface NamespaceFacts {
   readonly labels?: Readonly<Record<string, string>>;
 }
 
-export type Decision =
-  | { readonly allowed: true; readonly rule?: string }
-  | { readonly allowed: false; readonly rule?: string; readonly reason: string };
+export type Decision = { readonly allowed: true; readonly rule?: string } | { readonly allowed: false; readonly rule?: string; readonly reason: string };
 
-export function evaluatePolicy(
-  settings: Settings,
-  namespace: NamespaceFacts,
-  identity: Identity,
-  registries: readonly RegistryHost[],
-): Decision {
+export function evaluatePolicy(settings: Settings, namespace: NamespaceFacts, identity: Identity, registries: readonly RegistryHost[]): Decision {
   if (settings.denyAll !== undefined) return { allowed: false, reason: settings.denyAll };
   if (!settings.identities.includes(identity.mode)) {
     return { allowed: false, reason: `identity mode ${identity.mode} is not enabled (config: identities)` };
@@ -55,9 +48,7 @@ export function evaluatePolicy(
   }
   if (rule.registries !== undefined) {
     const patterns = rule.registries;
-    const outside = registries.find(
-      (host) => !patterns.some((p) => globMatches(p.account, host.account) && globMatches(p.region, host.region)),
-    );
+    const outside = registries.find((host) => !patterns.some((p) => globMatches(p.account, host.account) && globMatches(p.region, host.region)));
     if (outside !== undefined) return deny(`registry ${outside.host} is not allowed`);
   }
   return { allowed: true, rule: rule.name };

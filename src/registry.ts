@@ -10,7 +10,6 @@ import { regionPartition } from './aws/partitions.ts';
 import type { Result } from './result.ts';
 import { quote } from './validation.ts';
 
-
 export interface RegistryHost {
   /** The host, lower-case: the key of the Secret's `auths` entry. */
   readonly host: string;
@@ -129,4 +128,3 @@ export function tokenEndpoints(registries: readonly RegistryHost[]): Map<string,
   }
   return endpoints;
 }
-

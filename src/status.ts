@@ -193,7 +193,7 @@ export function statusConfigMap(namespace: string, name: string, status: Control
       name,
       namespace,
       labels: { [managedBy.key]: managedBy.value },
-      annotations: { 'ecr-login/purpose': 'The running controller\'s status, for kube-ecrlogin doctor; written by the leader when it changes.' },
+      annotations: { 'ecr-login/purpose': "The running controller's status, for kube-ecrlogin doctor; written by the leader when it changes." },
     },
     data: { [statusKey]: `${JSON.stringify(status, null, 2)}\n` },
   };

@@ -94,7 +94,12 @@ export async function planUninstall(config: KubeConfig, options: UninstallOption
   return {
     entries: entries.sort((a, b) => `${a.namespace}/${a.serviceAccount}`.localeCompare(`${b.namespace}/${b.serviceAccount}`)),
     secrets: ours
-      .map((secret) => ({ namespace: secret.metadata?.namespace ?? '', name: nameOf(secret), uid: secret.metadata?.uid ?? '', resourceVersion: secret.metadata?.resourceVersion ?? '' }))
+      .map((secret) => ({
+        namespace: secret.metadata?.namespace ?? '',
+        name: nameOf(secret),
+        uid: secret.metadata?.uid ?? '',
+        resourceVersion: secret.metadata?.resourceVersion ?? '',
+      }))
       .sort((a, b) => `${a.namespace}/${a.name}`.localeCompare(`${b.namespace}/${b.name}`)),
     leftAlone: leftAlone.sort(),
     running: await controllersRunning(config),

@@ -19,8 +19,7 @@ export function dnsSubdomainProblem(name: string): string | undefined {
   return undefined;
 }
 
-const roleArnPattern =
-  /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b|aws-iso-e|aws-iso-f|aws-eusc):iam::(\d{12}):role\/([\w+=,.@/-]{1,512})$/;
+const roleArnPattern = /^arn:(aws|aws-cn|aws-us-gov|aws-iso|aws-iso-b|aws-iso-e|aws-iso-f|aws-eusc):iam::(\d{12}):role\/([\w+=,.@/-]{1,512})$/;
 
 /** Why a value is not an IAM role ARN, or undefined when it is. */
 export function roleArnProblem(arn: string): string | undefined {

@@ -18,7 +18,6 @@ import { core, decodeDockerConfig, namespaceEvents, readSecret } from './support
 
 const host = (region: string): string => `111122223333.dkr.ecr.${region}.amazonaws.com`;
 
-
 describe('kube-ecrlogin (the command)', () => {
   it('prints its version', async () => {
     const result = await runCommand(['--version']);
@@ -45,7 +44,8 @@ describe('kube-ecrlogin (the command)', () => {
     const run = await runCommand(['run', '--help']);
     assert.equal(run.code, 0);
     assert.match(run.stdout, /^Usage: kube-ecrlogin run \[flags\]\n\nRuns the controller/);
-    for (const flag of ['--leader-elect', '--workers', '--webhook', '--target-registries', '--log-level', '--status-interval']) assert.match(run.stdout, new RegExp(`\\n  ${flag} `));
+    for (const flag of ['--leader-elect', '--workers', '--webhook', '--target-registries', '--log-level', '--status-interval'])
+      assert.match(run.stdout, new RegExp(`\\n  ${flag} `));
     assert.doesNotMatch(run.stdout, /--json|Commands:/);
     const doctor = await runCommand(['doctor', '--help']);
     assert.equal(doctor.code, 0);
@@ -78,7 +78,10 @@ describe('kube-ecrlogin (the command)', () => {
   it("points a command's usage error at that command's help", async () => {
     const result = await runCommand(['doctor', '--workers', '0']);
     assert.equal(result.code, 2);
-    assert.deepEqual(result.stderr.trimEnd().split('\n'), ['kube-ecrlogin: --workers "0" is not a whole number from 1 to 64', "Run 'kube-ecrlogin doctor --help' for usage."]);
+    assert.deepEqual(result.stderr.trimEnd().split('\n'), [
+      'kube-ecrlogin: --workers "0" is not a whole number from 1 to 64',
+      "Run 'kube-ecrlogin doctor --help' for usage.",
+    ]);
   });
 
   it('refuses a status ConfigMap that is the policy ConfigMap', async () => {
@@ -127,9 +130,21 @@ describe('kube-ecrlogin (the command)', () => {
       // What the image runs (the bundle) and what npm installs as the bin (tsc's dist/cli.js).
       const bundle = buildImageApp(app);
       const compiled = join(app, 'compiled');
-      execFileSync(process.execPath, [join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(repoRoot, 'tsconfig.build.json'), '--outDir', compiled]);
-      for (const [entry, args] of [bundle, join(compiled, 'cli.js')].flatMap((file) => [['--version'], ['run'], ['doctor', '--json']].map((a) => [file, a] as const))) {
-        const result: SpawnSyncReturns<string> = spawnSync(old, [entry, ...args], { encoding: 'utf8', timeout: 30_000, env: { PATH: process.env['PATH'] ?? '' } });
+      execFileSync(process.execPath, [
+        join(repoRoot, 'node_modules', 'typescript', 'bin', 'tsc'),
+        '-p',
+        join(repoRoot, 'tsconfig.build.json'),
+        '--outDir',
+        compiled,
+      ]);
+      for (const [entry, args] of [bundle, join(compiled, 'cli.js')].flatMap((file) =>
+        [['--version'], ['run'], ['doctor', '--json']].map((a) => [file, a] as const),
+      )) {
+        const result: SpawnSyncReturns<string> = spawnSync(old, [entry, ...args], {
+          encoding: 'utf8',
+          timeout: 30_000,
+          env: { PATH: process.env['PATH'] ?? '' },
+        });
         assert.equal(result.status, 1, `${entry} ${args.join(' ')}: ${result.stderr}`);
         assert.match(result.stderr, /^kube-ecrlogin needs Node\.js 24 or later; this is Node\.js 2\d\.\d+\.\d+ \(/);
         assert.doesNotMatch(result.stderr, /TypeError|at file:/);
@@ -224,7 +239,9 @@ describe('kube-ecrlogin once', () => {
     assert.equal(again.metadata?.resourceVersion, secret.metadata?.resourceVersion);
     assert.equal(aws.count({ api: 'GetAuthorizationToken', region: 'eu-west-3' }), calls);
     assert.deepEqual(
-      cluster().writes({ namespace: ns, resource: 'secrets' }).map((w) => w.verb),
+      cluster()
+        .writes({ namespace: ns, resource: 'secrets' })
+        .map((w) => w.verb),
       ['create'],
       'created once, never deleted',
     );
@@ -251,7 +268,11 @@ describe('kube-ecrlogin once', () => {
     const afterRun = await readSecret(ns, 'regcred');
     assert.equal(afterRun.metadata?.uid, before.metadata?.uid);
     assert.ok(afterRun.data?.['.dockerconfigjson'] !== before.data?.['.dockerconfigjson'], 'a new token');
-    assert.ok(!cluster().writes({ namespace: ns, resource: 'secrets' }).some((w) => w.verb === 'delete'));
+    assert.ok(
+      !cluster()
+        .writes({ namespace: ns, resource: 'secrets' })
+        .some((w) => w.verb === 'delete'),
+    );
   });
 
   it('refuses to start with an invalid ConfigMap, naming the error', async () => {

@@ -69,7 +69,16 @@ async function main(): Promise<void> {
     step('Running `kube-ecrlogin run` (static AWS keys from the environment, as the original)');
     controller = spawn(
       process.execPath,
-      [join(repoRoot, 'src', 'cli.ts'), 'run', '--namespace', 'kube-ecrlogin', '--metrics-bind-address', '127.0.0.1:0', '--health-probe-bind-address', '127.0.0.1:0'],
+      [
+        join(repoRoot, 'src', 'cli.ts'),
+        'run',
+        '--namespace',
+        'kube-ecrlogin',
+        '--metrics-bind-address',
+        '127.0.0.1:0',
+        '--health-probe-bind-address',
+        '127.0.0.1:0',
+      ],
       {
         env: {
           ...process.env,

@@ -26,10 +26,7 @@ async function up(): Promise<void> {
   // The AWS test server, detached, with the controller's static keys registered and the local
   // apiserver trusted as an OIDC issuer (for per-ServiceAccount web identity).
   const trustFile = join(dir, 'aws-trust.json');
-  writeFileSync(
-    trustFile,
-    JSON.stringify({ users: [controllerKeys], issuers: [{ issuer: plane.issuer, caFile: plane.state.caFile }] }, null, 2),
-  );
+  writeFileSync(trustFile, JSON.stringify({ users: [controllerKeys], issuers: [{ issuer: plane.issuer, caFile: plane.state.caFile }] }, null, 2));
   const logFile = join(dir, 'aws.log');
   const out = openSync(logFile, 'w');
   const child = spawn(process.execPath, [join(repoRoot, 'test', 'aws', 'main.ts'), '--trust-file', trustFile], {

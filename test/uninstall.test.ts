@@ -35,9 +35,12 @@ describe('kube-ecrlogin uninstall', () => {
     const secrets: string[] = [];
     const serviceAccounts: string[] = [];
     for (const namespace of Object.values(names)) {
-      for (const s of (await core().listNamespacedSecret({ namespace })).items) secrets.push(`${namespace}/${s.metadata?.name ?? ''}@${s.metadata?.resourceVersion ?? ''}`);
+      for (const s of (await core().listNamespacedSecret({ namespace })).items)
+        secrets.push(`${namespace}/${s.metadata?.name ?? ''}@${s.metadata?.resourceVersion ?? ''}`);
       for (const sa of (await core().listNamespacedServiceAccount({ namespace })).items) {
-        serviceAccounts.push(`${namespace}/${sa.metadata?.name ?? ''} [${pullSecretNames(sa).join(',')}] ${sa.metadata?.annotations?.['ecr-login/pull-secrets'] ?? '-'}`);
+        serviceAccounts.push(
+          `${namespace}/${sa.metadata?.name ?? ''} [${pullSecretNames(sa).join(',')}] ${sa.metadata?.annotations?.['ecr-login/pull-secrets'] ?? '-'}`,
+        );
       }
     }
     return { secrets: secrets.sort(), serviceAccounts: serviceAccounts.sort() };
@@ -51,7 +54,10 @@ describe('kube-ecrlogin uninstall', () => {
     // Served: a Namespace-level Secret on the default ServiceAccount, which also lists the tenant's own
     // dockerhub Secret; and a ServiceAccount-level Secret.
     await createServedNamespace(controller, served, { 'ecr-login/server': east });
-    await core().createNamespacedSecret({ namespace: served, body: { metadata: { name: 'dockerhub' }, type: 'kubernetes.io/dockerconfigjson', data: dockerconfig } });
+    await core().createNamespacedSecret({
+      namespace: served,
+      body: { metadata: { name: 'dockerhub' }, type: 'kubernetes.io/dockerconfigjson', data: dockerconfig },
+    });
     await core().createNamespacedServiceAccount({
       namespace: served,
       body: { metadata: { name: 'builder', annotations: { 'ecr-login/server': east } }, imagePullSecrets: [{ name: 'dockerhub' }] },
@@ -70,13 +76,28 @@ describe('kube-ecrlogin uninstall', () => {
     await createServedNamespace(controller, forged);
     await core().createNamespacedSecret({
       namespace: forged,
-      body: { metadata: { name: 'lure', labels: managed, annotations: { 'ecr-login/owner': `Namespace/${forged}` } }, type: 'kubernetes.io/dockerconfigjson', data: dockerconfig },
+      body: {
+        metadata: { name: 'lure', labels: managed, annotations: { 'ecr-login/owner': `Namespace/${forged}` } },
+        type: 'kubernetes.io/dockerconfigjson',
+        data: dockerconfig,
+      },
     });
     await apply(
-      [{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'elsewhere', namespace: forged, labels: managed, annotations: { 'ecr-login/owner': `Namespace/${served}` } }, type: 'kubernetes.io/dockerconfigjson', data: dockerconfig }],
+      [
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'elsewhere', namespace: forged, labels: managed, annotations: { 'ecr-login/owner': `Namespace/${served}` } },
+          type: 'kubernetes.io/dockerconfigjson',
+          data: dockerconfig,
+        },
+      ],
       { fieldManager: 'kube-ecrlogin' },
     );
-    await core().createNamespacedSecret({ namespace: forged, body: { metadata: { name: 'team-pull' }, type: 'kubernetes.io/dockerconfigjson', data: dockerconfig } });
+    await core().createNamespacedSecret({
+      namespace: forged,
+      body: { metadata: { name: 'team-pull' }, type: 'kubernetes.io/dockerconfigjson', data: dockerconfig },
+    });
     await core().createNamespacedServiceAccount({
       namespace: forged,
       body: {
@@ -88,7 +109,15 @@ describe('kube-ecrlogin uninstall', () => {
     // Outside the selector: a Secret that is ours by every rule, and its recorded entry.
     await core().createNamespace({ body: { metadata: { name: outside } } });
     await apply(
-      [{ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'ecr-login', namespace: outside, labels: managed, annotations: { 'ecr-login/owner': `Namespace/${outside}` } }, type: 'kubernetes.io/dockerconfigjson', data: dockerconfig }],
+      [
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: { name: 'ecr-login', namespace: outside, labels: managed, annotations: { 'ecr-login/owner': `Namespace/${outside}` } },
+          type: 'kubernetes.io/dockerconfigjson',
+          data: dockerconfig,
+        },
+      ],
       { fieldManager: 'kube-ecrlogin' },
     );
     await core().createNamespacedServiceAccount({
@@ -101,7 +130,10 @@ describe('kube-ecrlogin uninstall', () => {
   });
 
   after(async () => {
-    for (const name of Object.values(names)) await core().deleteNamespace({ name }).catch(() => undefined);
+    for (const name of Object.values(names))
+      await core()
+        .deleteNamespace({ name })
+        .catch(() => undefined);
   });
 
   it('plans exactly what the controller wrote, and names what it leaves alone and why (dry run: nothing changes)', async () => {
@@ -112,7 +144,10 @@ describe('kube-ecrlogin uninstall', () => {
       result.plan.entries.map((e) => `${e.namespace}/${e.serviceAccount}: ${e.entries.join(',')}`),
       [`${served}/builder: ecr-login-builder`, `${served}/default: ecr-login`],
     );
-    assert.deepEqual(result.plan.secrets.map((s) => `${s.namespace}/${s.name}`), [`${served}/ecr-login`, `${served}/ecr-login-builder`]);
+    assert.deepEqual(
+      result.plan.secrets.map((s) => `${s.namespace}/${s.name}`),
+      [`${served}/ecr-login`, `${served}/ecr-login-builder`],
+    );
     assert.deepEqual(result.plan.leftAlone, [
       `${forged}/elsewhere: its ecr-login/owner annotation names an object in namespace ${served}`,
       `${forged}/lure: its data was not written by kube-ecrlogin`,
@@ -149,14 +184,18 @@ describe('kube-ecrlogin uninstall', () => {
       `deleted Secret ${served}/ecr-login-builder`,
     ]);
     const after_ = await snapshot();
-    const gone = before_.secrets.filter((s) => !after_.secrets.includes(s)).map((s) => s.split('@')[0]).sort();
+    const gone = before_.secrets
+      .filter((s) => !after_.secrets.includes(s))
+      .map((s) => s.split('@')[0])
+      .sort();
     assert.deepEqual(gone, [`${served}/ecr-login`, `${served}/ecr-login-builder`]);
     assert.ok(after_.serviceAccounts.includes(`${served}/builder [dockerhub] -`), after_.serviceAccounts.join('\n'));
     assert.ok(after_.serviceAccounts.includes(`${served}/default [] -`), after_.serviceAccounts.join('\n'));
     for (const line of before_.serviceAccounts.filter((l) => l.startsWith(`${forged}/`) || l.startsWith(`${outside}/`))) {
       assert.ok(after_.serviceAccounts.includes(line), `unchanged: ${line}`);
     }
-    for (const secret of before_.secrets.filter((s) => !s.startsWith(`${served}/ecr-login`))) assert.ok(after_.secrets.includes(secret), `unchanged: ${secret}`);
+    for (const secret of before_.secrets.filter((s) => !s.startsWith(`${served}/ecr-login`)))
+      assert.ok(after_.secrets.includes(secret), `unchanged: ${secret}`);
 
     const again = await uninstall(cluster().adminConfig(), scoped(true));
     assert.deepEqual([again.plan.entries, again.plan.secrets, again.done], [[], [], []], 'nothing left to do');
@@ -171,7 +210,9 @@ describe('kube-ecrlogin uninstall', () => {
 
     const dir = mkdtempSync(join(tmpdir(), 'kube-ecrlogin-uninstall-'));
     const kubeconfig = cluster().writeKubeconfig(cluster().adminConfig(), join(dir, 'admin.kubeconfig'));
-    const dry = await runCommand(['uninstall', '--kubeconfig', kubeconfig, '--namespace-selector', selector]).finally(() => rmSync(dir, { recursive: true, force: true }));
+    const dry = await runCommand(['uninstall', '--kubeconfig', kubeconfig, '--namespace-selector', selector]).finally(() =>
+      rmSync(dir, { recursive: true, force: true }),
+    );
     assert.equal(dry.code, 0, dry.stderr);
     assert.match(dry.stdout, /^kube-ecrlogin uninstall, in namespaces with labels .* \(dry run: nothing is changed; --yes to do it\):$/m);
     assert.match(dry.stdout, /^Secrets kube-ecrlogin wrote \(would be deleted\): 0$/m);

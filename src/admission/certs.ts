@@ -34,7 +34,12 @@ export function newBundle(hosts: readonly string[], lifetimes: Lifetimes, now: n
   const ca = makeCa(lifetimes.certMs * caFactor, now);
   const leaf = makeLeaf(hosts, ca, lifetimes.certMs, now);
   const current = firstCertificate(ca.cert);
-  const older = previousCa === undefined ? [] : splitPem(previousCa).filter((pem) => stillValid(pem, now) && pem !== current).slice(0, 1);
+  const older =
+    previousCa === undefined
+      ? []
+      : splitPem(previousCa)
+          .filter((pem) => stillValid(pem, now) && pem !== current)
+          .slice(0, 1);
   return { caCert: ca.cert, caKey: ca.key, cert: leaf.cert, key: leaf.key, caBundle: [current, ...older].join('') };
 }
 
@@ -52,7 +57,9 @@ export function renewLeaf(bundle: CertBundle, hosts: readonly string[], lifetime
 export function rotateCa(bundle: CertBundle, lifetimes: Lifetimes, now: number): CertBundle {
   const ca = makeCa(lifetimes.certMs * caFactor, now);
   const current = firstCertificate(ca.cert);
-  const older = splitPem(bundle.caBundle).filter((pem) => pem !== current && stillValid(pem, now)).slice(0, 1);
+  const older = splitPem(bundle.caBundle)
+    .filter((pem) => pem !== current && stillValid(pem, now))
+    .slice(0, 1);
   return { ...bundle, caCert: ca.cert, caKey: ca.key, caBundle: [current, ...older].join('') };
 }
 
@@ -83,7 +90,11 @@ export function nextStep(bundle: CertBundle, hosts: readonly string[], lifetimes
   if (due(caLife, now) || caLife.to - caLife.from > lifetimes.certMs * caFactor * 1.5) return 'ca';
   const trustedPems = splitPem(trusted);
   const issuedByCurrent = leaf.checkIssued(ca) && leaf.verify(ca.publicKey);
-  const issuer = issuedByCurrent ? ca : splitPem(bundle.caBundle).map((pem) => new X509Certificate(pem)).find((c) => leaf.checkIssued(c) && leaf.verify(c.publicKey));
+  const issuer = issuedByCurrent
+    ? ca
+    : splitPem(bundle.caBundle)
+        .map((pem) => new X509Certificate(pem))
+        .find((c) => leaf.checkIssued(c) && leaf.verify(c.publicKey));
   if (issuer === undefined) return trustedPems.includes(firstCertificate(bundle.caCert)) ? 'leaf' : 'trust';
   if (!trustedPems.some((pem) => new X509Certificate(pem).fingerprint256 === issuer.fingerprint256)) return 'trust';
   if (!issuedByCurrent) return trustedPems.includes(firstCertificate(bundle.caCert)) ? 'leaf' : 'trust';

@@ -121,7 +121,12 @@ export class CertificateKeeper {
     const trusted = await this.#trustedBundle();
     let step: Step = nextStep(bundle, this.#options.hosts, lifetimes, now, trusted);
     if (step === 'new' || step === 'ca' || step === 'leaf') {
-      const next = step === 'new' ? newBundle(this.#options.hosts, lifetimes, now, bundle.caBundle) : step === 'ca' ? rotateCa(bundle, lifetimes, now) : renewLeaf(bundle, this.#options.hosts, lifetimes, now);
+      const next =
+        step === 'new'
+          ? newBundle(this.#options.hosts, lifetimes, now, bundle.caBundle)
+          : step === 'ca'
+            ? rotateCa(bundle, lifetimes, now)
+            : renewLeaf(bundle, this.#options.hosts, lifetimes, now);
       const written = await this.#write(secret, next);
       if (written === undefined) return 200;
       this.#options.log.info(step === 'leaf' ? 'Renewed webhook serving certificate' : 'Made a new webhook CA', { namespace, name });
@@ -203,7 +208,9 @@ export class CertificateKeeper {
     try {
       expiresAt = Date.parse(new X509Certificate(bundle.cert).validTo);
     } catch (error) {
-      throw new Error(`webhook certificate in Secret ${this.#options.namespace}/${this.#options.secret} is unreadable: ${errorMessage(error)}`, { cause: error });
+      throw new Error(`webhook certificate in Secret ${this.#options.namespace}/${this.#options.secret} is unreadable: ${errorMessage(error)}`, {
+        cause: error,
+      });
     }
     this.#options.serve(bundle.cert, bundle.key, expiresAt);
     this.#served = bundle.cert;

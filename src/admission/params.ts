@@ -35,8 +35,7 @@ const maxKeyLength = 253;
 
 /** The facts of one namespace, by the controller's own rules (resolveIntents). */
 export function namespaceFacts(namespace: V1Namespace, serviceAccounts: readonly V1ServiceAccount[], settings: Settings): NamespaceFacts {
-  const asks = (object: { metadata?: { annotations?: Record<string, string> } }): boolean =>
-    object.metadata?.annotations?.[annotations.server] !== undefined;
+  const asks = (object: { metadata?: { annotations?: Record<string, string> } }): boolean => object.metadata?.annotations?.[annotations.server] !== undefined;
   if (!asks(namespace) && !serviceAccounts.some(asks)) return none;
   const intents = resolveIntents({ namespace, serviceAccounts, secrets: [], settings, now: 0 });
   const problem = intents.problems.find((p) => p.ref.kind === 'Namespace' && lasting.has(p.reason));

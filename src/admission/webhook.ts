@@ -158,7 +158,8 @@ export class AdmissionWebhook {
       return refuse(415, 'unsupported media type: send application/json');
     }
     const body = await readBody(request);
-    if (!body.ok) return body.error === 'too large' ? refuse(413, `request body larger than ${maxBodyBytes} bytes`) : { status: 0, body: '', result: 'rejected' };
+    if (!body.ok)
+      return body.error === 'too large' ? refuse(413, `request body larger than ${maxBodyBytes} bytes`) : { status: 0, body: '', result: 'rejected' };
     let review: Review;
     try {
       review = JSON.parse(body.value) as Review;

@@ -96,15 +96,27 @@ export function sdkAwsApi(options: SdkOptions): SdkAwsApi {
 
     async getAuthorizationToken(endpoint: EcrEndpoint, credentials?: AwsCredentials): Promise<EcrToken> {
       if (endpoint.service === 'ecr-public') {
-        return withClient('ecr-public', endpoint, credentials, (config) => new ECRPUBLICClient(config), async (client) => {
-          const output = await client.send(new GetPublicAuthorizationTokenCommand({}));
-          return decodeAuthorization(output.authorizationData);
-        });
+        return withClient(
+          'ecr-public',
+          endpoint,
+          credentials,
+          (config) => new ECRPUBLICClient(config),
+          async (client) => {
+            const output = await client.send(new GetPublicAuthorizationTokenCommand({}));
+            return decodeAuthorization(output.authorizationData);
+          },
+        );
       }
-      return withClient('ecr', endpoint, credentials, (config) => new ECRClient(config), async (client) => {
-        const output = await client.send(new GetAuthorizationTokenCommand({}));
-        return decodeAuthorization(output.authorizationData?.[0]);
-      });
+      return withClient(
+        'ecr',
+        endpoint,
+        credentials,
+        (config) => new ECRClient(config),
+        async (client) => {
+          const output = await client.send(new GetAuthorizationTokenCommand({}));
+          return decodeAuthorization(output.authorizationData?.[0]);
+        },
+      );
     },
 
     assumeRole(input: AssumeRoleInput) {
@@ -139,11 +151,17 @@ export function sdkAwsApi(options: SdkOptions): SdkAwsApi {
 
     async getCallerIdentity(region, credentials): Promise<CallerIdentity> {
       const endpoint = { region, fips: false, dualStack: false };
-      return withClient('sts', endpoint, credentials, (config) => new STSClient(config), async (client) => {
-        const output = await client.send(new GetCallerIdentityCommand({}));
-        if (!output.Arn || !output.Account) throw new MalformedAwsResponse('GetCallerIdentity returned no Arn or Account');
-        return { arn: output.Arn, account: output.Account };
-      });
+      return withClient(
+        'sts',
+        endpoint,
+        credentials,
+        (config) => new STSClient(config),
+        async (client) => {
+          const output = await client.send(new GetCallerIdentityCommand({}));
+          if (!output.Arn || !output.Account) throw new MalformedAwsResponse('GetCallerIdentity returned no Arn or Account');
+          return { arn: output.Arn, account: output.Account };
+        },
+      );
     },
   };
 }

@@ -24,7 +24,11 @@ export function formatDuration(ms: number): string {
   if (ms < 1_000) return `${Math.round(ms)}ms`;
   let seconds = Math.round(ms / 1_000);
   const parts: string[] = [];
-  for (const [unit, size] of [['h', 3600], ['m', 60], ['s', 1]] as const) {
+  for (const [unit, size] of [
+    ['h', 3600],
+    ['m', 60],
+    ['s', 1],
+  ] as const) {
     const amount = Math.floor(seconds / size);
     if (amount > 0) parts.push(`${amount}${unit}`);
     seconds -= amount * size;

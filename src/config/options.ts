@@ -86,19 +86,63 @@ const commandHelp: Readonly<Record<string, { readonly summary: string; readonly 
   run: {
     summary: 'Runs the controller: keeps a pull Secret fresh for every annotated Namespace and ServiceAccount.',
     flags: [
-      'kubeconfig', 'namespace', 'config-map', 'require-policy', 'namespace-selector', 'admission-params', 'workers', 'leader-elect',
-      'lease-name', 'lease-duration', 'renew-deadline', 'retry-period', 'metrics-bind-address', 'health-probe-bind-address',
-      'resync-period', 'backoff-base', 'backoff-max', 'aws-timeout', 'aws-retries', 'shutdown-timeout', 'log-level',
-      'status-config-map', 'status-interval', 'webhook', 'webhook-bind-address', 'webhook-service', 'webhook-cert-hosts',
-      'webhook-cert-secret', 'webhook-certs', 'webhook-configuration', 'webhook-cert-lifetime', 'webhook-shutdown-delay',
-      'target-registries', 'target-namespace', 'target-secret-name', 'target-service-accounts', 'target-adopt',
+      'kubeconfig',
+      'namespace',
+      'config-map',
+      'require-policy',
+      'namespace-selector',
+      'admission-params',
+      'workers',
+      'leader-elect',
+      'lease-name',
+      'lease-duration',
+      'renew-deadline',
+      'retry-period',
+      'metrics-bind-address',
+      'health-probe-bind-address',
+      'resync-period',
+      'backoff-base',
+      'backoff-max',
+      'aws-timeout',
+      'aws-retries',
+      'shutdown-timeout',
+      'log-level',
+      'status-config-map',
+      'status-interval',
+      'webhook',
+      'webhook-bind-address',
+      'webhook-service',
+      'webhook-cert-hosts',
+      'webhook-cert-secret',
+      'webhook-certs',
+      'webhook-configuration',
+      'webhook-cert-lifetime',
+      'webhook-shutdown-delay',
+      'target-registries',
+      'target-namespace',
+      'target-secret-name',
+      'target-service-accounts',
+      'target-adopt',
     ],
   },
   once: {
     summary: 'One pass over every annotated object, then exit; non-zero if any failed (the CronJob mode).',
     flags: [
-      'kubeconfig', 'namespace', 'config-map', 'require-policy', 'namespace-selector', 'workers', 'aws-timeout', 'aws-retries',
-      'shutdown-timeout', 'log-level', 'target-registries', 'target-namespace', 'target-secret-name', 'target-service-accounts', 'target-adopt',
+      'kubeconfig',
+      'namespace',
+      'config-map',
+      'require-policy',
+      'namespace-selector',
+      'workers',
+      'aws-timeout',
+      'aws-retries',
+      'shutdown-timeout',
+      'log-level',
+      'target-registries',
+      'target-namespace',
+      'target-secret-name',
+      'target-service-accounts',
+      'target-adopt',
     ],
   },
   doctor: {
@@ -107,16 +151,32 @@ const commandHelp: Readonly<Record<string, { readonly summary: string; readonly 
       'the AWS identity, ECR and the policy ConfigMap, and lists every annotated object. Reads only.\n' +
       'Pass the flags the controller runs with, so that it checks what that controller needs.',
     flags: [
-      'kubeconfig', 'namespace', 'config-map', 'require-policy', 'namespace-selector', 'admission-params', 'leader-elect', 'lease-name',
-      'status-config-map', 'aws-timeout', 'aws-retries', 'json', 'webhook', 'webhook-cert-secret', 'webhook-certs', 'webhook-configuration',
-      'target-registries', 'target-namespace', 'target-secret-name', 'target-service-accounts', 'target-adopt',
+      'kubeconfig',
+      'namespace',
+      'config-map',
+      'require-policy',
+      'namespace-selector',
+      'admission-params',
+      'leader-elect',
+      'lease-name',
+      'status-config-map',
+      'aws-timeout',
+      'aws-retries',
+      'json',
+      'webhook',
+      'webhook-cert-secret',
+      'webhook-certs',
+      'webhook-configuration',
+      'target-registries',
+      'target-namespace',
+      'target-secret-name',
+      'target-service-accounts',
+      'target-adopt',
     ],
   },
   version: { summary: 'Prints the version.', flags: [] },
   uninstall: {
-    summary:
-      'Removes every Secret and imagePullSecrets entry kube-ecrlogin made, and nothing else; a dry run\n' +
-      'unless --yes. Stop the controller first.',
+    summary: 'Removes every Secret and imagePullSecrets entry kube-ecrlogin made, and nothing else; a dry run\n' + 'unless --yes. Stop the controller first.',
     flags: ['kubeconfig', 'namespace', 'namespace-selector', 'yes'],
   },
 };
@@ -342,8 +402,12 @@ export function parseOptions(argv: readonly string[], environment: Environment):
   const statusConfigMap = values['status-config-map'] ?? 'kube-ecrlogin-status';
   name('--status-config-map', statusConfigMap);
   // The status is written over whatever it names: never the policy or the admission parameters.
-  for (const [flag, other] of [['--config-map', configMap], ['--admission-params', admissionParams]] as const) {
-    if (statusConfigMap === other) throw new UsageError(`--status-config-map ${JSON.stringify(statusConfigMap)} is the ${flag} ConfigMap: give the status its own`);
+  for (const [flag, other] of [
+    ['--config-map', configMap],
+    ['--admission-params', admissionParams],
+  ] as const) {
+    if (statusConfigMap === other)
+      throw new UsageError(`--status-config-map ${JSON.stringify(statusConfigMap)} is the ${flag} ConfigMap: give the status its own`);
   }
   const webhook = webhookOptions(values, namespace);
 
@@ -399,11 +463,15 @@ function staticTarget(
     }
     return undefined;
   }
-  const registries = hostsText.split(',').map((host) => host.trim()).filter((host) => host !== '').map((host) => {
-    const parsed = parseRegistryHost(host);
-    if (!parsed.ok) throw new UsageError(`--target-registries / AWS_ECR_SERVER: ${parsed.error}`);
-    return parsed.value;
-  });
+  const registries = hostsText
+    .split(',')
+    .map((host) => host.trim())
+    .filter((host) => host !== '')
+    .map((host) => {
+      const parsed = parseRegistryHost(host);
+      if (!parsed.ok) throw new UsageError(`--target-registries / AWS_ECR_SERVER: ${parsed.error}`);
+      return parsed.value;
+    });
   // As for the ecr-login/server annotation: a target with no registry, or one twice, is a mistake.
   if (registries.length === 0) throw new UsageError('--target-registries / AWS_ECR_SERVER: names no registry host');
   const twice = registries.find((registry, index) => registries.findIndex((r) => r.host === registry.host) !== index);
@@ -412,7 +480,10 @@ function staticTarget(
   name('--target-namespace', namespace);
   const secretName = values['target-secret-name'] ?? 'regcred';
   name('--target-secret-name', secretName);
-  const serviceAccounts = (values['target-service-accounts'] ?? '').split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const serviceAccounts = (values['target-service-accounts'] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   for (const sa of serviceAccounts) name('--target-service-accounts', sa);
   return { namespace, registries, secretName, serviceAccounts, adopt: values['target-adopt'] ?? false };
 }
@@ -440,7 +511,10 @@ function webhookOptions(
   if (address_ === undefined) throw new UsageError('--webhook-bind-address cannot be 0 with --webhook');
   const service = values['webhook-service'] ?? 'kube-ecrlogin-webhook';
   name('--webhook-service', service);
-  const extra = (values['webhook-cert-hosts'] ?? '').split(',').map((h) => h.trim()).filter((h) => h !== '');
+  const extra = (values['webhook-cert-hosts'] ?? '')
+    .split(',')
+    .map((h) => h.trim())
+    .filter((h) => h !== '');
   for (const host of extra) {
     if (!/^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$/i.test(host) && !/^[0-9a-f:]+$/i.test(host)) {
       throw new UsageError(`--webhook-cert-hosts: ${JSON.stringify(host)} is not a DNS name or IP address`);

@@ -16,7 +16,8 @@ const operators: readonly Requirement['operator'][] = ['In', 'NotIn', 'Exists', 
 
 /** Parses a metav1.LabelSelector-shaped value, or says why it is not one. */
 export function parseSelector(value: unknown): Result<LabelSelector> {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return { ok: false, error: 'must be a mapping with matchLabels and/or matchExpressions' };
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return { ok: false, error: 'must be a mapping with matchLabels and/or matchExpressions' };
   const obj = value as Record<string, unknown>;
   const unknown = Object.keys(obj).filter((key) => key !== 'matchLabels' && key !== 'matchExpressions');
   if (unknown.length > 0) return { ok: false, error: `unknown field ${unknown.join(', ')} (known: matchLabels, matchExpressions)` };
@@ -41,7 +42,8 @@ export function parseSelector(value: unknown): Result<LabelSelector> {
       }
       const op = operator as Requirement['operator'];
       const list = values ?? [];
-      if (!Array.isArray(list) || list.some((v) => typeof v !== 'string')) return { ok: false, error: `matchExpressions[${index}].values must be a list of strings` };
+      if (!Array.isArray(list) || list.some((v) => typeof v !== 'string'))
+        return { ok: false, error: `matchExpressions[${index}].values must be a list of strings` };
       if ((op === 'In' || op === 'NotIn') && list.length === 0) return { ok: false, error: `matchExpressions[${index}] with ${op} needs values` };
       if ((op === 'Exists' || op === 'DoesNotExist') && list.length > 0) return { ok: false, error: `matchExpressions[${index}] with ${op} takes no values` };
       requirements.push({ key, operator: op, values: list as string[] });
@@ -72,7 +74,10 @@ const globCache = new Map<string, RegExp>();
 export function globMatches(glob: string, text: string): boolean {
   let pattern = globCache.get(glob);
   if (pattern === undefined) {
-    const source = glob.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+    const source = glob
+      .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+      .replace(/\*/g, '.*')
+      .replace(/\?/g, '.');
     pattern = new RegExp(`^${source}$`, 's');
     if (globCache.size > 1000) globCache.clear();
     globCache.set(glob, pattern);

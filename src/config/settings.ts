@@ -96,7 +96,7 @@ export function parseSettings(text: string): Result<Settings, readonly string[]>
     // logLevel: warnings would otherwise go to stderr through process.emitWarning, outside the JSON log.
     doc = parseYaml(text, { strict: true, uniqueKeys: true, maxAliasCount: 100, logLevel: 'error' });
   } catch (error) {
-    const message = error instanceof YAMLParseError ? error.message.split('\n')[0] ?? error.message : String(error);
+    const message = error instanceof YAMLParseError ? (error.message.split('\n')[0] ?? error.message) : String(error);
     return { ok: false, error: [`config.yaml is not valid YAML: ${message}`] };
   }
   const reader = new Reader();

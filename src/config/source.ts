@@ -219,7 +219,11 @@ export class SettingsSource {
       this.#record(configMap, result);
       metrics.configReloads.inc({ result: 'failure' });
       metrics.configValid.set(0);
-      log.error(noneInForce ? 'Invalid config, every request stays denied' : 'Invalid config, keeping the last good one', { namespace, name, errors: result.error.errors });
+      log.error(noneInForce ? 'Invalid config, every request stays denied' : 'Invalid config, keeping the last good one', {
+        namespace,
+        name,
+        errors: result.error.errors,
+      });
       this.#warnInvalid(configMap, result.error);
       if (denial?.ok === true) this.#deny(denial.value);
       return;

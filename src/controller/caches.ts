@@ -21,7 +21,14 @@ import { argocdSecretType, dataWrittenBy, dataWrittenByUs, managedBy, managedSel
  * manager wrote the data. A Secret someone made to look like ours costs a few hundred bytes.
  */
 export const secretMetadata = metadataForCache<V1Secret>(
-  { labels: [managedBy.key, argocdSecretType.key], annotationPrefix, maxValueLength, fieldManager, writtenByOthers: dataWrittenBy, writtenByUs: dataWrittenByUs },
+  {
+    labels: [managedBy.key, argocdSecretType.key],
+    annotationPrefix,
+    maxValueLength,
+    fieldManager,
+    writtenByOthers: dataWrittenBy,
+    writtenByUs: dataWrittenByUs,
+  },
   { apiVersion: 'v1', kind: 'Secret' },
 );
 
@@ -116,7 +123,12 @@ export class Caches implements ReconcilerCache {
 
   /** Every namespace holding a managed Secret, cached or not (a namespace left out by the selector, say). */
   namespacesWithSecrets(): Set<string> {
-    return new Set(this.#secrets.list().map((secret) => secret.metadata?.namespace ?? '').filter((name) => name !== ''));
+    return new Set(
+      this.#secrets
+        .list()
+        .map((secret) => secret.metadata?.namespace ?? '')
+        .filter((name) => name !== ''),
+    );
   }
 
   /** Managed Secrets in the namespaces served. */

@@ -165,7 +165,9 @@ export class Controller {
     this.#firstPass = undefined;
     if (pass.secrets === 0) return;
     const { events, eventTarget, log } = this.#options;
-    const shown = pass.issuedIn.slice(0, firstPassNamesShown).join(', ') + (pass.issuedIn.length > firstPassNamesShown ? ` and ${pass.issuedIn.length - firstPassNamesShown} more` : '');
+    const shown =
+      pass.issuedIn.slice(0, firstPassNamesShown).join(', ') +
+      (pass.issuedIn.length > firstPassNamesShown ? ` and ${pass.issuedIn.length - firstPassNamesShown} more` : '');
     log.info('Created Secrets in the first pass', { secrets: pass.secrets, namespaces: pass.issuedIn.length });
     events.emit(
       eventTarget,

@@ -119,7 +119,10 @@ export function resolveIntents(snapshot: Snapshot): Intents {
     // An Argo CD credential template names one registry: one Secret per registry, named for it.
     const outputs =
       request.format === 'argocd-repository'
-        ? request.registries.map((registry) => ({ secretName: `${baseName}-${registry.host.replace(/\./g, '-')}`.slice(0, 253).replace(/-+$/, ''), registries: [registry] }))
+        ? request.registries.map((registry) => ({
+            secretName: `${baseName}-${registry.host.replace(/\./g, '-')}`.slice(0, 253).replace(/-+$/, ''),
+            registries: [registry],
+          }))
         : [{ secretName: baseName, registries: request.registries }];
     const taken = outputs.map((output) => ({ output, holder: claimed.get(output.secretName) })).find((entry) => entry.holder !== undefined);
     if (taken?.holder !== undefined) {

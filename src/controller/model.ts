@@ -37,13 +37,7 @@ export interface Grant {
   readonly specHash: string;
 }
 
-export type ProblemReason =
-  | 'InvalidAnnotation'
-  | 'UnknownAnnotation'
-  | 'PolicyDenied'
-  | 'SecretConflict'
-  | 'ServiceAccountMissing'
-  | 'ServiceAccountPending';
+export type ProblemReason = 'InvalidAnnotation' | 'UnknownAnnotation' | 'PolicyDenied' | 'SecretConflict' | 'ServiceAccountMissing' | 'ServiceAccountPending';
 
 /**
  * A ServiceAccount that ecr-login/service-accounts names but that does not exist is reported once

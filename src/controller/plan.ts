@@ -12,9 +12,7 @@ import { type JsonPatchOp } from '../kube/objects.ts';
 import type { Result } from '../result.ts';
 
 /** Whether a grant can keep its Secret as it is, or needs tokens (and newer than which). */
-export type TokenNeed =
-  | { readonly reuse: true; readonly refreshAt: number }
-  | { readonly reuse: false; readonly reason: string };
+export type TokenNeed = { readonly reuse: true; readonly refreshAt: number } | { readonly reuse: false; readonly reason: string };
 
 export function tokenNeed(snapshot: Snapshot, grant: Grant): TokenNeed {
   const existing = snapshot.secrets.find((secret) => nameOf(secret) === grant.secretName);
@@ -144,10 +142,7 @@ export function planServiceAccounts(
     const add = [...desired].filter((secret) => !listed.includes(secret)).sort();
     // Ours, no longer wanted, and not kept because its object's annotation is merely broken.
     const removeNames = recorded.filter((secret) => !desired.has(secret) && !keep.has(secret) && listed.includes(secret) && owned.has(secret));
-    const nextRecorded = [
-      ...recorded.filter((secret) => listed.includes(secret) && !removeNames.includes(secret)),
-      ...add,
-    ].sort();
+    const nextRecorded = [...recorded.filter((secret) => listed.includes(secret) && !removeNames.includes(secret)), ...add].sort();
 
     const nextText = nextRecorded.join(',');
     if (add.length === 0 && removeNames.length === 0 && nextText === (recordedText ?? '')) continue;
@@ -175,7 +170,14 @@ export function planServiceAccounts(
 
 function parseRecorded(text: string | undefined): string[] {
   if (text === undefined) return [];
-  return [...new Set(text.split(',').map((s) => s.trim()).filter((s) => s !== ''))];
+  return [
+    ...new Set(
+      text
+        .split(',')
+        .map((s) => s.trim())
+        .filter((s) => s !== ''),
+    ),
+  ];
 }
 
 function escapePointer(segment: string): string {

@@ -122,9 +122,7 @@ export class Reconciler {
       }),
     );
     const plan = planSecrets(snapshot, intents, needs, outcomes);
-    const available = new Set(
-      snapshot.secrets.map((secret) => nameOf(secret)).filter((name) => !plan.deletes.some((d) => nameOf(d) === name)),
-    );
+    const available = new Set(snapshot.secrets.map((secret) => nameOf(secret)).filter((name) => !plan.deletes.some((d) => nameOf(d) === name)));
     signal?.throwIfAborted();
     for (const write of plan.writes) {
       signal?.throwIfAborted();
@@ -170,7 +168,10 @@ export class Reconciler {
     }
 
     this.#recordExpiries(namespaceName, intents.grants, plan.writes);
-    this.#options.metrics.keepSecrets(namespaceName, intents.grants.map((grant) => grant.secretName));
+    this.#options.metrics.keepSecrets(
+      namespaceName,
+      intents.grants.map((grant) => grant.secretName),
+    );
     const lookAgainAt = [plan.nextRefreshAt, intents.recheckAt].filter((at): at is number => at !== undefined);
     return run.result(lookAgainAt.length === 0 ? undefined : Math.min(...lookAgainAt), clock.now(), this.#options.maxRequeueMs);
   }
@@ -206,8 +207,7 @@ export class Reconciler {
     const adopting = (grant: Grant): boolean => grant.source.kind === 'Target' && this.#options.target?.adopt === true;
     const unknown = intents.grants.filter(
       (grant) =>
-        !snapshot.secrets.some((secret) => nameOf(secret) === grant.secretName) &&
-        (events.active(grant.ref, reasons.SecretConflict) || adopting(grant)),
+        !snapshot.secrets.some((secret) => nameOf(secret) === grant.secretName) && (events.active(grant.ref, reasons.SecretConflict) || adopting(grant)),
     );
     await Promise.all(
       unknown.map(async (grant) => {
@@ -224,7 +224,13 @@ export class Reconciler {
           lagging.push(live);
           return;
         }
-        if (adopting(grant) && isOriginalLogin(live, grant.registries.map((r) => r.host))) {
+        if (
+          adopting(grant) &&
+          isOriginalLogin(
+            live,
+            grant.registries.map((r) => r.host),
+          )
+        ) {
           // The original kube-ecrlogin's Secret: taken over in place (labelled on the next write), never recreated.
           this.#options.log.info('Adopting Secret', { namespace, name: grant.secretName, source: describeSource(grant.source) });
           lagging.push(live);
@@ -256,7 +262,8 @@ export class Reconciler {
         metrics.refreshes.inc({ outcome: 'issued' });
         log.info('Created Secret', { namespace, name: grant.secretName, source: describeSource(grant.source), registries: grant.registries.length });
         run.issued++;
-        if (!run.firstPass) events.emit(grant.ref, 'Normal', reasons.CredentialsIssued, `Created Secret ${grant.secretName} with credentials for ${registriesOf(grant)}`);
+        if (!run.firstPass)
+          events.emit(grant.ref, 'Normal', reasons.CredentialsIssued, `Created Secret ${grant.secretName} with credentials for ${registriesOf(grant)}`);
       } else {
         let resourceVersion = existing.metadata?.resourceVersion ?? '';
         const owners = secret.metadata?.ownerReferences ?? [];
@@ -356,7 +363,11 @@ export class Reconciler {
     if (this.#options.events.active(regarding, reasons.ForeignSecret)) return;
     const message = `Secret ${regarding.name} carries the label ${managedSelector} but kube-ecrlogin did not write it for an object in this namespace; it is left alone. Remove the label, or the Secret`;
     this.#options.events.warnOnce(regarding, reasons.ForeignSecret, message);
-    this.#options.log.warn('Foreign Secret left alone', { namespace: regarding.namespace, name: regarding.name, owner: secret.metadata?.annotations?.[secretAnnotations.owner] });
+    this.#options.log.warn('Foreign Secret left alone', {
+      namespace: regarding.namespace,
+      name: regarding.name,
+      owner: secret.metadata?.annotations?.[secretAnnotations.owner],
+    });
   }
 
   #reportProblems(annotated: readonly ObjectRef[], problems: readonly Problem[]): void {
@@ -459,4 +470,3 @@ function ownerRef(secret: V1Secret): ObjectRef | undefined {
   if (kind === 'ServiceAccount' && name !== undefined) return { kind: 'ServiceAccount', namespace, name };
   return undefined;
 }
-

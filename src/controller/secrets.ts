@@ -143,7 +143,11 @@ function payloadOf(format: SecretFormat, logins: readonly RegistryLogin[]): { ty
       const [login] = logins;
       if (login === undefined || logins.length !== 1) throw new Error('an Argo CD repository Secret holds exactly one registry');
       const data = { url: login.host, type: 'helm', enableOCI: 'true', username: login.username, password: login.password };
-      return { type: 'Opaque', data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])), labels: { [argocdSecretType.key]: argocdSecretType.value } };
+      return {
+        type: 'Opaque',
+        data: Object.fromEntries(Object.entries(data).map(([k, v]) => [k, b64(v)])),
+        labels: { [argocdSecretType.key]: argocdSecretType.value },
+      };
     }
   }
 }

@@ -47,9 +47,7 @@ export function kubeApi(config: KubeConfig, metrics?: Metrics): KubeApi {
   const counted = <T>(verb: WriteVerb, resource: WriteResource, write: () => Promise<T>): Promise<T> => countedWrite(metrics, verb, resource, write);
   return {
     createSecret: (secret) =>
-      counted('create', 'secrets', () =>
-        core.createNamespacedSecret({ namespace: secret.metadata?.namespace ?? '', body: secret, fieldManager }),
-      ),
+      counted('create', 'secrets', () => core.createNamespacedSecret({ namespace: secret.metadata?.namespace ?? '', body: secret, fieldManager })),
 
     applySecret: (secret, resourceVersion) =>
       counted('apply', 'secrets', () =>
@@ -94,10 +92,7 @@ export function kubeApi(config: KubeConfig, metrics?: Metrics): KubeApi {
 
     patchServiceAccount: (namespace, name, ops) =>
       counted('patch', 'serviceaccounts', () =>
-        core.patchNamespacedServiceAccount(
-          { namespace, name, body: ops, fieldManager },
-          setHeaderOptions('Content-Type', PatchStrategy.JsonPatch),
-        ),
+        core.patchNamespacedServiceAccount({ namespace, name, body: ops, fieldManager }, setHeaderOptions('Content-Type', PatchStrategy.JsonPatch)),
       ),
 
     applyConfigMap: (configMap) =>

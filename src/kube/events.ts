@@ -30,9 +30,7 @@ export type Reason = (typeof reasons)[keyof typeof reasons];
 export type EventType = 'Normal' | 'Warning';
 
 /** The object an Event is about; ConfigMap is the controller's own config. */
-export type Regarding =
-  | ObjectRef
-  | { readonly kind: 'ConfigMap' | 'Secret'; readonly name: string; readonly namespace: string; readonly uid?: string };
+export type Regarding = ObjectRef | { readonly kind: 'ConfigMap' | 'Secret'; readonly name: string; readonly namespace: string; readonly uid?: string };
 
 export interface EventRecorderOptions {
   readonly api: KubeApi;
@@ -104,7 +102,13 @@ export class EventRecorder {
       count: 1,
     };
     if (this.#pending.length >= maxPending) {
-      log.warn('Dropped Event: too many waiting to be sent', { reason, kind: regarding.kind, name: regarding.name, namespace: regarding.namespace, waiting: this.#pending.length });
+      log.warn('Dropped Event: too many waiting to be sent', {
+        reason,
+        kind: regarding.kind,
+        name: regarding.name,
+        namespace: regarding.namespace,
+        waiting: this.#pending.length,
+      });
       return;
     }
     this.#pending.push(event);

@@ -3,14 +3,7 @@
 // twice at once, and knows whether it has completed a list (synced). It lists in pages, as
 // client-go's reflector does, so that a large cluster's list is never held whole in memory twice.
 
-import {
-  ApiException,
-  ListWatch,
-  Watch,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-} from '@kubernetes/client-node';
+import { ApiException, ListWatch, Watch, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import { errorMessage, type Logger } from '../log.ts';
 
 export type ChangeKind = 'add' | 'update' | 'delete';
@@ -150,7 +143,7 @@ export async function listInPages<T extends KubernetesObject>(
   const each = transform ?? ((object: T): T => object);
   const first = await list({ limit: pageSize });
   const items: T[] = [];
-  for (let page = first; ; ) {
+  for (let page = first; ;) {
     // A metadata-only list of nothing says `items: null`.
     for (const item of (page.items as T[] | null) ?? []) items.push(each(item));
     const next = page.metadata?._continue;

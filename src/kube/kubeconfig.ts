@@ -37,9 +37,7 @@ export function loadKubeConfig(file: string | undefined, env: NodeJS.ProcessEnv 
       homeConfig === undefined ? 'HOME is not set (so there is no ~/.kube/config)' : `${homeConfig} does not exist`,
       `and this is not a Pod (no ServiceAccount token at ${tokenPath})`,
     ];
-    throw new KubeconfigError(
-      `no Kubernetes configuration: ${where.join(', ')}. Pass --kubeconfig PATH, set KUBECONFIG, or run it in the cluster`,
-    );
+    throw new KubeconfigError(`no Kubernetes configuration: ${where.join(', ')}. Pass --kubeconfig PATH, set KUBECONFIG, or run it in the cluster`);
   }
   if ((homeConfig === undefined || !existsSync(homeConfig)) && (env['KUBERNETES_SERVICE_HOST'] === undefined || env['KUBERNETES_SERVICE_PORT'] === undefined)) {
     throw new KubeconfigError(
@@ -73,7 +71,7 @@ export async function serverVersion(config: KubeConfig, timeoutMs: number): Prom
     .getCode()
     .then(
       (info) => info.gitVersion,
-      (error: unknown) => `unknown (${error instanceof Error ? error.message.split('\n')[0] ?? '' : String(error)})`,
+      (error: unknown) => `unknown (${error instanceof Error ? (error.message.split('\n')[0] ?? '') : String(error)})`,
     );
   try {
     return await Promise.race([asked, timeout]);

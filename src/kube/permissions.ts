@@ -79,7 +79,9 @@ export function webhookRules(secret: string): readonly PolicyRule[] {
 }
 
 export function webhookClusterRules(configuration: string): readonly PolicyRule[] {
-  return [{ apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: [configuration], verbs: ['get', 'patch'] }];
+  return [
+    { apiGroups: ['admissionregistration.k8s.io'], resources: ['mutatingwebhookconfigurations'], resourceNames: [configuration], verbs: ['get', 'patch'] },
+  ];
 }
 
 /** When a permission is needed. */

@@ -46,7 +46,12 @@ export function createPod(namespace: string, spec: Partial<k8s.V1PodSpec> = {}):
 }
 
 /** A Namespace with these annotations and labels, once its default ServiceAccount exists. */
-export async function createNamespace(context: AdmissionContext, prefix: string, annotations: Record<string, string>, labels = context.bound()): Promise<string> {
+export async function createNamespace(
+  context: AdmissionContext,
+  prefix: string,
+  annotations: Record<string, string>,
+  labels = context.bound(),
+): Promise<string> {
   const name = uniqueName(prefix);
   await core().createNamespace({ body: { metadata: { name, labels, annotations } } });
   context.created(name);

@@ -16,7 +16,7 @@ import { core, server } from './cases.ts';
 
 const tenantRole = 'arn:aws:iam::111122223333:role/guarded-tenant';
 
-describe('guard-rails: what the controller\'s own ServiceAccount may do', () => {
+describe("guard-rails: what the controller's own ServiceAccount may do", () => {
   let scratch: Scratch;
   let aws: AwsTestServer;
   let installed: InstalledController;
@@ -48,12 +48,17 @@ describe('guard-rails: what the controller\'s own ServiceAccount may do', () => 
     created.push({ kind: 'Namespace', name: controller.namespace });
     stolen = installed.kubeConfig.makeApiClient(k8s.CoreV1Api);
     tenant = uniqueName('guarded');
-    await core().createNamespace({ body: { metadata: { name: tenant, labels: { [controller.label.key]: controller.label.value }, annotations: { 'ecr-login/server': server } } } });
+    await core().createNamespace({
+      body: { metadata: { name: tenant, labels: { [controller.label.key]: controller.label.value }, annotations: { 'ecr-login/server': server } } },
+    });
     created.push({ kind: 'Namespace', name: tenant });
     await eventually('the default ServiceAccount', () => core().readNamespacedServiceAccount({ namespace: tenant, name: 'default' }));
     // The API server takes up new policies a moment after they are written.
     await eventually('the guard-rails in force', async () => {
-      await assert.rejects(stolen.createNamespacedSecret({ namespace: tenant, body: { metadata: { generateName: 'probe-' }, type: 'Opaque' } }), /may write only/);
+      await assert.rejects(
+        stolen.createNamespacedSecret({ namespace: tenant, body: { metadata: { generateName: 'probe-' }, type: 'Opaque' } }),
+        /may write only/,
+      );
     });
   });
 
@@ -84,53 +89,98 @@ describe('guard-rails: what the controller\'s own ServiceAccount may do', () => 
   it('requests a token for a ServiceAccount opted in to keyless identity, for STS, short-lived: allowed', async () => {
     await core().createNamespacedServiceAccount({
       namespace: tenant,
-      body: { metadata: { name: 'keyless', annotations: { 'ecr-login/server': server, 'ecr-login/identity': 'service-account', 'ecr-login/role-arn': tenantRole } } },
+      body: {
+        metadata: { name: 'keyless', annotations: { 'ecr-login/server': server, 'ecr-login/identity': 'service-account', 'ecr-login/role-arn': tenantRole } },
+      },
     });
-    const token = await stolen.createNamespacedServiceAccountToken({ namespace: tenant, name: 'keyless', body: { spec: { audiences: ['sts.amazonaws.com'], expirationSeconds: 600 } } });
+    const token = await stolen.createNamespacedServiceAccountToken({
+      namespace: tenant,
+      name: 'keyless',
+      body: { spec: { audiences: ['sts.amazonaws.com'], expirationSeconds: 600 } },
+    });
     assert.ok(token.status?.token);
     // And the controller itself serves it: TokenRequest, AssumeRoleWithWebIdentity, the Secret.
-    await eventually('the keyless ServiceAccount\'s Secret', async () => {
+    await eventually("the keyless ServiceAccount's Secret", async () => {
       try {
         await readSecret(tenant, 'ecr-login-keyless');
       } catch (error) {
-        throw new Error(`not yet; the controller said: ${controller.logs.filter((line) => line.includes('keyless') || line.includes('"warn"')).slice(-5).join('')}`, { cause: error });
+        throw new Error(
+          `not yet; the controller said: ${controller.logs
+            .filter((line) => line.includes('keyless') || line.includes('"warn"'))
+            .slice(-5)
+            .join('')}`,
+          { cause: error },
+        );
       }
     });
   });
 
   it('refuses a token for the Kubernetes API, however opted in the ServiceAccount is', async () => {
     await refused(
-      stolen.createNamespacedServiceAccountToken({ namespace: tenant, name: 'keyless', body: { spec: { audiences: [cluster().issuer], expirationSeconds: 600 } } }),
+      stolen.createNamespacedServiceAccountToken({
+        namespace: tenant,
+        name: 'keyless',
+        body: { spec: { audiences: [cluster().issuer], expirationSeconds: 600 } },
+      }),
       /audience sts\.amazonaws\.com only/,
     );
   });
 
   it('refuses a token for a ServiceAccount that did not opt in (kube-system/default here)', async () => {
     await refused(
-      stolen.createNamespacedServiceAccountToken({ namespace: 'kube-system', name: 'default', body: { spec: { audiences: ['sts.amazonaws.com'], expirationSeconds: 600 } } }),
+      stolen.createNamespacedServiceAccountToken({
+        namespace: 'kube-system',
+        name: 'default',
+        body: { spec: { audiences: ['sts.amazonaws.com'], expirationSeconds: 600 } },
+      }),
       /opted in to keyless identity/,
     );
     await refused(
-      stolen.createNamespacedServiceAccountToken({ namespace: tenant, name: 'default', body: { spec: { audiences: ['sts.amazonaws.com'], expirationSeconds: 600 } } }),
+      stolen.createNamespacedServiceAccountToken({
+        namespace: tenant,
+        name: 'default',
+        body: { spec: { audiences: ['sts.amazonaws.com'], expirationSeconds: 600 } },
+      }),
       /opted in to keyless identity/,
     );
   });
 
   it('refuses a long-lived token', async () => {
     await refused(
-      stolen.createNamespacedServiceAccountToken({ namespace: tenant, name: 'keyless', body: { spec: { audiences: ['sts.amazonaws.com'], expirationSeconds: 86_400 } } }),
+      stolen.createNamespacedServiceAccountToken({
+        namespace: tenant,
+        name: 'keyless',
+        body: { spec: { audiences: ['sts.amazonaws.com'], expirationSeconds: 86_400 } },
+      }),
       /at most one hour/,
     );
   });
 
   it('refuses Secrets that are not labelled dockerconfigjson Secrets, and any change to one that is not ours', async () => {
-    await refused(stolen.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'loot' }, type: 'Opaque', data: { a: 'Yg==' } } }), /may write only/);
     await refused(
-      stolen.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'tls-loot', labels: { 'app.kubernetes.io/managed-by': 'kube-ecrlogin' } }, type: 'kubernetes.io/tls', data: { 'tls.crt': 'eA==', 'tls.key': 'eA==' } } }),
+      stolen.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'loot' }, type: 'Opaque', data: { a: 'Yg==' } } }),
       /may write only/,
     );
     await refused(
-      stolen.createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'unlabelled' }, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') } } }),
+      stolen.createNamespacedSecret({
+        namespace: tenant,
+        body: {
+          metadata: { name: 'tls-loot', labels: { 'app.kubernetes.io/managed-by': 'kube-ecrlogin' } },
+          type: 'kubernetes.io/tls',
+          data: { 'tls.crt': 'eA==', 'tls.key': 'eA==' },
+        },
+      }),
+      /may write only/,
+    );
+    await refused(
+      stolen.createNamespacedSecret({
+        namespace: tenant,
+        body: {
+          metadata: { name: 'unlabelled' },
+          type: 'kubernetes.io/dockerconfigjson',
+          data: { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') },
+        },
+      }),
       /may write only/,
     );
     await core().createNamespacedSecret({ namespace: tenant, body: { metadata: { name: 'theirs' }, type: 'Opaque', data: { a: 'Yg==' } } });

@@ -34,7 +34,11 @@ describe('admission policy (MutatingAdmissionPolicy)', { skip: supported ? false
   let unbound: Record<string, string>;
 
   const namespace = (prefix: string, annotations: Record<string, string>): Promise<string> =>
-    createNamespace({ bound: () => bound, unbound: () => unbound, created: (name) => namespaces.push(name), settled: () => Promise.resolve() }, prefix, annotations);
+    createNamespace(
+      { bound: () => bound, unbound: () => unbound, created: (name) => namespaces.push(name), settled: () => Promise.resolve() },
+      prefix,
+      annotations,
+    );
   const params = async (): Promise<Record<string, string>> =>
     (await core().readNamespacedConfigMap({ namespace: installed.namespace, name: paramsName })).data ?? {};
 
@@ -97,7 +101,10 @@ describe('admission policy (MutatingAdmissionPolicy)', { skip: supported ? false
       const dir = join(repoRoot, '.cache', 'admission');
       mkdirSync(dir, { recursive: true });
       const report = Object.fromEntries(Object.entries(tallies).map(([key, tally]) => [key, { tries: tally.tries, pods: tally.pods, missing: tally.missing }]));
-      writeFileSync(join(dir, `policy-race-${cluster().minor}.json`), JSON.stringify({ at: new Date().toISOString(), minor: cluster().minor, ...report }, null, 2) + '\n');
+      writeFileSync(
+        join(dir, `policy-race-${cluster().minor}.json`),
+        JSON.stringify({ at: new Date().toISOString(), minor: cluster().minor, ...report }, null, 2) + '\n',
+      );
     });
 
     it(`with the component, Namespace-level: no Pod misses the Secret (${tries} tries)`, async (t) => {

@@ -35,9 +35,7 @@ export function raceObjects(spec: RaceSpec, namespace: string): { objects: Manif
   const nsAnnotations = spec.level === 'namespace' ? { 'ecr-login/server': spec.server } : {};
   const serviceAccount = spec.level === 'namespace' ? 'default' : 'app';
   const labels = { app: 'web' };
-  const objects: Manifest[] = [
-    { apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { ...spec.labels }, annotations: nsAnnotations } },
-  ];
+  const objects: Manifest[] = [{ apiVersion: 'v1', kind: 'Namespace', metadata: { name: namespace, labels: { ...spec.labels }, annotations: nsAnnotations } }];
   if (spec.level === 'serviceaccount') {
     objects.push({ apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: serviceAccount, namespace, annotations: { 'ecr-login/server': spec.server } } });
   }

@@ -73,8 +73,13 @@ describe('admission webhook with external certificates (cert-manager)', () => {
     scratch.remove();
   });
 
-  it('renders with cert-manager\'s Certificate and injection, and without the controller\'s right to patch the webhook configuration', async () => {
-    const objects = await kustomize(scratch.kustomization('external', { resources: ['kustomize/base'], components: ['kustomize/components/admission-webhook', 'kustomize/components/admission-webhook-cert-manager'] }));
+  it("renders with cert-manager's Certificate and injection, and without the controller's right to patch the webhook configuration", async () => {
+    const objects = await kustomize(
+      scratch.kustomization('external', {
+        resources: ['kustomize/base'],
+        components: ['kustomize/components/admission-webhook', 'kustomize/components/admission-webhook-cert-manager'],
+      }),
+    );
     const kinds = objects.map((o) => `${o.kind}/${o.metadata.name}`);
     assert.ok(kinds.includes('Certificate/kube-ecrlogin-webhook') && kinds.includes('Issuer/kube-ecrlogin-selfsigned'));
     assert.ok(!kinds.includes('ClusterRole/kube-ecrlogin-webhook'), 'no ClusterRole to patch the webhook configuration');
@@ -90,7 +95,19 @@ describe('admission webhook with external certificates (cert-manager)', () => {
     controller = await startTestController({
       kubeConfig: installed.kubeConfig,
       user: installed.user,
-      args: ['--namespace', installed.namespace, '--webhook', '--webhook-certs', 'external', '--webhook-bind-address', `127.0.0.1:${port}`, '--webhook-configuration', configuration, '--webhook-shutdown-delay', '0s'],
+      args: [
+        '--namespace',
+        installed.namespace,
+        '--webhook',
+        '--webhook-certs',
+        'external',
+        '--webhook-bind-address',
+        `127.0.0.1:${port}`,
+        '--webhook-configuration',
+        configuration,
+        '--webhook-shutdown-delay',
+        '0s',
+      ],
     });
     const context = {
       bound: () => ({ [controller.label.key]: controller.label.value, [labelKey]: suffix }),
@@ -99,9 +116,13 @@ describe('admission webhook with external certificates (cert-manager)', () => {
       settled: () => Promise.resolve(),
     };
     const ns = await createNamespace(context, 'external', { 'ecr-login/server': server });
-    await eventually('the webhook at work', async () => {
-      assert.deepEqual(pullSecrets(await createPod(ns, { imagePullSecrets: [{ name: 'mine' }] })), ['mine', 'ecr-login']);
-    }, { timeoutMs: 60_000 });
+    await eventually(
+      'the webhook at work',
+      async () => {
+        assert.deepEqual(pullSecrets(await createPod(ns, { imagePullSecrets: [{ name: 'mine' }] })), ['mine', 'ecr-login']);
+      },
+      { timeoutMs: 60_000 },
+    );
 
     // cert-manager renews: the controller loads the new certificate, and admissions go on.
     const renewed = await issue();
@@ -112,8 +133,14 @@ describe('admission webhook with external certificates (cert-manager)', () => {
     await cluster().auditCaughtUp();
     const ownWrites = cluster()
       .writes({ user: controller.user, since })
-      .filter((w) => w.objectRef?.resource === 'mutatingwebhookconfigurations' || (w.objectRef?.resource === 'secrets' && w.objectRef.namespace === installed.namespace));
-    assert.deepEqual(ownWrites.map((w) => `${w.verb} ${w.objectRef?.resource}/${w.objectRef?.name}`), []);
+      .filter(
+        (w) =>
+          w.objectRef?.resource === 'mutatingwebhookconfigurations' || (w.objectRef?.resource === 'secrets' && w.objectRef.namespace === installed.namespace),
+      );
+    assert.deepEqual(
+      ownWrites.map((w) => `${w.verb} ${w.objectRef?.resource}/${w.objectRef?.name}`),
+      [],
+    );
   });
 });
 

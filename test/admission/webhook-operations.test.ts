@@ -91,11 +91,21 @@ describe('admission webhook operations', () => {
       awsEndpoint: aws.endpoint,
       args: [
         '--webhook',
-        '--webhook-bind-address', `127.0.0.1:${port}`,
-        '--webhook-cert-hosts', '127.0.0.1',
-        '--webhook-configuration', configuration,
-        '--webhook-shutdown-delay', '1s',
-        '--leader-elect', '--lease-duration', '4s', '--renew-deadline', '3s', '--retry-period', '1s',
+        '--webhook-bind-address',
+        `127.0.0.1:${port}`,
+        '--webhook-cert-hosts',
+        '127.0.0.1',
+        '--webhook-configuration',
+        configuration,
+        '--webhook-shutdown-delay',
+        '1s',
+        '--leader-elect',
+        '--lease-duration',
+        '4s',
+        '--renew-deadline',
+        '3s',
+        '--retry-period',
+        '1s',
       ],
     });
     const replica: Replica = { process, port, ready: false, probing: false };
@@ -106,13 +116,25 @@ describe('admission webhook operations', () => {
 
   /** Waits until the balancer sends to every replica (each one's last probe said ready). */
   const inRotation = (): Promise<void> =>
-    eventually('every replica in rotation', () => {
-      assert.ok(replicas.length > 0 && replicas.every((r) => r.ready));
-      return Promise.resolve();
-    }, { timeoutMs: 30_000 });
+    eventually(
+      'every replica in rotation',
+      () => {
+        assert.ok(replicas.length > 0 && replicas.every((r) => r.ready));
+        return Promise.resolve();
+      },
+      { timeoutMs: 30_000 },
+    );
   /** The replicas' warnings and errors, for a failure's message. */
   const logs = (): string =>
-    replicas.flatMap((r) => r.process.output().split('\n').filter((line) => /"level":"(warn|error)"/.test(line)).map((line) => `${r.process.identity}: ${line}`)).join('\n');
+    replicas
+      .flatMap((r) =>
+        r.process
+          .output()
+          .split('\n')
+          .filter((line) => /"level":"(warn|error)"/.test(line))
+          .map((line) => `${r.process.identity}: ${line}`),
+      )
+      .join('\n');
 
   /** Kills a replica (SIGKILL) and takes it out of rotation and out of the suite's list. */
   const dropReplica = async (replica: Replica): Promise<void> => {
@@ -144,7 +166,10 @@ describe('admission webhook operations', () => {
         .filter((event) => event.objectRef?.name === secretName || event.objectRef?.name === undefined);
     const codes = writes(['create']).map((event) => event.responseStatus?.code ?? 0);
     assert.equal(codes.filter((code) => code === 201).length, 1, `exactly one create won: ${JSON.stringify(codes)}`);
-    assert.ok(codes.every((code) => code === 201 || code === 409), `the others met a conflict: ${JSON.stringify(codes)}`);
+    assert.ok(
+      codes.every((code) => code === 201 || code === 409),
+      `the others met a conflict: ${JSON.stringify(codes)}`,
+    );
     assert.deepEqual(writes(['update', 'patch']), [], 'the loser adopted the Secret rather than overwrite it');
     return codes;
   };
@@ -206,22 +231,33 @@ describe('admission webhook operations', () => {
     // The Secret is made, but neither replica may read or patch the configuration yet.
     await eventually('the certificate Secret', () => core().readNamespacedSecret({ namespace: install.namespace, name: secretName }), { timeoutMs: 120_000 });
     for (const replica of [a, b]) {
-      await eventually(`${replica.process.identity} unready for want of a trusted certificate`, async () => {
-        const answer = await httpGet(`${replica.process.healthUrl}/readyz`);
-        assert.equal(answer.status, 503);
-        assert.equal(answer.body, 'webhook not serving a trusted certificate\n');
-      }, { timeoutMs: 120_000, intervalMs: 250 });
+      await eventually(
+        `${replica.process.identity} unready for want of a trusted certificate`,
+        async () => {
+          const answer = await httpGet(`${replica.process.healthUrl}/readyz`);
+          assert.equal(answer.status, 503);
+          assert.equal(answer.body, 'webhook not serving a trusted certificate\n');
+        },
+        { timeoutMs: 120_000, intervalMs: 250 },
+      );
     }
     assert.equal(await caBundle(), '', 'nothing trusted yet');
 
-    await cluster().adminConfig().makeApiClient(k8s.RbacAuthorizationV1Api).createClusterRoleBinding({ body: clusterBinding as unknown as k8s.V1ClusterRoleBinding });
+    await cluster()
+      .adminConfig()
+      .makeApiClient(k8s.RbacAuthorizationV1Api)
+      .createClusterRoleBinding({ body: clusterBinding as unknown as k8s.V1ClusterRoleBinding });
     const granted = Date.now();
     for (const replica of [a, b]) {
-      await eventually(`${replica.process.identity} ready`, async () => {
-        const answer = await httpGet(`${replica.process.healthUrl}/readyz`);
-        assert.equal(answer.status, 200, answer.body);
-        assert.equal(answer.body, 'ok\n');
-      }, { timeoutMs: 120_000, intervalMs: 250 });
+      await eventually(
+        `${replica.process.identity} ready`,
+        async () => {
+          const answer = await httpGet(`${replica.process.healthUrl}/readyz`);
+          assert.equal(answer.status, 200, answer.body);
+          assert.equal(answer.body, 'ok\n');
+        },
+        { timeoutMs: 120_000, intervalMs: 250 },
+      );
     }
     t.diagnostic(`both replicas ready ${Date.now() - granted} ms after the ClusterRoleBinding (the keeper retries with backoff up to 30 s)`);
 
@@ -235,7 +271,10 @@ describe('admission webhook operations', () => {
       const again = new Date();
       const pair = await Promise.all([spawnReplica(`webhook-${2 * rounds.length}`), spawnReplica(`webhook-${2 * rounds.length + 1}`)]);
       for (const replica of pair) {
-        await eventually(`${replica.process.identity} ready`, async () => assert.equal((await httpGet(`${replica.process.healthUrl}/readyz`)).status, 200), { timeoutMs: 120_000, intervalMs: 250 });
+        await eventually(`${replica.process.identity} ready`, async () => assert.equal((await httpGet(`${replica.process.healthUrl}/readyz`)).status, 200), {
+          timeoutMs: 120_000,
+          intervalMs: 250,
+        });
       }
       await inRotation();
       rounds.push(await oneSecret(pair, again));
@@ -247,7 +286,8 @@ describe('admission webhook operations', () => {
     await inRotation();
     const served = await namespace('metrics', { 'ecr-login/server': server });
     const plain = await namespace('plain', {});
-    const scrape = async (): Promise<ReturnType<typeof parseMetrics>[]> => Promise.all(replicas.map(async (r) => parseMetrics((await httpGet(r.process.metricsUrl)).body)));
+    const scrape = async (): Promise<ReturnType<typeof parseMetrics>[]> =>
+      Promise.all(replicas.map(async (r) => parseMetrics((await httpGet(r.process.metricsUrl)).body)));
     const total = (scrapes: ReturnType<typeof parseMetrics>[], name: string, labels: Record<string, string> = {}): number =>
       scrapes.reduce((sum, s) => sum + s.sum(name, labels), 0);
     const before = await scrape();
@@ -268,7 +308,8 @@ describe('admission webhook operations', () => {
     assert.equal((await post(first.port, ca, deployment)).status, 200);
 
     const after = await scrape();
-    const grew = (result: string): number => total(after, 'kube_ecrlogin_webhook_requests_total', { result }) - total(before, 'kube_ecrlogin_webhook_requests_total', { result });
+    const grew = (result: string): number =>
+      total(after, 'kube_ecrlogin_webhook_requests_total', { result }) - total(before, 'kube_ecrlogin_webhook_requests_total', { result });
     // The API server may call a webhook more than once for a Pod (reinvocation, a retried
     // connection), never less.
     assert.ok(grew('mutated') >= 6, `mutated grew by ${grew('mutated')}`);
@@ -280,11 +321,21 @@ describe('admission webhook operations', () => {
       assert.equal(s.types.get('kube_ecrlogin_webhook_requests_total'), 'counter');
       // One observation per answer, by the same result.
       for (const result of ['mutated', 'unchanged', 'skipped', 'rejected']) {
-        assert.equal(s.sum('kube_ecrlogin_webhook_duration_seconds_count', { result }), s.sum('kube_ecrlogin_webhook_requests_total', { result }), `replica ${i}, ${result}`);
+        assert.equal(
+          s.sum('kube_ecrlogin_webhook_duration_seconds_count', { result }),
+          s.sum('kube_ecrlogin_webhook_requests_total', { result }),
+          `replica ${i}, ${result}`,
+        );
         assert.equal(s.sum('kube_ecrlogin_webhook_duration_seconds_bucket', { result, le: '+Inf' }), s.sum('kube_ecrlogin_webhook_requests_total', { result }));
       }
-      const leaf = new X509Certificate(Buffer.from((await core().readNamespacedSecret({ namespace: install.namespace, name: secretName })).data?.['tls.crt'] ?? '', 'base64'));
-      assert.equal(s.value('kube_ecrlogin_webhook_certificate_expiry_timestamp_seconds'), Date.parse(leaf.validTo) / 1000, `replica ${i}: the expiry of the certificate it serves`);
+      const leaf = new X509Certificate(
+        Buffer.from((await core().readNamespacedSecret({ namespace: install.namespace, name: secretName })).data?.['tls.crt'] ?? '', 'base64'),
+      );
+      assert.equal(
+        s.value('kube_ecrlogin_webhook_certificate_expiry_timestamp_seconds'),
+        Date.parse(leaf.validTo) / 1000,
+        `replica ${i}: the expiry of the certificate it serves`,
+      );
     }
     assert.ok(total(after, 'kube_ecrlogin_webhook_duration_seconds_sum', { result: 'mutated' }) > 0);
   });

@@ -54,13 +54,24 @@ describe('admission webhook', () => {
       user: installed.user,
       ...(label !== undefined ? { reuse: { namespace: installed.namespace, label } } : {}),
       args: [
-        '--namespace', installed.namespace,
+        '--namespace',
+        installed.namespace,
         '--webhook',
-        '--webhook-bind-address', `127.0.0.1:${port}`,
-        '--webhook-cert-hosts', '127.0.0.1',
-        '--webhook-configuration', configuration,
-        '--webhook-shutdown-delay', '1s',
-        '--leader-elect', '--lease-duration', '4s', '--renew-deadline', '3s', '--retry-period', '1s',
+        '--webhook-bind-address',
+        `127.0.0.1:${port}`,
+        '--webhook-cert-hosts',
+        '127.0.0.1',
+        '--webhook-configuration',
+        configuration,
+        '--webhook-shutdown-delay',
+        '1s',
+        '--leader-elect',
+        '--lease-duration',
+        '4s',
+        '--renew-deadline',
+        '3s',
+        '--retry-period',
+        '1s',
         ...extra,
       ],
     });
@@ -68,10 +79,14 @@ describe('admission webhook', () => {
     label ??= controller.label;
     const replica = { controller, port };
     replicas.push(replica);
-    await eventually('the replica ready, with a trusted certificate', () => {
-      assert.equal(controller.running.admission?.ready, true);
-      return Promise.resolve();
-    }, { timeoutMs: 60_000 });
+    await eventually(
+      'the replica ready, with a trusted certificate',
+      () => {
+        assert.equal(controller.running.admission?.ready, true);
+        return Promise.resolve();
+      },
+      { timeoutMs: 60_000 },
+    );
     return replica;
   };
   const stopReplica = async (replica: { controller: TestController }): Promise<void> => {
@@ -87,9 +102,13 @@ describe('admission webhook', () => {
     Buffer.from((await core().readNamespacedSecret({ namespace: installed.namespace, name: secretName })).data?.['tls.crt'] ?? '', 'base64').toString('utf8');
   const atWork = async (): Promise<void> => {
     const probe = await namespace('probe', { 'ecr-login/server': server });
-    await eventually('the webhook at work', async () => {
-      assert.deepEqual(pullSecrets(await createPod(probe, own)), ['mine', 'ecr-login']);
-    }, { timeoutMs: 60_000 });
+    await eventually(
+      'the webhook at work',
+      async () => {
+        assert.deepEqual(pullSecrets(await createPod(probe, own)), ['mine', 'ecr-login']);
+      },
+      { timeoutMs: 60_000 },
+    );
   };
 
   before(async () => {

@@ -27,7 +27,11 @@ const partitions = [...new Set(registryForms.map((form) => form.partition))];
 /** The controller's own IAM user in each partition, with keys of its own. */
 const userIn = (partition: string): { accessKeyId: string; secretAccessKey: string; arn: string } => {
   const index = partitions.indexOf(partition);
-  return { accessKeyId: `AKIAPARTITION${String(index).padStart(7, '0')}`, secretAccessKey: `secret-${partition}`, arn: `arn:${partition}:iam::${account}:user/kube-ecrlogin` };
+  return {
+    accessKeyId: `AKIAPARTITION${String(index).padStart(7, '0')}`,
+    secretAccessKey: `secret-${partition}`,
+    arn: `arn:${partition}:iam::${account}:user/kube-ecrlogin`,
+  };
 };
 
 function useOwnKeys(partition: string): void {
@@ -77,7 +81,8 @@ describe('every registry host form, end to end through the AWS test server', () 
       settings: () => defaultSettings,
       retries: 0,
       serviceAccountTokens: {
-        mint: (namespace, serviceAccount) => Promise.resolve(idp.sign(serviceAccountClaims(idp.issuer, `system:serviceaccount:${namespace}:${serviceAccount}`, Date.now()))),
+        mint: (namespace, serviceAccount) =>
+          Promise.resolve(idp.sign(serviceAccountClaims(idp.issuer, `system:serviceaccount:${namespace}:${serviceAccount}`, Date.now()))),
       },
     });
   }
@@ -90,7 +95,13 @@ describe('every registry host form, end to end through the AWS test server', () 
       const identities: TokenIdentity[] = [
         { mode: 'controller' },
         { mode: 'assume-role', roleArn: role, sessionName: 'ecr-login.team-a' },
-        { mode: 'service-account', roleArn: roleIn(form.partition, 'tenant'), namespace: 'team-a', serviceAccount: 'puller', sessionName: 'ecr-login.team-a.puller' },
+        {
+          mode: 'service-account',
+          roleArn: roleIn(form.partition, 'tenant'),
+          namespace: 'team-a',
+          serviceAccount: 'puller',
+          sessionName: 'ecr-login.team-a.puller',
+        },
       ];
       aws.resetCounters();
       for (const identity of identities) {

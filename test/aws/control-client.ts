@@ -27,8 +27,7 @@ export function controlClient(endpoint: string): ControlClient {
     return text === '' ? undefined : (JSON.parse(text) as unknown);
   }
   return {
-    calls: async (limit) =>
-      (await call('GET', limit === undefined ? 'calls' : `calls?limit=${limit}`)) as { counters: Counters; calls: Call[] },
+    calls: async (limit) => (await call('GET', limit === undefined ? 'calls' : `calls?limit=${limit}`)) as { counters: Counters; calls: Call[] },
     reset: async (options = {}) => {
       await call('POST', 'reset', options);
     },
@@ -55,9 +54,11 @@ export interface SpawnedServer {
 export async function spawnAwsTestServer(args: string[] = []): Promise<SpawnedServer> {
   const main = fileURLToPath(new URL('./main.ts', import.meta.url));
   const child = spawn(process.execPath, [main, ...args], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<void>((resolve) => child.once('exit', () => {
-    resolve();
-  }));
+  const exited = new Promise<void>((resolve) =>
+    child.once('exit', () => {
+      resolve();
+    }),
+  );
   const lines = createInterface({ input: child.stdout });
   const first = await new Promise<string>((resolve, reject) => {
     lines.once('line', resolve);

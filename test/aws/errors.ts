@@ -35,44 +35,30 @@ export const authErrors = {
       ? new AwsError('MissingAuthenticationTokenException', 'Missing Authentication Token')
       : new AwsError('MissingAuthenticationToken', 'Request is missing Authentication Token', 403),
   unknownKey: (s: Service): AwsError =>
-    s !== 'sts'
-      ? new AwsError('UnrecognizedClientException', invalidToken)
-      : new AwsError('InvalidClientTokenId', invalidToken, 403),
-  expired: (s: Service): AwsError =>
-    s !== 'sts'
-      ? new AwsError('ExpiredTokenException', expiredToken)
-      : new AwsError('ExpiredToken', expiredToken, 403),
+    s !== 'sts' ? new AwsError('UnrecognizedClientException', invalidToken) : new AwsError('InvalidClientTokenId', invalidToken, 403),
+  expired: (s: Service): AwsError => (s !== 'sts' ? new AwsError('ExpiredTokenException', expiredToken) : new AwsError('ExpiredToken', expiredToken, 403)),
   badSignature: (s: Service): AwsError =>
-    s !== 'sts'
-      ? new AwsError('InvalidSignatureException', badSignature)
-      : new AwsError('SignatureDoesNotMatch', badSignature, 403),
+    s !== 'sts' ? new AwsError('InvalidSignatureException', badSignature) : new AwsError('SignatureDoesNotMatch', badSignature, 403),
 };
 
 export const serviceErrors = {
-  throttle: (s: Service): AwsError =>
-    s !== 'sts' ? new AwsError('ThrottlingException', 'Rate exceeded') : new AwsError('Throttling', 'Rate exceeded'),
+  throttle: (s: Service): AwsError => (s !== 'sts' ? new AwsError('ThrottlingException', 'Rate exceeded') : new AwsError('Throttling', 'Rate exceeded')),
   unavailable: (s: Service): AwsError =>
     s !== 'sts'
       ? new AwsError('ServiceUnavailableException', 'Service Unavailable', 503)
       : new AwsError('ServiceUnavailable', 'Service is unable to handle request.', 503),
   internal: (s: Service): AwsError =>
-    s !== 'sts'
-      ? new AwsError('ServerException', 'Internal server error', 500)
-      : new AwsError('InternalFailure', 'An internal error occurred.', 500),
+    s !== 'sts' ? new AwsError('ServerException', 'Internal server error', 500) : new AwsError('InternalFailure', 'An internal error occurred.', 500),
   /** `action` like "ecr:GetAuthorizationToken", `resource` an ARN or "*". */
   accessDenied: (s: Service, caller: string, action: string, resource: string): AwsError =>
     s !== 'sts'
       ? new AwsError(
           'AccessDeniedException',
-          `User: ${caller} is not authorized to perform: ${action} on resource: ${resource} ` +
-            `because no identity-based policy allows the ${action} action`,
+          `User: ${caller} is not authorized to perform: ${action} on resource: ${resource} ` + `because no identity-based policy allows the ${action} action`,
         )
       : new AwsError('AccessDenied', `User: ${caller} is not authorized to perform: ${action} on resource: ${resource}`, 403),
 };
 
 export function validationError(field: string, value: string, constraint: string): AwsError {
-  return new AwsError(
-    'ValidationError',
-    `1 validation error detected: Value '${value}' at '${field}' failed to satisfy constraint: ${constraint}`,
-  );
+  return new AwsError('ValidationError', `1 validation error detected: Value '${value}' at '${field}' failed to satisfy constraint: ${constraint}`);
 }

@@ -88,9 +88,7 @@ export class Faults {
 
   /** Clears every fault, or those of one API (faults for '*' stay), or one by id. */
   clear(filter: { api?: Api; id?: string } = {}): void {
-    this.#active = this.#active.filter(
-      (f) => (filter.id !== undefined && f.id !== filter.id) || (filter.api !== undefined && f.spec.api !== filter.api),
-    );
+    this.#active = this.#active.filter((f) => (filter.id !== undefined && f.id !== filter.id) || (filter.api !== undefined && f.spec.api !== filter.api));
   }
 
   list(): ActiveFault[] {

@@ -65,9 +65,7 @@ interface KeyRecord {
   expiresAtMs?: number;
 }
 
-export type Resolution =
-  | { ok: true; principal: Principal; secretAccessKey: string }
-  | { ok: false; reason: 'unknown' | 'expired' };
+export type Resolution = { ok: true; principal: Principal; secretAccessKey: string } | { ok: false; reason: 'unknown' | 'expired' };
 
 export class Identities {
   readonly #now: () => number;

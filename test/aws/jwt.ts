@@ -140,10 +140,7 @@ export class WebIdentityVerifier {
     if (typeof exp !== 'number') throw invalid('The ID Token provided has no expiration.');
     if (nowSeconds > exp + this.#skew) {
       // Sic: the real message has no space before the second timestamp.
-      throw new AwsError(
-        'ExpiredTokenException',
-        `Token expired: current date/time ${Math.floor(nowSeconds)} must be before the expiration date/time${exp}`,
-      );
+      throw new AwsError('ExpiredTokenException', `Token expired: current date/time ${Math.floor(nowSeconds)} must be before the expiration date/time${exp}`);
     }
     const nbf = claims['nbf'];
     if (typeof nbf === 'number' && nbf > nowSeconds + this.#skew) throw invalid('Token is not valid yet (nbf)');
@@ -158,8 +155,7 @@ export class WebIdentityVerifier {
 
   /** The verification key for a kid, refetching the JWKS once when the kid is unknown. */
   async #key(spec: IssuerSpec, kid: string | undefined): Promise<KeyObject | undefined> {
-    const pick = (set: KeySet): KeyObject | undefined =>
-      kid !== undefined ? set.byKid.get(kid) : set.all.length === 1 ? set.all[0] : undefined;
+    const pick = (set: KeySet): KeyObject | undefined => (kid !== undefined ? set.byKid.get(kid) : set.all.length === 1 ? set.all[0] : undefined);
     let set = await this.#keySet(spec, false);
     let key = pick(set);
     if (key === undefined) {

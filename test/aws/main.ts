@@ -34,10 +34,7 @@ const options: StartOptions = {
   tokenLifetimeSeconds: positive('token-lifetime-seconds', values['token-lifetime-seconds']),
 };
 const trustFile = values['trust-file'];
-const config =
-  trustFile === ''
-    ? undefined
-    : parseTestConfig(JSON.parse(readFileSync(trustFile, 'utf8')) as unknown, dirname(resolve(trustFile)));
+const config = trustFile === '' ? undefined : parseTestConfig(JSON.parse(readFileSync(trustFile, 'utf8')) as unknown, dirname(resolve(trustFile)));
 
 const server = await start(options);
 if (config !== undefined) applyTestConfig(server, config);

@@ -34,18 +34,11 @@ describe('moto server', () => {
 
   it('AssumeRole credentials identify as the assumed role, also when chained', async () => {
     const sts = stsClient(moto.endpoint, anyone);
-    const first = await sts.send(
-      new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::123456789012:role/first', RoleSessionName: 'one' }),
-    );
+    const first = await sts.send(new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::123456789012:role/first', RoleSessionName: 'one' }));
     sts.destroy();
     const asFirst = stsClient(moto.endpoint, sessionKeys(first.Credentials));
-    assert.equal(
-      (await asFirst.send(new GetCallerIdentityCommand({}))).Arn,
-      'arn:aws:sts::123456789012:assumed-role/first/one',
-    );
-    const second = await asFirst.send(
-      new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::210987654321:role/second', RoleSessionName: 'two' }),
-    );
+    assert.equal((await asFirst.send(new GetCallerIdentityCommand({}))).Arn, 'arn:aws:sts::123456789012:assumed-role/first/one');
+    const second = await asFirst.send(new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::210987654321:role/second', RoleSessionName: 'two' }));
     asFirst.destroy();
     const asSecond = stsClient(moto.endpoint, sessionKeys(second.Credentials));
     const id = await asSecond.send(new GetCallerIdentityCommand({}));

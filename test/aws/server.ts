@@ -141,12 +141,7 @@ function faultError(service: Service, kind: Exclude<FailureKind, 'drop'>, api: A
       if (api === 'AssumeRoleWithWebIdentity') {
         return new AwsError('AccessDenied', 'Not authorized to perform sts:AssumeRoleWithWebIdentity', 403);
       }
-      return serviceErrors.accessDenied(
-        service,
-        call.caller ?? 'anonymous',
-        `${service}:${api}`,
-        api === 'AssumeRole' ? (call.roleArn ?? '*') : '*',
-      );
+      return serviceErrors.accessDenied(service, call.caller ?? 'anonymous', `${service}:${api}`, api === 'AssumeRole' ? (call.roleArn ?? '*') : '*');
   }
 }
 

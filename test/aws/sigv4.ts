@@ -44,8 +44,7 @@ const sha256 = (data: string | Buffer): string => createHash('sha256').update(da
 const hmac = (key: string | Buffer, data: string): Buffer => createHmac('sha256', key).update(data).digest();
 
 /** RFC 3986 encoding as SigV4 wants it. */
-const encode = (s: string): string =>
-  encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
+const encode = (s: string): string => encodeURIComponent(s).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
 function canonicalQuery(query: string): string {
   if (query === '') return '';
@@ -86,9 +85,7 @@ export function verifySignature(req: SignedRequest, auth: SigV4Authorization, se
     payloadHash,
   ].join('\n');
   const scope = `${auth.date}/${auth.region}/${auth.service}/aws4_request`;
-  const stringToSign = ['AWS4-HMAC-SHA256', headerValue(req.headers, 'x-amz-date'), scope, sha256(canonicalRequest)].join(
-    '\n',
-  );
+  const stringToSign = ['AWS4-HMAC-SHA256', headerValue(req.headers, 'x-amz-date'), scope, sha256(canonicalRequest)].join('\n');
   const key = hmac(hmac(hmac(hmac(`AWS4${secretAccessKey}`, auth.date), auth.region), auth.service), 'aws4_request');
   const expected = createHmac('sha256', key).update(stringToSign).digest();
   return timingSafeEqual(expected, Buffer.from(auth.signature, 'hex'));

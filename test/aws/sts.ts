@@ -21,15 +21,15 @@ export interface StsContext {
   call: Call;
 }
 
-export const escapeXml = (s: string): string =>
-  s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
+export const escapeXml = (s: string): string => s.replace(/[<>&'"]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', "'": '&apos;', '"': '&quot;' })[c]!);
 
 const el = (name: string, value: string): string => `<${name}>${escapeXml(value)}</${name}>`;
 const timestamp = (d: Date): string => d.toISOString().replace(/\.\d{3}Z$/, 'Z');
 
 function required(params: URLSearchParams, name: string, field: string): string {
   const v = params.get(name);
-  if (v === null) throw new AwsError('ValidationError', `1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`);
+  if (v === null)
+    throw new AwsError('ValidationError', `1 validation error detected: Value null at '${field}' failed to satisfy constraint: Member must not be null`);
   return v;
 }
 
@@ -80,8 +80,7 @@ function externalId(params: URLSearchParams): string | undefined {
   return id;
 }
 
-const assumedRoleUser = (p: Principal): string =>
-  `<AssumedRoleUser>${el('Arn', p.arn)}${el('AssumedRoleId', p.userId)}</AssumedRoleUser>`;
+const assumedRoleUser = (p: Principal): string => `<AssumedRoleUser>${el('Arn', p.arn)}${el('AssumedRoleId', p.userId)}</AssumedRoleUser>`;
 
 const credentialsXml = (c: SessionCredentials): string =>
   `<Credentials>${el('AccessKeyId', c.accessKeyId)}${el('SecretAccessKey', c.secretAccessKey)}` +
@@ -100,12 +99,7 @@ function assumeRole(params: URLSearchParams, caller: Principal, ctx: StsContext)
   const policy = params.get('Policy');
   const packed = policy === null ? '' : el('PackedPolicySize', String(Math.min(99, Math.ceil(policy.length / 20))));
   const sourceIdentity = params.get('SourceIdentity');
-  return (
-    assumedRoleUser(principal) +
-    credentialsXml(credentials) +
-    packed +
-    (sourceIdentity === null ? '' : el('SourceIdentity', sourceIdentity))
-  );
+  return assumedRoleUser(principal) + credentialsXml(credentials) + packed + (sourceIdentity === null ? '' : el('SourceIdentity', sourceIdentity));
 }
 
 async function assumeRoleWithWebIdentity(params: URLSearchParams, ctx: StsContext): Promise<string> {
@@ -135,18 +129,12 @@ async function assumeRoleWithWebIdentity(params: URLSearchParams, ctx: StsContex
   );
 }
 
-const getCallerIdentity = (caller: Principal): string =>
-  el('Arn', caller.arn) + el('UserId', caller.userId) + el('Account', caller.account);
+const getCallerIdentity = (caller: Principal): string => el('Arn', caller.arn) + el('UserId', caller.userId) + el('Account', caller.account);
 
 export const stsApis: readonly Api[] = ['AssumeRole', 'AssumeRoleWithWebIdentity', 'GetCallerIdentity'];
 
 /** Runs one STS action; returns the inner XML of its <ActionResult>. `caller` is absent only for web identity. */
-export async function handleSts(
-  api: Api,
-  params: URLSearchParams,
-  caller: Principal | undefined,
-  ctx: StsContext,
-): Promise<string> {
+export async function handleSts(api: Api, params: URLSearchParams, caller: Principal | undefined, ctx: StsContext): Promise<string> {
   switch (api) {
     case 'AssumeRoleWithWebIdentity':
       return assumeRoleWithWebIdentity(params, ctx);

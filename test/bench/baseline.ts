@@ -21,7 +21,9 @@ const { nodeArgs } = imageRuntime();
 // The built-in modules the bundle imports (esbuild's record of its external imports).
 const outputs = (JSON.parse(readFileSync(meta, 'utf8')) as { outputs: Record<string, { imports: { path: string; external?: boolean }[] }> }).outputs;
 const output = Object.entries(outputs).find(([path]) => path.endsWith('.mjs'))?.[1];
-const builtins = [...new Set((output?.imports ?? []).filter((i) => i.external === true).map((i) => i.path.replace(/^node:/, '')))].filter((name) => isBuiltin(name));
+const builtins = [...new Set((output?.imports ?? []).filter((i) => i.external === true).map((i) => i.path.replace(/^node:/, '')))].filter((name) =>
+  isBuiltin(name),
+);
 
 /** Peak RSS (MiB) and wall time (s) of one `node` run, read by the process itself as it exits. */
 function measure(args: readonly string[], env: Record<string, string> = {}): { rssMiB: number; seconds: number } {
@@ -44,7 +46,10 @@ function median(runs: readonly number[]): number {
 
 const cases: { name: string; args: string[]; env?: Record<string, string>; prepare?: () => void }[] = [
   { name: 'node, nothing loaded', args: ['-e', ''] },
-  { name: `node, the ${builtins.length} built-in modules the bundle imports`, args: ['-e', builtins.map((b) => `require(${JSON.stringify(`node:${b}`)})`).join(';')] },
+  {
+    name: `node, the ${builtins.length} built-in modules the bundle imports`,
+    args: ['-e', builtins.map((b) => `require(${JSON.stringify(`node:${b}`)})`).join(';')],
+  },
   { name: 'the bundle loaded (--version)', args: [bundle, '--version'] },
   {
     name: 'the bundle loaded, with a compile cache',

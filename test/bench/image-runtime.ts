@@ -88,6 +88,9 @@ export function buildImageApp(app: string, root = repoRoot, extraArgs: readonly 
   mkdirSync(join(app, 'dist'), { recursive: true });
   execFileSync(join(root, 'node_modules', '.bin', 'esbuild'), [...args, ...extraArgs, '--log-level=warning'], { cwd: root, stdio: 'inherit' });
   copyFileSync(join(root, 'package.json'), join(app, 'package.json'));
-  execFileSync(process.execPath, [...imageRuntime(root).nodeArgs, outfile, '--version'], { env: { ...process.env, NODE_OPTIONS: '', ...imageEnv(outfile) }, stdio: 'ignore' });
+  execFileSync(process.execPath, [...imageRuntime(root).nodeArgs, outfile, '--version'], {
+    env: { ...process.env, NODE_OPTIONS: '', ...imageEnv(outfile) },
+    stdio: 'ignore',
+  });
   return outfile;
 }

@@ -65,8 +65,21 @@ async function main(): Promise<void> {
       const log = openSync(join(dir, `controller-${phase}.log`), 'w');
       const child = spawn(
         process.execPath,
-        [...runtime.nodeArgs, bundle, 'run', '--namespace', 'kube-ecrlogin', '--namespace-selector', `${label.key}=${label.value}`, '--workers', '4',
-          '--metrics-bind-address', '0', '--health-probe-bind-address', `127.0.0.1:${port}`],
+        [
+          ...runtime.nodeArgs,
+          bundle,
+          'run',
+          '--namespace',
+          'kube-ecrlogin',
+          '--namespace-selector',
+          `${label.key}=${label.value}`,
+          '--workers',
+          '4',
+          '--metrics-bind-address',
+          '0',
+          '--health-probe-bind-address',
+          `127.0.0.1:${port}`,
+        ],
         {
           env: {
             ...imageEnv(bundle),
@@ -98,14 +111,18 @@ async function main(): Promise<void> {
     const atReady = processCost(idle.child.pid ?? 0);
     await sleep(10_000);
     const idleLater = processCost(idle.child.pid ?? 0);
-    process.stdout.write(`at start (ready after ${((Date.now() - idle.spawnedAt - 10_000) / 1000).toFixed(1)} s): ${mib(atReady)}; 10 s later: ${mib(idleLater)}\n`);
+    process.stdout.write(
+      `at start (ready after ${((Date.now() - idle.spawnedAt - 10_000) / 1000).toFixed(1)} s): ${mib(atReady)}; 10 s later: ${mib(idleLater)}\n`,
+    );
     await stop(idle.child);
 
     // 2. A cold start of N annotated namespaces.
     for (let i = 0; i < namespaces; i += 20) {
       await Promise.all(
         Array.from({ length: Math.min(20, namespaces - i) }, (_, j) =>
-          core.createNamespace({ body: { metadata: { name: `mem-${i + j}`, labels: { [label.key]: label.value }, annotations: { 'ecr-login/server': host } } } }),
+          core.createNamespace({
+            body: { metadata: { name: `mem-${i + j}`, labels: { [label.key]: label.value }, annotations: { 'ecr-login/server': host } } },
+          }),
         ),
       );
     }

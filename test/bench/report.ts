@@ -116,7 +116,9 @@ export function renderTable(results: readonly WorkloadResult[]): string {
   ];
   const rows = results.map((r) => [
     String(r.namespaces),
-    r.identityMode === 'controller' ? String(r.identities) : `${r.identities} roles (${r.identityMode === 'assume-role' ? 'session per namespace' : 'shared session'})`,
+    r.identityMode === 'controller'
+      ? String(r.identities)
+      : `${r.identities} roles (${r.identityMode === 'assume-role' ? 'session per namespace' : 'shared session'})`,
     num(r.coldStartSeconds),
     num(r.floorSeconds),
     num(ratio(r.coldStartSeconds, r.floorSeconds), 2),
@@ -213,7 +215,9 @@ function panel(x0: number, title: string, yLabel: string, ns: readonly number[],
   }
   for (const n of ns) parts.push(`<text x="${xOf(n).toFixed(1)}" y="${bottom + 16}" text-anchor="middle">${n}</text>`);
   parts.push(`<text x="${(left + right) / 2}" y="${bottom + 34}" text-anchor="middle">annotated namespaces (N, log scale)</text>`);
-  parts.push(`<text x="${x0 + 14}" y="${(top + bottom) / 2}" text-anchor="middle" transform="rotate(-90 ${x0 + 14} ${(top + bottom) / 2})">${escapeXml(yLabel)}</text>`);
+  parts.push(
+    `<text x="${x0 + 14}" y="${(top + bottom) / 2}" text-anchor="middle" transform="rotate(-90 ${x0 + 14} ${(top + bottom) / 2})">${escapeXml(yLabel)}</text>`,
+  );
   for (const s of series) {
     const points = [...s.points].sort((a, b) => a[0] - b[0]);
     if (points.length === 0) continue;
@@ -225,7 +229,9 @@ function panel(x0: number, title: string, yLabel: string, ns: readonly number[],
   series.forEach((s, i) => {
     const lx = left + (i % 3) * 110 - 40;
     const ly = bottom + 52 + Math.floor(i / 3) * 16;
-    parts.push(`<line x1="${lx}" y1="${ly - 4}" x2="${lx + 18}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`);
+    parts.push(
+      `<line x1="${lx}" y1="${ly - 4}" x2="${lx + 18}" y2="${ly - 4}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`,
+    );
     parts.push(`<text x="${lx + 22}" y="${ly}">${escapeXml(s.label)}</text>`);
   });
   return parts.join('\n');

@@ -32,7 +32,10 @@ import { regions, runWorkload, type IdentityMode, type WorkloadResult } from './
 
 function numbers(name: string, fallback: string): number[] {
   const text = process.env[name] ?? fallback;
-  const values = text.split(/[\s,]+/).filter((s) => s !== '').map(Number);
+  const values = text
+    .split(/[\s,]+/)
+    .filter((s) => s !== '')
+    .map(Number);
   if (values.length === 0 || values.some((v) => !Number.isInteger(v) || v < 1)) {
     throw new Error(`${name}=${JSON.stringify(text)}: expected whole numbers, e.g. "${fallback}"`);
   }
@@ -42,7 +45,8 @@ function numbers(name: string, fallback: string): number[] {
 function stream(): { count: number; rate: number } {
   const text = process.env['BENCH_STREAM'] ?? '200@20';
   const match = /^(\d+)@(\d+(?:\.\d+)?)$/.exec(text.trim());
-  if (match === null || Number(match[1]) < 1 || !(Number(match[2]) > 0)) throw new Error(`BENCH_STREAM=${JSON.stringify(text)}: expected COUNT@RATE, e.g. 200@20`);
+  if (match === null || Number(match[1]) < 1 || !(Number(match[2]) > 0))
+    throw new Error(`BENCH_STREAM=${JSON.stringify(text)}: expected COUNT@RATE, e.g. 200@20`);
   return { count: Number(match[1]), rate: Number(match[2]) };
 }
 
@@ -147,7 +151,9 @@ async function main(): Promise<void> {
     streamRate,
     resyncSeconds,
   };
-  log(`${info.machine.cores} cores, ${info.machine.memoryGiB} GiB, load ${info.load.start}; sizes ${sizes.join(', ')}; identities ${identityCounts.join(', ')}`);
+  log(
+    `${info.machine.cores} cores, ${info.machine.memoryGiB} GiB, load ${info.load.start}; sizes ${sizes.join(', ')}; identities ${identityCounts.join(', ')}`,
+  );
 
   const aws = await spawnAwsTestServer([]);
   const results: WorkloadResult[] = [];
@@ -161,7 +167,21 @@ async function main(): Promise<void> {
         const began = Date.now();
         try {
           results.push(
-            await runWorkload({ namespaces, identities, mode, workers, streamCount, streamRate, resyncSeconds, dir: join(dir, 'run'), controllerEntry: entry, controllerNodeArgs: nodeArgs, controllerEnv, aws, log }),
+            await runWorkload({
+              namespaces,
+              identities,
+              mode,
+              workers,
+              streamCount,
+              streamRate,
+              resyncSeconds,
+              dir: join(dir, 'run'),
+              controllerEntry: entry,
+              controllerNodeArgs: nodeArgs,
+              controllerEnv,
+              aws,
+              log,
+            }),
           );
         } catch (error) {
           log(`workload failed: ${error instanceof Error ? error.message : String(error)}`);
@@ -175,7 +195,15 @@ async function main(): Promise<void> {
       const [webhookPods = 1000] = numbers('BENCH_WEBHOOK', '1000');
       log(`workload: admission webhook, ${webhookPods} Pods per phase`);
       try {
-        webhook = await runWebhookBench({ dir: join(dir, 'webhook'), controllerEntry: entry, controllerNodeArgs: nodeArgs, controllerEnv, aws, pods: webhookPods, log });
+        webhook = await runWebhookBench({
+          dir: join(dir, 'webhook'),
+          controllerEntry: entry,
+          controllerNodeArgs: nodeArgs,
+          controllerEnv,
+          aws,
+          pods: webhookPods,
+          log,
+        });
       } catch (error) {
         log(`webhook workload failed: ${error instanceof Error ? error.message : String(error)}`);
         process.exitCode = 1;

@@ -95,12 +95,17 @@ export async function runWebhookBench(spec: WebhookBenchSpec): Promise<WebhookBe
         ...spec.controllerNodeArgs,
         spec.controllerEntry,
         'run',
-        '--namespace', controllerNamespace,
-        '--metrics-bind-address', '0',
-        '--health-probe-bind-address', '0',
+        '--namespace',
+        controllerNamespace,
+        '--metrics-bind-address',
+        '0',
+        '--health-probe-bind-address',
+        '0',
         '--webhook',
-        '--webhook-bind-address', `127.0.0.1:${port}`,
-        '--webhook-cert-hosts', '127.0.0.1',
+        '--webhook-bind-address',
+        `127.0.0.1:${port}`,
+        '--webhook-cert-hosts',
+        '127.0.0.1',
       ],
       {
         env: {
@@ -123,7 +128,10 @@ export async function runWebhookBench(spec: WebhookBenchSpec): Promise<WebhookBe
       const started = process.hrtime.bigint();
       const pod = await core.createNamespacedPod({
         namespace,
-        body: { metadata: { generateName: 'p-' }, spec: { containers: [{ name: 'c', image: `${server}/app:1` }], ...(imagePullSecrets !== undefined ? { imagePullSecrets } : {}) } },
+        body: {
+          metadata: { generateName: 'p-' },
+          spec: { containers: [{ name: 'c', image: `${server}/app:1` }], ...(imagePullSecrets !== undefined ? { imagePullSecrets } : {}) },
+        },
       });
       return { ms: Number(process.hrtime.bigint() - started) / 1e6, pod };
     };
@@ -144,10 +152,14 @@ export async function runWebhookBench(spec: WebhookBenchSpec): Promise<WebhookBe
     const quantiles = (latencies: readonly number[]): Quantiles => ({ p50Ms: round(percentile(latencies, 0.5)), p99Ms: round(percentile(latencies, 0.99)) });
 
     log('webhook: waiting for the controller to serve with a trusted certificate');
-    await waitFor('the webhook at work', async () => {
-      const { pod } = await create(optedIn, own);
-      if (!(pod.spec?.imagePullSecrets ?? []).some((ref) => ref.name === 'ecr-login')) throw new Error('not mutated yet');
-    }, 90_000);
+    await waitFor(
+      'the webhook at work',
+      async () => {
+        const { pod } = await create(optedIn, own);
+        if (!(pod.spec?.imagePullSecrets ?? []).some((ref) => ref.name === 'ecr-login')) throw new Error('not mutated yet');
+      },
+      90_000,
+    );
 
     log(`webhook: warm-up, then ${spec.pods} Pod creations per phase and namespace`);
     await phase(optedIn, Math.min(200, spec.pods));

@@ -258,7 +258,12 @@ export async function runWorkload(spec: WorkloadSpec): Promise<WorkloadResult> {
     // Other work on the machine during a phase (other engineers' tests, say): busy CPU time that was
     // not the control plane's, the AWS test server's, this process's or the measured process's.
     const ours = (pid?: number): number =>
-      apiserverCpu() + cpuOf(plane.pids['kube-controller-manager']) + cpuOf(aws.pid) + cpuOf(pid) + process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6;
+      apiserverCpu() +
+      cpuOf(plane.pids['kube-controller-manager']) +
+      cpuOf(aws.pid) +
+      cpuOf(pid) +
+      process.cpuUsage().user / 1e6 +
+      process.cpuUsage().system / 1e6;
     const otherLoad = (from: { busy: number; ours: number; at: number }, pid?: number, theirs = 0): number =>
       round((machineBusySeconds() - from.busy - (ours(pid) + theirs - from.ours)) / ((Date.now() - from.at) / 1000));
     const mark = (pid?: number): { busy: number; ours: number; at: number } => ({ busy: machineBusySeconds(), ours: ours(pid), at: Date.now() });
@@ -447,7 +452,9 @@ export async function runWorkload(spec: WorkloadSpec): Promise<WorkloadResult> {
     // measured (AWS counters and writes would mix the two).
     const late = steadyEnd < Date.now() + 1_000;
     if (late) {
-      notes.push(`the first refresh was due ${Math.round((Date.now() - firstDue) / 1000)} s before the steady-state window could open (the token lifetime was too short for this machine): steady state and the cycle not measured`);
+      notes.push(
+        `the first refresh was due ${Math.round((Date.now() - firstDue) / 1000)} s before the steady-state window could open (the token lifetime was too short for this machine): steady state and the cycle not measured`,
+      );
     } else if (steadyEnd - steadyStart < spec.resyncSeconds * 1000) {
       notes.push(`the steady-state window (${Math.max(0, Math.round((steadyEnd - steadyStart) / 1000))} s) is shorter than one resync period`);
     }
@@ -534,7 +541,11 @@ async function prepareControllerUser(plane: ControlPlane, dir: string, config: s
   await core.createNamespace({ body: { metadata: { name: controllerNamespace } } });
   await rbac.createClusterRole({ body: clusterRole });
   await rbac.createClusterRoleBinding({
-    body: { metadata: { name: 'kube-ecrlogin' }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole.metadata?.name ?? '' }, subjects },
+    body: {
+      metadata: { name: 'kube-ecrlogin' },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: clusterRole.metadata?.name ?? '' },
+      subjects,
+    },
   });
   await rbac.createNamespacedRole({ namespace: controllerNamespace, body: { ...role, metadata: { ...role.metadata, namespace: controllerNamespace } } });
   await rbac.createNamespacedRoleBinding({
@@ -574,11 +585,16 @@ function spawnController(spec: WorkloadSpec, kubeconfig: string, metricsPort: nu
       ...spec.controllerNodeArgs,
       spec.controllerEntry,
       'run',
-      '--namespace', controllerNamespace,
-      '--workers', String(spec.workers),
-      '--resync-period', `${spec.resyncSeconds}s`,
-      '--metrics-bind-address', `127.0.0.1:${metricsPort}`,
-      '--health-probe-bind-address', '127.0.0.1:0',
+      '--namespace',
+      controllerNamespace,
+      '--workers',
+      String(spec.workers),
+      '--resync-period',
+      `${spec.resyncSeconds}s`,
+      '--metrics-bind-address',
+      `127.0.0.1:${metricsPort}`,
+      '--health-probe-bind-address',
+      '127.0.0.1:0',
     ],
     { env: { ...process.env, ...spec.controllerEnv, KUBECONFIG: kubeconfig, ...awsEnv(spec.aws.endpoint) }, stdio: ['ignore', log, log] },
   );
@@ -668,13 +684,18 @@ async function ignoreConflict(request: Promise<unknown>): Promise<void> {
 
 /** Waits until every namespace has its `default` ServiceAccount and kube-root-ca.crt (KCM is done). */
 async function waitForServiceAccounts(core: k8s.CoreV1Api, wanted: ReadonlySet<string>, timeoutMs: number): Promise<void> {
-  await until(`${wanted.size} default ServiceAccounts`, timeoutMs, async () => {
-    const sas = await core.listServiceAccountForAllNamespaces({ fieldSelector: 'metadata.name=default' });
-    const have = sas.items.filter((sa) => wanted.has(sa.metadata?.namespace ?? '')).length;
-    if (have < wanted.size) return undefined;
-    const cms = await core.listConfigMapForAllNamespaces({ fieldSelector: 'metadata.name=kube-root-ca.crt' });
-    return cms.items.filter((cm) => wanted.has(cm.metadata?.namespace ?? '')).length >= wanted.size ? true : undefined;
-  }, 1_000);
+  await until(
+    `${wanted.size} default ServiceAccounts`,
+    timeoutMs,
+    async () => {
+      const sas = await core.listServiceAccountForAllNamespaces({ fieldSelector: 'metadata.name=default' });
+      const have = sas.items.filter((sa) => wanted.has(sa.metadata?.namespace ?? '')).length;
+      if (have < wanted.size) return undefined;
+      const cms = await core.listConfigMapForAllNamespaces({ fieldSelector: 'metadata.name=kube-root-ca.crt' });
+      return cms.items.filter((cm) => wanted.has(cm.metadata?.namespace ?? '')).length >= wanted.size ? true : undefined;
+    },
+    1_000,
+  );
 }
 
 /** Checks the end state directly: every Secret there, every ServiceAccount listing it. */
@@ -729,11 +750,16 @@ async function memoryMetrics(port: number): Promise<Record<string, number>> {
 
 /** Waits until the controller has written nothing for `ms`. */
 async function quiet(poll: () => void, index: WriteIndex, ms: number): Promise<void> {
-  await until('the controller to be quiet', 120_000, () => {
-    poll();
-    const last = index.all.findLast((w) => w.user === controllerUser)?.completed ?? 0;
-    return Date.now() - last >= ms ? true : undefined;
-  }, 200);
+  await until(
+    'the controller to be quiet',
+    120_000,
+    () => {
+      poll();
+      const last = index.all.findLast((w) => w.user === controllerUser)?.completed ?? 0;
+      return Date.now() - last >= ms ? true : undefined;
+    },
+    200,
+  );
 }
 
 function countBy<T>(items: readonly T[], key: (item: T) => string): Record<string, number> {

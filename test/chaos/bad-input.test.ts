@@ -55,7 +55,6 @@ const cases: Record<string, readonly (readonly [string, string, RegExp])[]> = {
 describe('bad annotation values on the real apiserver', () => {
   const env = withAwsAndController();
 
-
   for (const [annotation, values] of Object.entries(cases)) {
     it(`refuses bad ${annotation} values with one InvalidAnnotation Event each, no Secret and no AWS call`, async () => {
       const callsBefore = env.aws.count({ region: 'us-east-1' });
@@ -81,7 +80,9 @@ describe('bad annotation values on the real apiserver', () => {
       }
       assert.equal(env.aws.count({ region: 'us-east-1' }), callsBefore, 'no AWS call for bad input');
       assert.deepEqual(
-        cluster().writes({ user: env.controller.user, resource: 'secrets' }).filter((w) => namespaces.includes(w.objectRef?.namespace ?? '')),
+        cluster()
+          .writes({ user: env.controller.user, resource: 'secrets' })
+          .filter((w) => namespaces.includes(w.objectRef?.namespace ?? '')),
         [],
         'not one write to Secrets in those namespaces',
       );

@@ -66,7 +66,11 @@ export async function runFaults(chaos: Chaos, faults: readonly Fault[], options:
     const convergedAt = await chaos.sampler.waitConverged(run.clear, options.convergeTimeoutMs ?? 90_000);
     await removeProbe();
     if (convergedAt === undefined) {
-      chaos.sampler.report({ at: run.clear, kind: 'recovery', detail: `${fault.name}: did not converge within ${(options.convergeTimeoutMs ?? 90_000) / 1000} s` });
+      chaos.sampler.report({
+        at: run.clear,
+        kind: 'recovery',
+        detail: `${fault.name}: did not converge within ${(options.convergeTimeoutMs ?? 90_000) / 1000} s`,
+      });
     } else if (convergedAt - run.clear > cap + workAllowanceMs) {
       chaos.sampler.report({
         at: run.clear,
@@ -117,7 +121,10 @@ function round(value: number, digits: number): number {
 }
 
 export function slug(name: string): string {
-  return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-|-$/g, '');
+  return name
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '-')
+    .replace(/^-|-$/g, '');
 }
 
 /** Whether every result is clean: full coverage and no violation. */

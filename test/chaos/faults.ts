@@ -118,11 +118,20 @@ export function faults(d: FaultDurations = fullDurations): Record<string, Fault>
     awsFault(
       'AWS 5xx',
       'every AWS call answered 500 (ECR) or 503 (STS)',
-      [{ api: 'GetAuthorizationToken', kind: 'internal' }, { api: '*', kind: 'unavailable' }],
+      [
+        { api: 'GetAuthorizationToken', kind: 'internal' },
+        { api: '*', kind: 'unavailable' },
+      ],
       (x) => x.aws,
       d,
     ),
-    awsFault('AWS slow', 'every AWS call answered after 10 s (the controller gives up after --aws-timeout 3s)', [{ api: '*', kind: 'latency', ms: 10_000 }], (x) => x.aws, d),
+    awsFault(
+      'AWS slow',
+      'every AWS call answered after 10 s (the controller gives up after --aws-timeout 3s)',
+      [{ api: '*', kind: 'latency', ms: 10_000 }],
+      (x) => x.aws,
+      d,
+    ),
     awsFault('AWS resets', 'every AWS connection closed without an answer', [{ api: '*', kind: 'drop' }], (x) => x.aws, d),
     {
       name: 'leader killed',

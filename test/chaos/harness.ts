@@ -206,21 +206,35 @@ export async function startChaos(options: StartChaos): Promise<Chaos> {
         name: `${prefix}-${'abcdefgh'[i] ?? String(i)}`,
         logFile: join(dir, 'logs', `replica-${'abcdefgh'[i] ?? String(i)}.log`),
         args: [
-          '--namespace', systemNamespace,
-          '--namespace-selector', `${label.key}=${label.value}`,
+          '--namespace',
+          systemNamespace,
+          '--namespace-selector',
+          `${label.key}=${label.value}`,
           '--leader-elect',
-          '--lease-duration', seconds(settings.leaseDurationMs),
-          '--renew-deadline', seconds(settings.renewDeadlineMs),
-          '--retry-period', seconds(settings.retryPeriodMs),
-          '--metrics-bind-address', `127.0.0.1:${port}`,
-          '--health-probe-bind-address', '0',
-          '--backoff-base', `${settings.backoffBaseMs}ms`,
-          '--backoff-max', `${settings.backoffMaxMs}ms`,
-          '--aws-timeout', `${settings.awsTimeoutMs}ms`,
-          '--aws-retries', String(settings.awsRetries),
-          '--resync-period', '1m',
-          '--shutdown-timeout', '5s',
-          '--log-level', 'info',
+          '--lease-duration',
+          seconds(settings.leaseDurationMs),
+          '--renew-deadline',
+          seconds(settings.renewDeadlineMs),
+          '--retry-period',
+          seconds(settings.retryPeriodMs),
+          '--metrics-bind-address',
+          `127.0.0.1:${port}`,
+          '--health-probe-bind-address',
+          '0',
+          '--backoff-base',
+          `${settings.backoffBaseMs}ms`,
+          '--backoff-max',
+          `${settings.backoffMaxMs}ms`,
+          '--aws-timeout',
+          `${settings.awsTimeoutMs}ms`,
+          '--aws-retries',
+          String(settings.awsRetries),
+          '--resync-period',
+          '1m',
+          '--shutdown-timeout',
+          '5s',
+          '--log-level',
+          'info',
         ],
         env: {
           KUBECONFIG: kubeconfigFile,
@@ -241,9 +255,13 @@ export async function startChaos(options: StartChaos): Promise<Chaos> {
     rss: () => Object.fromEntries(replicas.map((r) => [r.name, r.rss()])),
   });
   // The decoys' resourceVersions are recorded before any controller runs.
-  await eventually('the decoys', async () => {
-    await sampler.start();
-  }, { timeoutMs: 30_000 });
+  await eventually(
+    'the decoys',
+    async () => {
+      await sampler.start();
+    },
+    { timeoutMs: 30_000 },
+  );
   for (const replica of replicas) replica.start();
   log(`started ${replicas.length} controller replicas with --leader-elect, through the proxy at ${proxy.url}`);
 
@@ -294,13 +312,17 @@ export async function startChaos(options: StartChaos): Promise<Chaos> {
     },
     async probe(name) {
       const namespace = `${prefix}-probe-${name}`.slice(0, 63).replace(/-+$/, '');
-      await eventually(`probe namespace ${namespace}`, async () => {
-        try {
-          await core.createNamespace({ body: { metadata: { name: namespace, labels, annotations: { 'ecr-login/server': east } } } });
-        } catch (error) {
-          if (!(error instanceof k8s.ApiException && error.code === 409)) throw error;
-        }
-      }, { timeoutMs: 30_000, intervalMs: 200 });
+      await eventually(
+        `probe namespace ${namespace}`,
+        async () => {
+          try {
+            await core.createNamespace({ body: { metadata: { name: namespace, labels, annotations: { 'ecr-login/server': east } } } });
+          } catch (error) {
+            if (!(error instanceof k8s.ApiException && error.code === 409)) throw error;
+          }
+        },
+        { timeoutMs: 30_000, intervalMs: 200 },
+      );
       sampler.addProbe({ namespace, secret: 'ecr-login', hosts: [east] });
       return async () => {
         sampler.removeProbe(namespace);

@@ -311,14 +311,24 @@ export class Sampler {
       const key = keyOf(decoy.namespace, decoy.name);
       const rv = world.secrets.get(key)?.metadata?.resourceVersion;
       if (rv !== this.#decoyVersions.get(key)) {
-        this.#violate(now, 'decoy-secret', `Secret ${key} we do not own changed: resourceVersion ${this.#decoyVersions.get(key) ?? '?'} -> ${rv ?? 'deleted'}`, `${key}:${rv ?? ''}`);
+        this.#violate(
+          now,
+          'decoy-secret',
+          `Secret ${key} we do not own changed: resourceVersion ${this.#decoyVersions.get(key) ?? '?'} -> ${rv ?? 'deleted'}`,
+          `${key}:${rv ?? ''}`,
+        );
       }
     }
     for (const decoy of expectations.decoyServiceAccounts) {
       const key = keyOf(decoy.namespace, decoy.name);
       const rv = world.serviceAccounts.get(key)?.metadata?.resourceVersion;
       if (rv !== this.#decoySaVersions.get(key)) {
-        this.#violate(now, 'decoy-service-account', `ServiceAccount ${key} changed: resourceVersion ${this.#decoySaVersions.get(key) ?? '?'} -> ${rv ?? 'deleted'}`, `${key}:${rv ?? ''}`);
+        this.#violate(
+          now,
+          'decoy-service-account',
+          `ServiceAccount ${key} changed: resourceVersion ${this.#decoySaVersions.get(key) ?? '?'} -> ${rv ?? 'deleted'}`,
+          `${key}:${rv ?? ''}`,
+        );
       }
     }
     for (const entries of expectations.theirs) {
@@ -326,7 +336,13 @@ export class Sampler {
       const sa = world.serviceAccounts.get(key);
       const listed = new Set((sa?.imagePullSecrets ?? []).map((ref) => ref.name));
       for (const name of entries.names) {
-        if (!listed.has(name)) this.#violate(now, 'pull-secret-lost', `ServiceAccount ${key} lost imagePullSecrets entry ${name}`, `${key}:${name}:${sa?.metadata?.resourceVersion ?? ''}`);
+        if (!listed.has(name))
+          this.#violate(
+            now,
+            'pull-secret-lost',
+            `ServiceAccount ${key} lost imagePullSecrets entry ${name}`,
+            `${key}:${name}:${sa?.metadata?.resourceVersion ?? ''}`,
+          );
       }
     }
     const oursPresent = expectations.ours.every((entries) => {
@@ -367,9 +383,7 @@ export class Sampler {
     const read = async (): Promise<[k8s.V1Secret[], k8s.V1ServiceAccount[]]> => {
       if (perNamespace === true) {
         const lists = await Promise.all(
-          [...namespaces].map(async (namespace) =>
-            Promise.all([core.listNamespacedSecret({ namespace }), core.listNamespacedServiceAccount({ namespace })]),
-          ),
+          [...namespaces].map(async (namespace) => Promise.all([core.listNamespacedSecret({ namespace }), core.listNamespacedServiceAccount({ namespace })])),
         );
         return [lists.flatMap(([s]) => s.items), lists.flatMap(([, a]) => a.items)];
       }

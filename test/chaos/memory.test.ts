@@ -54,7 +54,6 @@ describe('the token broker over a day of namespace churn', () => {
 describe('the controller over namespace churn', () => {
   const env = withAwsAndController();
 
-
   it('keeps no reconcile result for a namespace once it is deleted', async () => {
     const namespace = uniqueName('churn');
     await createServedNamespace(env.controller, namespace, { 'ecr-login/server': east });

@@ -33,11 +33,14 @@ const log = (message: string): void => {
 
 async function main(): Promise<boolean> {
   const catalogue = faults(fullDurations);
-  const chosen = values.only === undefined ? Object.values(catalogue) : values.only.split(',').map((name) => {
-    const fault = catalogue[name.trim()];
-    if (fault === undefined) throw new Error(`unknown fault ${JSON.stringify(name)}; faults: ${Object.keys(catalogue).join(', ')}`);
-    return fault;
-  });
+  const chosen =
+    values.only === undefined
+      ? Object.values(catalogue)
+      : values.only.split(',').map((name) => {
+          const fault = catalogue[name.trim()];
+          if (fault === undefined) throw new Error(`unknown fault ${JSON.stringify(name)}; faults: ${Object.keys(catalogue).join(', ')}`);
+          return fault;
+        });
   rmSync(join(dir, 'logs'), { recursive: true, force: true });
   log('starting a private control plane in .cache/chaos/cluster');
   const plane = await startControlPlane({ dir: join(dir, 'cluster') });
@@ -54,7 +57,9 @@ async function main(): Promise<boolean> {
     const soakSeconds = Number(values['soak-seconds']);
     const soaked = soakSeconds > 0 ? await soak(chaos, soakSeconds * 1000) : undefined;
     if (soaked !== undefined) {
-      log(`soak: ${soaked.churned} namespaces churned; leader RSS ${soaked.trend.earlyMiB.toFixed(0)} -> ${soaked.trend.lateMiB.toFixed(0)} MiB (peak ${soaked.trend.peakMiB.toFixed(0)})`);
+      log(
+        `soak: ${soaked.churned} namespaces churned; leader RSS ${soaked.trend.earlyMiB.toFixed(0)} -> ${soaked.trend.lateMiB.toFixed(0)} MiB (peak ${soaked.trend.peakMiB.toFixed(0)})`,
+      );
     }
     const end = Date.now();
     const all = results(chaos, [baseline, ...phases, ...(soaked !== undefined ? [soaked] : [])], end);

@@ -65,11 +65,17 @@ describe('chaos, short form', () => {
     const phases = await runFaults(chaos, chosen, { convergeTimeoutMs: 30_000, settleMs: 500 });
     const all = results(chaos, phases, Date.now());
     t.diagnostic(`\n${table(all)}`);
-    assert.deepEqual(all.map((result) => result.fault), ['watch cuts', 'AWS 5xx', 'controller killed']);
+    assert.deepEqual(
+      all.map((result) => result.fault),
+      ['watch cuts', 'AWS 5xx', 'controller killed'],
+    );
     for (const result of all) {
       assert.equal(result.coverage, 100, `${result.fault}: coverage\n${result.details.join('\n')}`);
       assert.equal(result.violations, 0, `${result.fault}: violations\n${result.details.join('\n')}`);
-      assert.ok(result.recoverySeconds !== null && result.recoverySeconds * 1000 <= settings.backoffMaxMs + workAllowanceMs, `${result.fault}: recovered in ${String(result.recoverySeconds)} s`);
+      assert.ok(
+        result.recoverySeconds !== null && result.recoverySeconds * 1000 <= settings.backoffMaxMs + workAllowanceMs,
+        `${result.fault}: recovered in ${String(result.recoverySeconds)} s`,
+      );
       assert.ok(result.samples > 10, `${result.fault}: sampled`);
     }
   });

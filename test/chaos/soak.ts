@@ -37,7 +37,12 @@ export function grewWithoutBound(trend: MemoryTrend): boolean {
   return trend.lateMiB - trend.earlyMiB > Math.max(32, trend.earlyMiB * 0.25);
 }
 
-export async function soak(chaos: Chaos, durationMs: number, churnEveryMs = 2_000, churnLifetimeMs = 10_000): Promise<Phase & { trend: MemoryTrend; churned: number }> {
+export async function soak(
+  chaos: Chaos,
+  durationMs: number,
+  churnEveryMs = 2_000,
+  churnLifetimeMs = 10_000,
+): Promise<Phase & { trend: MemoryTrend; churned: number }> {
   const leader = await chaos.leader();
   if (leader === undefined) throw new Error('no leader for the soak');
   const pid = leader.pid;
@@ -48,7 +53,11 @@ export async function soak(chaos: Chaos, durationMs: number, churnEveryMs = 2_00
   while (Date.now() - from < durationMs) {
     const name = `${chaos.prefix}-churn-${churned++}`;
     await chaos.core
-      .createNamespace({ body: { metadata: { name, labels, annotations: { 'ecr-login/server': east, 'ecr-login/role-arn': `arn:aws:iam::111122223333:role/churn-${churned % 7}` } } } })
+      .createNamespace({
+        body: {
+          metadata: { name, labels, annotations: { 'ecr-login/server': east, 'ecr-login/role-arn': `arn:aws:iam::111122223333:role/churn-${churned % 7}` } },
+        },
+      })
       .catch(() => undefined);
     live.push({ name, at: Date.now() });
     while (live[0] !== undefined && Date.now() - live[0].at > churnLifetimeMs) {
@@ -59,7 +68,10 @@ export async function soak(chaos: Chaos, durationMs: number, churnEveryMs = 2_00
   }
   for (const old of live) await chaos.core.deleteNamespace({ name: old.name }).catch(() => undefined);
   const to = Date.now();
-  const bytes = chaos.sampler.samples.filter((s) => s.at >= from && s.at < to).map((s) => s.rss[leader.name]).filter((b): b is number => b !== undefined);
+  const bytes = chaos.sampler.samples
+    .filter((s) => s.at >= from && s.at < to)
+    .map((s) => s.rss[leader.name])
+    .filter((b): b is number => b !== undefined);
   const trend = memoryTrend(bytes);
   const restarted = leader.pid !== pid || pid === undefined;
   if (restarted) chaos.sampler.report({ at: to - 1, kind: 'memory', detail: `the leader ${leader.name} was not running throughout the soak` });

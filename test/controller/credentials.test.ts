@@ -16,7 +16,6 @@ describe('the controller', () => {
   const env = withAwsAndController();
   const core = (): k8s.CoreV1Api => cluster().adminConfig().makeApiClient(k8s.CoreV1Api);
 
-
   it('gives an annotated namespace a Secret and lists it on the default ServiceAccount', async () => {
     const ns = uniqueName('basic');
     await createServedNamespace(env.controller, ns, { 'ecr-login/server': east });

@@ -20,11 +20,15 @@ describe('the reconcile deadline', () => {
     const slow = uniqueName('deadline-slow');
     await createServedNamespace(env.controller, slow, { 'ecr-login/server': host(slowRegion) });
     // Without a deadline, the only worker would wait the full 15 s here.
-    await eventually('the slow reconcile stopped at its deadline', () => {
-      const result = env.controller.running.parts.controller.lastResults.get(slow);
-      assert.match(result?.error?.message ?? '', /reconcile stopped after 2 s, its deadline/);
-      return Promise.resolve();
-    }, { timeoutMs: 10_000 });
+    await eventually(
+      'the slow reconcile stopped at its deadline',
+      () => {
+        const result = env.controller.running.parts.controller.lastResults.get(slow);
+        assert.match(result?.error?.message ?? '', /reconcile stopped after 2 s, its deadline/);
+        return Promise.resolve();
+      },
+      { timeoutMs: 10_000 },
+    );
     assert.ok(env.controller.logs.some((line) => line.includes('Reconcile stopped at its deadline') && line.includes(slow)));
 
     // The worker is free between the slow namespace's retries: another namespace is served meanwhile.

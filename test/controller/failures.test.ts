@@ -51,10 +51,14 @@ describe('failures', () => {
       const during = await readSecret(ns, 'ecr-login');
       assert.equal(during.metadata?.resourceVersion, good.metadata?.resourceVersion, 'the last good Secret is untouched');
       // One Event for a failure that repeats on every retry.
-      await eventually('more failed attempts', () => {
-        assert.ok(env.aws.count({ api: 'GetAuthorizationToken', region }) >= 3);
-        return Promise.resolve();
-      }, { timeoutMs: 20_000 });
+      await eventually(
+        'more failed attempts',
+        () => {
+          assert.ok(env.aws.count({ api: 'GetAuthorizationToken', region }) >= 3);
+          return Promise.resolve();
+        },
+        { timeoutMs: 20_000 },
+      );
       assert.equal((await reasonsFor(ns)).filter((r) => r === 'Warning/RefreshFailed').length, 1);
 
       env.aws.faults.clear({ id });
@@ -100,7 +104,10 @@ describe('failures', () => {
       const attempts = namespaces.reduce((sum, ns) => sum + queue.failures(ns), 0);
       const gaps = at.slice(1).map((time, i) => time - (at[i] ?? 0));
       assert.ok(at.length >= 2, `${at.length} AWS calls: the denial is asked again once the interval is over`);
-      assert.ok(gaps.every((gap) => gap >= minIntervalMs), `${at.length} AWS calls for ${attempts} failed reconciles, ${gaps.join(', ')} ms apart`);
+      assert.ok(
+        gaps.every((gap) => gap >= minIntervalMs),
+        `${at.length} AWS calls for ${attempts} failed reconciles, ${gaps.join(', ')} ms apart`,
+      );
     } finally {
       env.aws.faults.clear({ id });
     }
@@ -128,11 +135,7 @@ describe('failures', () => {
     assert.equal(after.metadata?.resourceVersion, theirs.metadata?.resourceVersion);
     const sa = await api.readNamespacedServiceAccount({ namespace: ns, name: 'default' });
     assert.deepEqual(pullSecretNames(sa), [], 'no entry for a Secret that is not ours');
-    assert.deepEqual(
-      cluster().writes({ user: env.controller.user, namespace: ns, resource: 'secrets' }),
-      [],
-      'not one write to Secrets in that namespace',
-    );
+    assert.deepEqual(cluster().writes({ user: env.controller.user, namespace: ns, resource: 'secrets' }), [], 'not one write to Secrets in that namespace');
     assert.equal(
       cluster().auditEvents({ user: env.controller.user, namespace: ns, resource: 'secrets', verbs: ['create'], succeeded: false }).length,
       1,

@@ -51,9 +51,19 @@ describe('forged input', () => {
     });
     assert.ok((await readSecret(ns, 'lure')).metadata?.uid, 'not deleted');
     const elsewhere = await core().listNamespacedEvent({ namespace: 'kube-system', fieldSelector: 'source=kube-ecrlogin' });
-    assert.deepEqual(elsewhere.items.filter((e) => new Date(e.metadata.creationTimestamp ?? 0) >= since), [], 'nothing said in kube-system');
-    const writes = cluster().writes({ user: controller.user, since }).filter((w) => w.objectRef?.namespace !== ns && w.objectRef?.resource !== 'events');
-    assert.deepEqual(writes.map((w) => `${w.verb} ${w.objectRef?.resource} ${w.objectRef?.namespace}`), [], 'no write outside the namespace');
+    assert.deepEqual(
+      elsewhere.items.filter((e) => new Date(e.metadata.creationTimestamp ?? 0) >= since),
+      [],
+      'nothing said in kube-system',
+    );
+    const writes = cluster()
+      .writes({ user: controller.user, since })
+      .filter((w) => w.objectRef?.namespace !== ns && w.objectRef?.resource !== 'events');
+    assert.deepEqual(
+      writes.map((w) => `${w.verb} ${w.objectRef?.resource} ${w.objectRef?.namespace}`),
+      [],
+      'no write outside the namespace',
+    );
   });
 
   it('a labelled Secret it did not write is never deleted, though nothing asks for it', async () => {
@@ -96,7 +106,7 @@ describe('forged input', () => {
       namespace: ns,
       body: { metadata: { name: 'builder', annotations: { 'ecr-login/server': east, 'ecr-login/secret-name': 'shared-pull' } } },
     });
-    const first = await eventually('the ServiceAccount\'s Secret', async () => {
+    const first = await eventually("the ServiceAccount's Secret", async () => {
       const secret = await readSecret(ns, 'shared-pull');
       assert.equal(secret.metadata?.ownerReferences?.[0]?.name, 'builder');
       return secret;
@@ -107,7 +117,7 @@ describe('forged input', () => {
       { name: ns, body: { metadata: { annotations: { 'ecr-login/server': east, 'ecr-login/secret-name': 'shared-pull' } } } },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
-    await eventually('the Namespace as the Secret\'s owner', async () => {
+    await eventually("the Namespace as the Secret's owner", async () => {
       const secret = await readSecret(ns, 'shared-pull');
       assert.equal(secret.metadata?.annotations?.['ecr-login/owner'], `Namespace/${ns}`);
       assert.deepEqual(secret.metadata?.ownerReferences ?? [], [], 'no owner reference left to the ServiceAccount');
@@ -134,7 +144,7 @@ describe('forged input', () => {
     assert.equal(conflict.type, 'Warning');
     assert.match(conflict.message ?? '', new RegExp(`Secret name shared-pull is already used by ServiceAccount/${ns}/alpha`));
     const owned = (secret: k8s.V1Secret): string[] => (secret.metadata?.ownerReferences ?? []).map((ref) => `${ref.kind}/${ref.name}/${ref.uid}`);
-    const first = await eventually('alpha\'s Secret, alpha\'s entry', async () => {
+    const first = await eventually("alpha's Secret, alpha's entry", async () => {
       const secret = await readSecret(ns, 'shared-pull');
       assert.deepEqual(pullSecretNames(await core().readNamespacedServiceAccount({ namespace: ns, name: 'alpha' })), ['shared-pull']);
       return secret;
@@ -150,16 +160,20 @@ describe('forged input', () => {
       return Promise.resolve();
     });
     assert.deepEqual(pullSecretNames(await core().readNamespacedServiceAccount({ namespace: ns, name: 'zeta' })), [], 'no entry on zeta');
-    assert.deepEqual(owned(await readSecret(ns, 'shared-pull')), [`ServiceAccount/alpha/${alpha.metadata?.uid}`], 'still alpha\'s alone');
+    assert.deepEqual(owned(await readSecret(ns, 'shared-pull')), [`ServiceAccount/alpha/${alpha.metadata?.uid}`], "still alpha's alone");
 
     // alpha goes: the name is zeta's now, and the Secret is owned by zeta alone.
     await core().deleteNamespacedServiceAccount({ namespace: ns, name: 'alpha' });
-    await eventually('zeta\'s Secret, zeta\'s entry', async () => {
-      const secret = await readSecret(ns, 'shared-pull');
-      assert.equal(secret.metadata?.annotations?.['ecr-login/owner'], `ServiceAccount/${ns}/zeta`);
-      assert.deepEqual(owned(secret), [`ServiceAccount/zeta/${zeta.metadata?.uid}`]);
-      assert.deepEqual(pullSecretNames(await core().readNamespacedServiceAccount({ namespace: ns, name: 'zeta' })), ['shared-pull']);
-    }, { timeoutMs: 60_000 });
+    await eventually(
+      "zeta's Secret, zeta's entry",
+      async () => {
+        const secret = await readSecret(ns, 'shared-pull');
+        assert.equal(secret.metadata?.annotations?.['ecr-login/owner'], `ServiceAccount/${ns}/zeta`);
+        assert.deepEqual(owned(secret), [`ServiceAccount/zeta/${zeta.metadata?.uid}`]);
+        assert.deepEqual(pullSecretNames(await core().readNamespacedServiceAccount({ namespace: ns, name: 'zeta' })), ['shared-pull']);
+      },
+      { timeoutMs: 60_000 },
+    );
   });
 
   it('rewrites a Secret of ours whose data someone else changed, in place', async () => {
@@ -167,7 +181,12 @@ describe('forged input', () => {
     await createServedNamespace(controller, ns, { 'ecr-login/server': east });
     const written = await eventually('the Secret', () => readSecret(ns, 'ecr-login'));
     await core().patchNamespacedSecret(
-      { namespace: ns, name: 'ecr-login', body: { data: { '.dockerconfigjson': Buffer.from('{"auths":{"x":{"auth":"eDp5"}}}').toString('base64') } }, fieldManager: 'tenant-edit' },
+      {
+        namespace: ns,
+        name: 'ecr-login',
+        body: { data: { '.dockerconfigjson': Buffer.from('{"auths":{"x":{"auth":"eDp5"}}}').toString('base64') } },
+        fieldManager: 'tenant-edit',
+      },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
     await eventually('our data back', async () => {
@@ -192,7 +211,10 @@ describe('forged input at scale: 200 labelled Secrets of 900 KiB in a namespace 
     for (let i = 0; i < names.length; i += 8) {
       await Promise.all(
         names.slice(i, i + 8).map((name) =>
-          core().createNamespacedSecret({ namespace: bulky, body: { metadata: { name, labels: managed, annotations: { 'ecr-login/owner': `Namespace/${bulky}` } }, data: { blob: payload } } }),
+          core().createNamespacedSecret({
+            namespace: bulky,
+            body: { metadata: { name, labels: managed, annotations: { 'ecr-login/owner': `Namespace/${bulky}` } }, data: { blob: payload } },
+          }),
         ),
       );
     }
@@ -204,7 +226,7 @@ describe('forged input at scale: 200 labelled Secrets of 900 KiB in a namespace 
     await core().deleteNamespace({ name: bulky });
   });
 
-  it('starts with the image\'s heap settings, syncs and serves a namespace, holding none of that data', async (t) => {
+  it("starts with the image's heap settings, syncs and serves a namespace, holding none of that data", async (t) => {
     const install = await createInstall('bulk');
     const account = await serviceAccount(install, 'controller', { clusterAdmin: true });
     const served = uniqueName('bulk-served');
@@ -218,7 +240,7 @@ describe('forged input at scale: 200 labelled Secrets of 900 KiB in a namespace 
       env: { NODE_OPTIONS: '--max-semi-space-size=8 --max-old-space-size=192' },
     });
     const proc = controller;
-    await eventually('the served namespace\'s Secret', () => readSecret(served, 'ecr-login'), { timeoutMs: 60_000 });
+    await eventually("the served namespace's Secret", () => readSecret(served, 'ecr-login'), { timeoutMs: 60_000 });
     const rss = readFileSync(`/proc/${proc.pid}/status`, 'utf8');
     const peak = Number(/^VmHWM:\s+(\d+) kB/m.exec(rss)?.[1] ?? 0) / 1024;
     t.diagnostic(`controller peak RSS ${Math.round(peak)} MiB with 200 x 900 KiB labelled Secrets present`);

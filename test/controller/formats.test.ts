@@ -37,7 +37,11 @@ describe('Secrets for the tools around the cluster (ecr-login/format)', () => {
 
   it('config-json: an Opaque Secret with config.json for image builders, refreshed in place, listed on no ServiceAccount, removed with the annotation', async () => {
     const ns = uniqueName('builders');
-    await createServedNamespace(controller, ns, { 'ecr-login/server': `${east},${west}`, 'ecr-login/format': 'config-json', 'ecr-login/secret-name': 'docker-config' });
+    await createServedNamespace(controller, ns, {
+      'ecr-login/server': `${east},${west}`,
+      'ecr-login/format': 'config-json',
+      'ecr-login/secret-name': 'docker-config',
+    });
     const first = await eventually('the Secret', () => readSecret(ns, 'docker-config'));
     assert.equal(first.type, 'Opaque');
     assert.deepEqual(Object.keys(first.data ?? {}), ['config.json']);
@@ -49,11 +53,15 @@ describe('Secrets for the tools around the cluster (ecr-login/format)', () => {
     const sa = await eventually('the default ServiceAccount', () => core().readNamespacedServiceAccount({ namespace: ns, name: 'default' }));
     assert.deepEqual(pullSecretNames(sa), [], 'not a pull Secret: no imagePullSecrets entry');
 
-    await eventually('a refreshed token, in place', async () => {
-      const now = await readSecret(ns, 'docker-config');
-      assert.notEqual(now.data?.['config.json'], first.data?.['config.json']);
-      assert.equal(now.metadata?.uid, first.metadata?.uid);
-    }, { timeoutMs: 60_000 });
+    await eventually(
+      'a refreshed token, in place',
+      async () => {
+        const now = await readSecret(ns, 'docker-config');
+        assert.notEqual(now.data?.['config.json'], first.data?.['config.json']);
+        assert.equal(now.metadata?.uid, first.metadata?.uid);
+      },
+      { timeoutMs: 60_000 },
+    );
 
     await core().patchNamespace(
       { name: ns, body: [{ op: 'remove', path: '/metadata/annotations/ecr-login~1server' }] },
@@ -82,11 +90,15 @@ describe('Secrets for the tools around the cluster (ecr-login/format)', () => {
       assert.ok((data['password'] ?? '').length > 10);
     }
     const firstEast = secrets[0];
-    await eventually('a refreshed token, in place', async () => {
-      const now = await readSecret(ns, name(east));
-      assert.notEqual(now.data?.['password'], firstEast?.data?.['password']);
-      assert.equal(now.metadata?.uid, firstEast?.metadata?.uid);
-    }, { timeoutMs: 60_000 });
+    await eventually(
+      'a refreshed token, in place',
+      async () => {
+        const now = await readSecret(ns, name(east));
+        assert.notEqual(now.data?.['password'], firstEast?.data?.['password']);
+        assert.equal(now.metadata?.uid, firstEast?.metadata?.uid);
+      },
+      { timeoutMs: 60_000 },
+    );
 
     await core().patchNamespace(
       { name: ns, body: [{ op: 'remove', path: '/metadata/annotations/ecr-login~1server' }] },
@@ -104,10 +116,22 @@ describe('Secrets for the tools around the cluster (ecr-login/format)', () => {
     // The repository Secret a person made in Argo CD's namespace.
     await core().createNamespacedSecret({
       namespace: ns,
-      body: { metadata: { name: taken, labels: { 'argocd.argoproj.io/secret-type': 'repo-creds' } }, type: 'Opaque', stringData: { url: east, password: 'theirs' } },
+      body: {
+        metadata: { name: taken, labels: { 'argocd.argoproj.io/secret-type': 'repo-creds' } },
+        type: 'Opaque',
+        stringData: { url: east, password: 'theirs' },
+      },
     });
     await core().patchNamespace(
-      { name: ns, body: { metadata: { labels: { [controller.label.key]: controller.label.value }, annotations: { 'ecr-login/server': east, 'ecr-login/format': 'argocd-repository' } } } },
+      {
+        name: ns,
+        body: {
+          metadata: {
+            labels: { [controller.label.key]: controller.label.value },
+            annotations: { 'ecr-login/server': east, 'ecr-login/format': 'argocd-repository' },
+          },
+        },
+      },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
     await eventually('the SecretConflict Event', async () => {

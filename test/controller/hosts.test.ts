@@ -46,11 +46,17 @@ describe('registry hosts through the controller', () => {
     const names = Array.from({ length: 20 }, (_, i) => `${uniqueName('public-many')}-${i}`);
     env.aws.resetCounters();
     await Promise.all(
-      names.map((ns, i) => createServedNamespace(env.controller, ns, { 'ecr-login/server': i % 2 === 0 ? 'ecr-public.aws.com' : `ecr-public.aws.com,${west}` })),
+      names.map((ns, i) =>
+        createServedNamespace(env.controller, ns, { 'ecr-login/server': i % 2 === 0 ? 'ecr-public.aws.com' : `ecr-public.aws.com,${west}` }),
+      ),
     );
-    await eventually('all 20 Secrets', async () => {
-      for (const ns of names) await readSecret(ns, 'ecr-login');
-    }, { timeoutMs: 60_000 });
+    await eventually(
+      'all 20 Secrets',
+      async () => {
+        for (const ns of names) await readSecret(ns, 'ecr-login');
+      },
+      { timeoutMs: 60_000 },
+    );
     assert.equal(env.aws.count({ service: 'ecr-public' }), 1);
   });
 

@@ -104,7 +104,9 @@ describe('identity and tenant policy', () => {
       },
     });
     await eventually('the Secret', () => readSecret(teamA, 'ecr-login-irsa'));
-    assert.ok(aws.calls.some((call) => call.api === 'AssumeRoleWithWebIdentity' && call.subject === `system:serviceaccount:${teamA}:irsa` && call.outcome === 'ok'));
+    assert.ok(
+      aws.calls.some((call) => call.api === 'AssumeRoleWithWebIdentity' && call.subject === `system:serviceaccount:${teamA}:irsa` && call.outcome === 'ok'),
+    );
   });
 
   it("lets the IAM trust policy reject another tenant's token, with an Event", async () => {
@@ -134,9 +136,7 @@ describe('identity and tenant policy', () => {
     await core().patchNamespace(
       {
         name: teamB,
-        body: [
-          { op: 'add', path: '/metadata/annotations', value: { 'ecr-login/server': registry, 'ecr-login/role-arn': role('team-a-pull') } },
-        ],
+        body: [{ op: 'add', path: '/metadata/annotations', value: { 'ecr-login/server': registry, 'ecr-login/role-arn': role('team-a-pull') } }],
       },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
     );
@@ -158,7 +158,12 @@ describe('identity and tenant policy', () => {
     });
     await core().createNamespacedServiceAccount({
       namespace: teamA,
-      body: { metadata: { name: 'elsewhere', annotations: { 'ecr-login/server': `${account}.dkr.ecr.eu-west-1.amazonaws.com`, 'ecr-login/role-arn': role('team-a-pull') } } },
+      body: {
+        metadata: {
+          name: 'elsewhere',
+          annotations: { 'ecr-login/server': `${account}.dkr.ecr.eu-west-1.amazonaws.com`, 'ecr-login/role-arn': role('team-a-pull') },
+        },
+      },
     });
     const denied = async (ns: string, name: string): Promise<string> =>
       eventually(`PolicyDenied on ${name}`, async () => {
@@ -170,7 +175,7 @@ describe('identity and tenant policy', () => {
     assert.match(await denied(teamA, 'elsewhere'), /rule team-a: registry 111122223333\.dkr\.ecr\.eu-west-1\.amazonaws\.com is not allowed/);
   });
 
-  it('lends a ServiceAccount\'s identity only when the rule names it (identityServiceAccounts): a CI push role stays out of reach', async () => {
+  it("lends a ServiceAccount's identity only when the rule names it (identityServiceAccounts): a CI push role stays out of reach", async () => {
     const serviceAccount = (name: string, roleArn: string): Promise<k8s.V1ServiceAccount> =>
       core().createNamespacedServiceAccount({
         namespace: teamD,
@@ -200,7 +205,9 @@ describe('identity and tenant policy', () => {
     );
 
     await eventually("the allowed ServiceAccount's Secret", () => readSecret(teamD, 'ecr-login-puller'));
-    assert.ok(aws.calls.some((call) => call.api === 'AssumeRoleWithWebIdentity' && call.subject === `system:serviceaccount:${teamD}:puller` && call.outcome === 'ok'));
+    assert.ok(
+      aws.calls.some((call) => call.api === 'AssumeRoleWithWebIdentity' && call.subject === `system:serviceaccount:${teamD}:puller` && call.outcome === 'ok'),
+    );
     const denial = /^denied by policy: rule team-d: ServiceAccount ci-push may not serve as an identity \(identityServiceAccounts: puller, app-\*\)$/;
     const onServiceAccount = await eventually('PolicyDenied on the CI ServiceAccount', async () => {
       const found = (await eventsFor(teamD, 'ServiceAccount', 'ci-push')).find((e) => e.reason === 'PolicyDenied');

@@ -66,7 +66,11 @@ describe('the controller on IRSA', () => {
     const ns = uniqueName('irsa');
     await createServedNamespace(controller, ns, { 'ecr-login/server': registry });
     await eventually('the Secret', () => readSecret(ns, 'ecr-login'));
-    assert.ok(aws.calls.some((call) => call.api === 'GetAuthorizationToken' && call.caller === `arn:aws:sts::${account}:assumed-role/kube-ecrlogin-controller/kube-ecrlogin`));
+    assert.ok(
+      aws.calls.some(
+        (call) => call.api === 'GetAuthorizationToken' && call.caller === `arn:aws:sts::${account}:assumed-role/kube-ecrlogin-controller/kube-ecrlogin`,
+      ),
+    );
   });
 
   it('chains a tenant role on its IRSA role', async () => {
@@ -76,6 +80,8 @@ describe('the controller on IRSA', () => {
     const assume = aws.calls.find((call) => call.api === 'AssumeRole' && call.roleArn === tenantRole);
     assert.equal(assume?.caller, `arn:aws:sts::${account}:assumed-role/kube-ecrlogin-controller/kube-ecrlogin`);
     assert.equal(assume?.outcome, 'ok');
-    assert.ok(aws.calls.some((call) => call.api === 'GetAuthorizationToken' && call.caller === `arn:aws:sts::${account}:assumed-role/tenant-pull/ecr-login.${ns}`));
+    assert.ok(
+      aws.calls.some((call) => call.api === 'GetAuthorizationToken' && call.caller === `arn:aws:sts::${account}:assumed-role/tenant-pull/ecr-login.${ns}`),
+    );
   });
 });

@@ -63,7 +63,10 @@ describe('a managed Secret over time', () => {
       { timeoutMs: 20_000 },
     );
     const writes = cluster().writes({ user: controller.user, since: windowStart });
-    assert.deepEqual(writes.map((w) => `${w.verb} ${w.objectRef?.resource ?? ''}/${w.objectRef?.name ?? ''}`), []);
+    assert.deepEqual(
+      writes.map((w) => `${w.verb} ${w.objectRef?.resource ?? ''}/${w.objectRef?.name ?? ''}`),
+      [],
+    );
     assert.equal(aws.count({ api: 'GetAuthorizationToken' }), callsBefore, 'no AWS call either');
   });
 
@@ -115,7 +118,12 @@ describe('a managed Secret over time', () => {
       const sa = await api.readNamespacedServiceAccount({ namespace: ns, name: 'default' });
       assert.deepEqual(pullSecretNames(sa), ['ecr-login']);
     });
-    assert.equal(cluster().writes({ user: controller.user, namespace: ns, resource: 'serviceaccounts' }).filter((w) => w.objectRef?.name === 'gitops').length, 0);
+    assert.equal(
+      cluster()
+        .writes({ user: controller.user, namespace: ns, resource: 'serviceaccounts' })
+        .filter((w) => w.objectRef?.name === 'gitops').length,
+      0,
+    );
 
     await api.patchNamespace(
       { name: ns, body: [{ op: 'remove', path: '/metadata/annotations/ecr-login~1server' }] },
@@ -131,7 +139,12 @@ describe('a managed Secret over time', () => {
     });
     const gitops = await api.readNamespacedServiceAccount({ namespace: ns, name: 'gitops' });
     assert.deepEqual(pullSecretNames(gitops), ['ecr-login', 'quay'], 'an entry we did not add stays');
-    assert.equal(cluster().writes({ user: controller.user, namespace: ns, resource: 'serviceaccounts' }).filter((w) => w.objectRef?.name === 'gitops').length, 0);
+    assert.equal(
+      cluster()
+        .writes({ user: controller.user, namespace: ns, resource: 'serviceaccounts' })
+        .filter((w) => w.objectRef?.name === 'gitops').length,
+      0,
+    );
   });
 
   it('resumes after a restart without rewriting unchanged Secrets', async () => {
@@ -182,9 +195,17 @@ describe('a managed Secret over time', () => {
     await createServedNamespace(controller, later, { 'ecr-login/server': host('us-east-2') });
     await settled(later);
     await eventually("the later namespace's own Event", async () => {
-      assert.deepEqual((await namespaceEvents(later)).map((e) => e.reason), ['CredentialsIssued']);
+      assert.deepEqual(
+        (await namespaceEvents(later)).map((e) => e.reason),
+        ['CredentialsIssued'],
+      );
     });
-    for (const ns of waiting) assert.deepEqual((await namespaceEvents(ns)).map((e) => e.reason), [], `no Event in ${ns}`);
+    for (const ns of waiting)
+      assert.deepEqual(
+        (await namespaceEvents(ns)).map((e) => e.reason),
+        [],
+        `no Event in ${ns}`,
+      );
   });
 
   it('lets a namespace be deleted without errors or writes', async () => {

@@ -107,8 +107,12 @@ describe('mistakes that are no longer silent', () => {
       assert.deepEqual(await series(second), [{ secret: 'ecr-login', value: 1 }]);
     });
     await core().deleteNamespace({ name: second });
-    await eventually('no series once the namespace is gone', async () => {
-      assert.deepEqual(await series(second), []);
-    }, { timeoutMs: 60_000 });
+    await eventually(
+      'no series once the namespace is gone',
+      async () => {
+        assert.deepEqual(await series(second), []);
+      },
+      { timeoutMs: 60_000 },
+    );
   });
 });

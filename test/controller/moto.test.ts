@@ -47,7 +47,7 @@ describe('against moto', () => {
     assert.match(assumed.metadata?.annotations?.['ecr-login/identity'] ?? '', /role arn:aws:iam::123456789012:role\/puller/);
   });
 
-  it('does not spin on moto\'s already-expired tokens, nor rewrite the Secret', async () => {
+  it("does not spin on moto's already-expired tokens, nor rewrite the Secret", async () => {
     const ns = uniqueName('moto-expired');
     await createServedNamespace(controller, ns, { 'ecr-login/server': registry });
     await eventually('the Secret', () => readSecret(ns, 'ecr-login'));
@@ -56,8 +56,7 @@ describe('against moto', () => {
       assert.deepEqual(pullSecretNames(sa), ['ecr-login']);
     });
     const calls = async (): Promise<number> =>
-      (await controller.metrics.awsCalls.get()).values.find((v) => v.labels.api === 'GetAuthorizationToken' && v.labels.result === 'success')
-        ?.value ?? 0;
+      (await controller.metrics.awsCalls.get()).values.find((v) => v.labels.api === 'GetAuthorizationToken' && v.labels.result === 'success')?.value ?? 0;
     const from = await calls();
     const windowStart = new Date();
     const passes = (): number => controller.running.parts.controller.lastResults.get(ns)?.count ?? 0;

@@ -24,7 +24,16 @@ import { controllerKeys } from '../support/controller.ts';
 import { eventually } from '../support/eventually.ts';
 import { httpGet } from '../operations/support.ts';
 
-const awsKeys = ['AWS_ACCESS_KEY_ID', 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', 'AWS_PROFILE', 'AWS_ROLE_ARN', 'AWS_WEB_IDENTITY_TOKEN_FILE', 'AWS_CONTAINER_CREDENTIALS_FULL_URI', 'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI'];
+const awsKeys = [
+  'AWS_ACCESS_KEY_ID',
+  'AWS_SECRET_ACCESS_KEY',
+  'AWS_SESSION_TOKEN',
+  'AWS_PROFILE',
+  'AWS_ROLE_ARN',
+  'AWS_WEB_IDENTITY_TOKEN_FILE',
+  'AWS_CONTAINER_CREDENTIALS_FULL_URI',
+  'AWS_CONTAINER_CREDENTIALS_RELATIVE_URI',
+];
 
 describe('a controller without an AWS identity', () => {
   let aws: AwsTestServer;
@@ -49,7 +58,21 @@ describe('a controller without an AWS identity', () => {
   const start_ = async (): Promise<{ running: Running; logs: string[]; readyz: () => Promise<{ status: number; body: string }> }> => {
     const [port] = await freePorts(1);
     const options = parseOptions(
-      ['run', '--namespace', namespace, '--namespace-selector', `kube-ecrlogin.test/run=${namespace}`, '--metrics-bind-address', '0', '--health-probe-bind-address', `127.0.0.1:${String(port)}`, '--aws-retries', '0', '--shutdown-timeout', '5s'],
+      [
+        'run',
+        '--namespace',
+        namespace,
+        '--namespace-selector',
+        `kube-ecrlogin.test/run=${namespace}`,
+        '--metrics-bind-address',
+        '0',
+        '--health-probe-bind-address',
+        `127.0.0.1:${String(port)}`,
+        '--aws-retries',
+        '0',
+        '--shutdown-timeout',
+        '5s',
+      ],
       { env: {}, hostname: 'no-identity' },
     );
     const logs: string[] = [];
@@ -59,12 +82,21 @@ describe('a controller without an AWS identity', () => {
         done();
       },
     });
-    const running = await run(options, { kubeConfig: cluster().adminConfig(), log: createLogger({ level: 'info', stream }), metrics: new Metrics({ defaultMetrics: false }) });
+    const running = await run(options, {
+      kubeConfig: cluster().adminConfig(),
+      log: createLogger({ level: 'info', stream }),
+      metrics: new Metrics({ defaultMetrics: false }),
+    });
     return { running, logs, readyz: () => httpGet(`http://127.0.0.1:${String(port)}/readyz`) };
   };
 
-  const doctorOptions = () => parseOptions(['doctor', '--namespace', namespace, '--namespace-selector', `kube-ecrlogin.test/run=${namespace}`, '--aws-retries', '0'], { env: {}, hostname: 'doctor' });
-  const identityCheck = async () => (await diagnose(doctorOptions(), { kubeConfig: cluster().adminConfig() })).checks.find((check) => check.name === 'aws identity');
+  const doctorOptions = () =>
+    parseOptions(['doctor', '--namespace', namespace, '--namespace-selector', `kube-ecrlogin.test/run=${namespace}`, '--aws-retries', '0'], {
+      env: {},
+      hostname: 'doctor',
+    });
+  const identityCheck = async () =>
+    (await diagnose(doctorOptions(), { kubeConfig: cluster().adminConfig() })).checks.find((check) => check.name === 'aws identity');
 
   before(async () => {
     aws = await start();
@@ -86,7 +118,8 @@ describe('a controller without an AWS identity', () => {
     {
       name: 'the placeholder IRSA role',
       env: (): Record<string, string> => ({ AWS_ROLE_ARN: placeholderRoleArn, AWS_WEB_IDENTITY_TOKEN_FILE: join(work, 'token') }),
-      reason: /^no AWS identity: the ServiceAccount names the placeholder role arn:aws:iam::111122223333:role\/kube-ecrlogin \(AWS_ROLE_ARN\); set the role ARN on the ServiceAccount/,
+      reason:
+        /^no AWS identity: the ServiceAccount names the placeholder role arn:aws:iam::111122223333:role\/kube-ecrlogin \(AWS_ROLE_ARN\); set the role ARN on the ServiceAccount/,
     },
     {
       name: 'no credentials at all',
@@ -135,9 +168,15 @@ describe('a controller without an AWS identity', () => {
 
   it("run elsewhere, the doctor warns of the placeholder on the controller's ServiceAccount", async () => {
     environment({ AWS_ACCESS_KEY_ID: controllerKeys.accessKeyId, AWS_SECRET_ACCESS_KEY: controllerKeys.secretAccessKey });
-    await core().createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'kube-ecrlogin', annotations: { 'eks.amazonaws.com/role-arn': placeholderRoleArn } } } });
+    await core().createNamespacedServiceAccount({
+      namespace,
+      body: { metadata: { name: 'kube-ecrlogin', annotations: { 'eks.amazonaws.com/role-arn': placeholderRoleArn } } },
+    });
     const check = await identityCheck();
     assert.equal(check?.status, 'warn');
-    assert.match(check.detail, new RegExp(`^no AWS identity: ServiceAccount ${namespace}/kube-ecrlogin names the placeholder role .* \\(this doctor runs as ${controllerKeys.arn}\\)$`));
+    assert.match(
+      check.detail,
+      new RegExp(`^no AWS identity: ServiceAccount ${namespace}/kube-ecrlogin names the placeholder role .* \\(this doctor runs as ${controllerKeys.arn}\\)$`),
+    );
   });
 });

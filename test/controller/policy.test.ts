@@ -48,7 +48,9 @@ describe('the policy ConfigMap', () => {
   });
 
   it('keeps the last good policy when the ConfigMap becomes invalid, and says so', async () => {
-    await setConfig('rules:\n  - name: prod\n    namespaces: { selector: { matchLabels: { env: prod } } }\n    registries: [{ account: 111 }]\n  - oops: true\n');
+    await setConfig(
+      'rules:\n  - name: prod\n    namespaces: { selector: { matchLabels: { env: prod } } }\n    registries: [{ account: 111 }]\n  - oops: true\n',
+    );
     const event = await eventually('a ConfigInvalid Event', async () => {
       const found = (await eventsFor(env.controller.namespace, 'ConfigMap', 'kube-ecrlogin-config')).find((e) => e.reason === 'ConfigInvalid');
       assert.ok(found);
@@ -121,7 +123,10 @@ describe('the policy ConfigMap', () => {
       assert.fail('the controller started on the defaults');
     }
     assert.ok(started instanceof InvalidConfigError, String(started));
-    assert.match(started.message, /^ConfigMap ecrlogin-system-\w+\/kube-ecrlogin-config is invalid:\n {2}no key config\.yaml: found "config\.yml", expected "config\.yaml"$/);
+    assert.match(
+      started.message,
+      /^ConfigMap ecrlogin-system-\w+\/kube-ecrlogin-config is invalid:\n {2}no key config\.yaml: found "config\.yml", expected "config\.yaml"$/,
+    );
   });
 });
 
@@ -132,7 +137,10 @@ describe('--require-policy: no policy means deny everything', () => {
   const deniedBecause = async (ns: string, reason: RegExp): Promise<void> => {
     await eventually(`PolicyDenied on ${ns}`, async () => {
       const found = (await namespaceEvents(ns)).filter((e) => e.reason === 'PolicyDenied').map((e) => e.message ?? '');
-      assert.ok(found.some((message) => reason.test(message)), JSON.stringify(found));
+      assert.ok(
+        found.some((message) => reason.test(message)),
+        JSON.stringify(found),
+      );
     });
   };
 
@@ -142,7 +150,10 @@ describe('--require-policy: no policy means deny everything', () => {
     await createServedNamespace(env.controller, ns, { 'ecr-login/server': registry }, { env: 'prod' });
     await deniedBecause(ns, new RegExp(`^denied by policy: no policy in force: --require-policy and ConfigMap ${namespace}/kube-ecrlogin-config is missing$`));
     await secretAbsent(ns, 'ecr-login');
-    assert.ok(env.controller.logs.some((line) => line.includes('No policy in force, every request is denied') && line.includes('is missing')), 'a log line says why');
+    assert.ok(
+      env.controller.logs.some((line) => line.includes('No policy in force, every request is denied') && line.includes('is missing')),
+      'a log line says why',
+    );
     assert.equal(env.aws.count({ api: 'GetAuthorizationToken' }), 0, 'no AWS call for a denied request');
 
     await core().createNamespacedConfigMap({ namespace, body: { metadata: { name: 'kube-ecrlogin-config' }, data: { 'config.yaml': allowProd() } } });
@@ -174,10 +185,16 @@ describe('--require-policy: no policy means deny everything', () => {
 
       // A ConfigMap without the key is no policy either, and the denial names the key found.
       await core().createNamespacedConfigMap({ namespace, body: { metadata: { name: 'kube-ecrlogin-config' }, data: { 'config.yml': allowProd() } } });
-      await deniedBecause(ns, /no policy in force: --require-policy and ConfigMap .* has no key config\.yaml \(found "config\.yml", expected "config\.yaml"\)$/);
+      await deniedBecause(
+        ns,
+        /no policy in force: --require-policy and ConfigMap .* has no key config\.yaml \(found "config\.yml", expected "config\.yaml"\)$/,
+      );
       await secretAbsent(ns, 'ecr-login');
 
-      await core().replaceNamespacedConfigMap({ ...configMaps(namespace), body: { metadata: { name: 'kube-ecrlogin-config' }, data: { 'config.yaml': allowProd() } } });
+      await core().replaceNamespacedConfigMap({
+        ...configMaps(namespace),
+        body: { metadata: { name: 'kube-ecrlogin-config' }, data: { 'config.yaml': allowProd() } },
+      });
       await eventually('the Secret back', () => readSecret(ns, 'ecr-login'));
     } finally {
       await restarted.stop();
@@ -194,7 +211,10 @@ describe('--require-policy: no policy means deny everything', () => {
     try {
       const ns = uniqueName('keyless');
       await createServedNamespace(controller, ns, { 'ecr-login/server': registry }, { env: 'prod' });
-      await deniedBecause(ns, /^denied by policy: no policy in force: --require-policy and ConfigMap .* has no key config\.yaml \(found "config\.yml", expected "config\.yaml"\)$/);
+      await deniedBecause(
+        ns,
+        /^denied by policy: no policy in force: --require-policy and ConfigMap .* has no key config\.yaml \(found "config\.yml", expected "config\.yaml"\)$/,
+      );
       await secretAbsent(ns, 'ecr-login');
       await core().replaceNamespacedConfigMap({
         ...configMaps(controller.namespace),

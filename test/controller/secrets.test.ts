@@ -55,11 +55,14 @@ describe('buildSecret', () => {
     });
   });
 
-  it('two registries in one region share that region\'s token', () => {
+  it("two registries in one region share that region's token", () => {
     const secret = buildSecret(grant({ 'ecr-login/server': `${east},${east2}` }), tokens);
     const logins = dockerConfig(secret);
     assert.ok(logins.ok);
-    assert.deepEqual(logins.value.map((l) => l.password), ['east-password', 'east-password']);
+    assert.deepEqual(
+      logins.value.map((l) => l.password),
+      ['east-password', 'east-password'],
+    );
   });
 
   it('marks the Secret as managed and records owner, registries, identity, times, spec hash and data hash', () => {
@@ -75,13 +78,16 @@ describe('buildSecret', () => {
       'ecr-login/issued-at': new Date(t0).toISOString(),
       'ecr-login/expires-at': new Date(t0 + 11 * hour).toISOString(),
       'ecr-login/spec-hash': g.specHash,
-      'ecr-login/data-hash': createHash('sha256').update(secret.data?.['.dockerconfigjson'] ?? '').digest('hex').slice(0, 16),
+      'ecr-login/data-hash': createHash('sha256')
+        .update(secret.data?.['.dockerconfigjson'] ?? '')
+        .digest('hex')
+        .slice(0, 16),
     });
     assert.equal(secret.metadata?.ownerReferences, undefined, 'a Namespace Secret has no owner reference');
     assert.ok(isManaged(secret));
   });
 
-  it('a ServiceAccount\'s Secret is owned by the ServiceAccount, so it goes with it', () => {
+  it("a ServiceAccount's Secret is owned by the ServiceAccount, so it goes with it", () => {
     const secret = buildSecret(grant({ 'ecr-login/server': east }, true), tokens);
     assert.deepEqual(secret.metadata?.ownerReferences, [{ apiVersion: 'v1', kind: 'ServiceAccount', name: 'builder', uid: 'uid-sa-builder' }]);
   });
@@ -97,11 +103,33 @@ describe('buildSecret', () => {
 });
 
 describe('combinedTimes', () => {
-  const cases: { name: string; tokens: { issuedAt: number; expiresAt: number | undefined }[]; expect: { issuedAt: number; expiresAt: number | undefined } }[] = [
-    { name: 'the oldest issue and the earliest expiry', tokens: [{ issuedAt: t0 + 5, expiresAt: t0 + 10 * hour }, { issuedAt: t0, expiresAt: t0 + 12 * hour }], expect: { issuedAt: t0, expiresAt: t0 + 10 * hour } },
-    { name: 'no expiry at all stays unknown', tokens: [{ issuedAt: t0, expiresAt: undefined }, { issuedAt: t0 + 1, expiresAt: undefined }], expect: { issuedAt: t0, expiresAt: undefined } },
-    { name: 'a token without an expiry counts as living 12 hours when another has one', tokens: [{ issuedAt: t0, expiresAt: undefined }, { issuedAt: t0, expiresAt: t0 + 20 * hour }], expect: { issuedAt: t0, expiresAt: t0 + 12 * hour } },
-  ];
+  const cases: { name: string; tokens: { issuedAt: number; expiresAt: number | undefined }[]; expect: { issuedAt: number; expiresAt: number | undefined } }[] =
+    [
+      {
+        name: 'the oldest issue and the earliest expiry',
+        tokens: [
+          { issuedAt: t0 + 5, expiresAt: t0 + 10 * hour },
+          { issuedAt: t0, expiresAt: t0 + 12 * hour },
+        ],
+        expect: { issuedAt: t0, expiresAt: t0 + 10 * hour },
+      },
+      {
+        name: 'no expiry at all stays unknown',
+        tokens: [
+          { issuedAt: t0, expiresAt: undefined },
+          { issuedAt: t0 + 1, expiresAt: undefined },
+        ],
+        expect: { issuedAt: t0, expiresAt: undefined },
+      },
+      {
+        name: 'a token without an expiry counts as living 12 hours when another has one',
+        tokens: [
+          { issuedAt: t0, expiresAt: undefined },
+          { issuedAt: t0, expiresAt: t0 + 20 * hour },
+        ],
+        expect: { issuedAt: t0, expiresAt: t0 + 12 * hour },
+      },
+    ];
   for (const c of cases) {
     it(c.name, () => assert.deepEqual(combinedTimes(c.tokens.map((t) => ({ username: 'AWS', password: 'p', ...t }))), c.expect));
   }
@@ -129,12 +157,36 @@ describe('readSecretState', () => {
     { name: 'an Opaque Secret cannot be trusted', secret: { ...built, type: 'Opaque' }, says: /type is Opaque/ },
     { name: 'a Secret without a type cannot be trusted', secret: withoutType(built), says: /type is unset/ },
     { name: 'a Secret without the .dockerconfigjson key cannot be trusted', secret: { ...built, data: {} }, says: /no \.dockerconfigjson key/ },
-    { name: 'a Secret whose .dockerconfigjson is not JSON cannot be trusted', secret: { ...built, data: { '.dockerconfigjson': Buffer.from('{').toString('base64') } }, says: /not JSON/ },
-    { name: 'a Secret without an issue time cannot be trusted', secret: withAnnotations(built, { 'ecr-login/issued-at': undefined }), says: /issued-at is missing or not a time/ },
-    { name: 'a Secret with a garbled issue time cannot be trusted', secret: withAnnotations(built, { 'ecr-login/issued-at': 'yesterday' }), says: /issued-at is missing or not a time/ },
-    { name: 'a Secret with a garbled expiry cannot be trusted', secret: withAnnotations(built, { 'ecr-login/expires-at': 'soon' }), says: /expires-at is not a time/ },
-    { name: 'a Secret whose data no longer matches its hash cannot be trusted', secret: { ...built, data: { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') } }, says: /does not match annotation ecr-login\/data-hash/ },
-    { name: 'a Secret whose data another manager wrote cannot be trusted', secret: withAnnotations(built, { [dataWrittenBy]: 'kubectl-edit' }), says: /changed by kubectl-edit/ },
+    {
+      name: 'a Secret whose .dockerconfigjson is not JSON cannot be trusted',
+      secret: { ...built, data: { '.dockerconfigjson': Buffer.from('{').toString('base64') } },
+      says: /not JSON/,
+    },
+    {
+      name: 'a Secret without an issue time cannot be trusted',
+      secret: withAnnotations(built, { 'ecr-login/issued-at': undefined }),
+      says: /issued-at is missing or not a time/,
+    },
+    {
+      name: 'a Secret with a garbled issue time cannot be trusted',
+      secret: withAnnotations(built, { 'ecr-login/issued-at': 'yesterday' }),
+      says: /issued-at is missing or not a time/,
+    },
+    {
+      name: 'a Secret with a garbled expiry cannot be trusted',
+      secret: withAnnotations(built, { 'ecr-login/expires-at': 'soon' }),
+      says: /expires-at is not a time/,
+    },
+    {
+      name: 'a Secret whose data no longer matches its hash cannot be trusted',
+      secret: { ...built, data: { '.dockerconfigjson': Buffer.from('{"auths":{}}').toString('base64') } },
+      says: /does not match annotation ecr-login\/data-hash/,
+    },
+    {
+      name: 'a Secret whose data another manager wrote cannot be trusted',
+      secret: withAnnotations(built, { [dataWrittenBy]: 'kubectl-edit' }),
+      says: /changed by kubectl-edit/,
+    },
   ];
   for (const c of broken) {
     it(c.name, () => {
@@ -176,7 +228,10 @@ describe('secretDiffers', () => {
     { name: 'an extra data key is a change', existing: { ...built, data: { ...built.data, extra: 'eA==' } } },
     { name: 'another type is a change', existing: { ...built, type: 'Opaque' } },
     { name: 'a missing managed-by label is a change', existing: { ...built, metadata: { ...built.metadata, labels: {} } } },
-    { name: 'an owner reference the desired Secret lacks is a change', existing: { ...built, metadata: { ...built.metadata, ownerReferences: [{ apiVersion: 'v1', kind: 'ServiceAccount', name: 'x', uid: 'u' }] } } },
+    {
+      name: 'an owner reference the desired Secret lacks is a change',
+      existing: { ...built, metadata: { ...built.metadata, ownerReferences: [{ apiVersion: 'v1', kind: 'ServiceAccount', name: 'x', uid: 'u' }] } },
+    },
   ];
   for (const c of changed) {
     it(c.name, () => assert.equal(secretDiffers(c.existing, built), true));
@@ -191,7 +246,14 @@ describe('secretDiffers', () => {
   });
 
   it('annotations and labels someone else added are not a change', () => {
-    const existing: V1Secret = { ...built, metadata: { ...built.metadata, labels: { ...built.metadata?.labels, team: 'a' }, annotations: { ...built.metadata?.annotations, 'example.com/note': 'x' } } };
+    const existing: V1Secret = {
+      ...built,
+      metadata: {
+        ...built.metadata,
+        labels: { ...built.metadata?.labels, team: 'a' },
+        annotations: { ...built.metadata?.annotations, 'example.com/note': 'x' },
+      },
+    };
     assert.equal(secretDiffers(existing, built), false);
   });
 });
@@ -200,7 +262,10 @@ describe('secretRefreshAt', () => {
   const times = { issuedAt: t0, expiresAt: t0 + 12 * hour };
 
   it('is stable for the same Secret and token', () => {
-    assert.equal(secretRefreshAt('team-a', 'ecr-login', times, defaultSettings.refresh), secretRefreshAt('team-a', 'ecr-login', times, defaultSettings.refresh));
+    assert.equal(
+      secretRefreshAt('team-a', 'ecr-login', times, defaultSettings.refresh),
+      secretRefreshAt('team-a', 'ecr-login', times, defaultSettings.refresh),
+    );
   });
 
   it('spreads different Secrets with the same token times within the jitter window', () => {
@@ -217,7 +282,11 @@ describe('secretRefreshAt', () => {
 });
 
 describe('isOriginalLogin: what --target-adopt may take over', () => {
-  const secret = (auths: Record<string, { username: string; password: string }>, extra: Record<string, string> = {}, type = 'kubernetes.io/dockerconfigjson'): V1Secret => ({
+  const secret = (
+    auths: Record<string, { username: string; password: string }>,
+    extra: Record<string, string> = {},
+    type = 'kubernetes.io/dockerconfigjson',
+  ): V1Secret => ({
     metadata: { name: 'regcred' },
     type,
     data: {
@@ -232,7 +301,7 @@ describe('isOriginalLogin: what --target-adopt may take over', () => {
     },
   });
   const cases: [string, V1Secret, boolean][] = [
-    ['the original\'s docker-registry Secret for the target host', secret({ [east]: { username: 'AWS', password: 'p' } }), true],
+    ["the original's docker-registry Secret for the target host", secret({ [east]: { username: 'AWS', password: 'p' } }), true],
     ['one written with an https:// server', secret({ [`https://${east}`]: { username: 'AWS', password: 'p' } }), true],
     ['one for another registry', secret({ 'https://index.docker.io/v1/': { username: 'AWS', password: 'p' } }), false],
     ['one that also holds another registry', secret({ [east]: { username: 'AWS', password: 'p' }, [west]: { username: 'AWS', password: 'q' } }), false],

@@ -71,7 +71,9 @@ function clusterFiles(url: string): Record<string, string> {
             {
               op: 'add',
               path: '/spec/source/kustomize',
-              value: { patches: [{ target: { kind: 'Deployment', name: 'kube-ecrlogin' }, patch: json6902([{ op: 'replace', path: '/spec/replicas', value: 0 }]) }] },
+              value: {
+                patches: [{ target: { kind: 'Deployment', name: 'kube-ecrlogin' }, patch: json6902([{ op: 'replace', path: '/spec/replicas', value: 0 }]) }],
+              },
             },
           ]),
         },
@@ -136,17 +138,20 @@ describe(`Argo CD ${argocdVersion()} (application controller, repo server) syncs
 
     started = new Date();
     // Bootstrap: an app of apps for clusters/argocd.
-    await kubectlOk(['apply', '--server-side', '--field-manager=argocd-bootstrap', '-f', '-'], doc({
-      apiVersion: 'argoproj.io/v1alpha1',
-      kind: 'Application',
-      metadata: { name: 'root', namespace: 'argocd' },
-      spec: {
-        project: 'default',
-        source: { repoURL: git.url, targetRevision: 'main', path: 'clusters/argocd' },
-        destination: { server: 'https://kubernetes.default.svc', namespace: 'argocd' },
-        syncPolicy: { automated: { prune: true, selfHeal: true } },
-      },
-    }));
+    await kubectlOk(
+      ['apply', '--server-side', '--field-manager=argocd-bootstrap', '-f', '-'],
+      doc({
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'Application',
+        metadata: { name: 'root', namespace: 'argocd' },
+        spec: {
+          project: 'default',
+          source: { repoURL: git.url, targetRevision: 'main', path: 'clusters/argocd' },
+          destination: { server: 'https://kubernetes.default.svc', namespace: 'argocd' },
+          syncPolicy: { automated: { prune: true, selfHeal: true } },
+        },
+      }),
+    );
   });
 
   after(async () => {
@@ -172,7 +177,10 @@ describe(`Argo CD ${argocdVersion()} (application controller, repo server) syncs
   /** Every Application synced the commit and is Synced (and Healthy, but for tenants once tenant-c's Pod, which no kubelet runs, is in). */
   const synced = async (commit: string, tenantsHealthy = true): Promise<void> => {
     for (const name of applications) {
-      await eventually(`Application ${name} Synced at ${commit}`, async () => assertSynced(await readApp(name), commit, name !== 'tenants' || tenantsHealthy), { timeoutMs: 180_000, intervalMs: 250 });
+      await eventually(`Application ${name} Synced at ${commit}`, async () => assertSynced(await readApp(name), commit, name !== 'tenants' || tenantsHealthy), {
+        timeoutMs: 180_000,
+        intervalMs: 250,
+      });
     }
   };
 
@@ -206,24 +214,36 @@ describe(`Argo CD ${argocdVersion()} (application controller, repo server) syncs
   };
 
   const snapshot = async (secrets: readonly [string, string][], accounts: readonly [string, string][]): Promise<unknown> => ({
-    secrets: await Promise.all(secrets.map(async ([namespace, name]) => {
-      const secret = await core.readNamespacedSecret({ namespace, name });
-      return { namespace, name, uid: secret.metadata?.uid, resourceVersion: secret.metadata?.resourceVersion };
-    })),
-    accounts: await Promise.all(accounts.map(async ([namespace, name]) => {
-      const sa = await serviceAccount(namespace, name);
-      return { namespace, name, imagePullSecrets: pullSecretNames(sa), resourceVersion: sa.metadata?.resourceVersion };
-    })),
+    secrets: await Promise.all(
+      secrets.map(async ([namespace, name]) => {
+        const secret = await core.readNamespacedSecret({ namespace, name });
+        return { namespace, name, uid: secret.metadata?.uid, resourceVersion: secret.metadata?.resourceVersion };
+      }),
+    ),
+    accounts: await Promise.all(
+      accounts.map(async ([namespace, name]) => {
+        const sa = await serviceAccount(namespace, name);
+        return { namespace, name, imagePullSecrets: pullSecretNames(sa), resourceVersion: sa.metadata?.resourceVersion };
+      }),
+    ),
   });
 
   /** A steady window: at least `reconciles` completed reconciliations of every Application (each a comparison of Git with the cluster), then the writes in it. */
-  const steadyWindow = async (reconciles: number, commit: string, tenantsHealthy: boolean): Promise<{ argocd: CountedWrite[]; controller: CountedWrite[]; dryRuns: number; ms: number }> => {
+  const steadyWindow = async (
+    reconciles: number,
+    commit: string,
+    tenantsHealthy: boolean,
+  ): Promise<{ argocd: CountedWrite[]; controller: CountedWrite[]; dryRuns: number; ms: number }> => {
     await plane.auditCaughtUp();
     const since = new Date();
-    await eventually(`${reconciles} reconciliations of every Application`, () => {
-      for (const name of applications) assert.ok(completedReconciles(name, since) >= reconciles, `${name}: ${completedReconciles(name, since)}`);
-      return Promise.resolve();
-    }, { timeoutMs: 120_000, intervalMs: 250 });
+    await eventually(
+      `${reconciles} reconciliations of every Application`,
+      () => {
+        for (const name of applications) assert.ok(completedReconciles(name, since) >= reconciles, `${name}: ${completedReconciles(name, since)}`);
+        return Promise.resolve();
+      },
+      { timeoutMs: 120_000, intervalMs: 250 },
+    );
     for (const name of applications) assertSynced(await readApp(name), commit, name !== 'tenants' || tenantsHealthy);
     await plane.auditCaughtUp();
     return {
@@ -243,28 +263,44 @@ describe(`Argo CD ${argocdVersion()} (application controller, repo server) syncs
   it('syncs kustomize/overlays/argocd and, from it, the controller manifests: every Application Synced and Healthy', async () => {
     await synced(revision);
     const ids = await managed();
-    for (const id of ['ServiceAccount kube-ecrlogin/kube-ecrlogin', 'Deployment kube-ecrlogin/kube-ecrlogin', 'Application argocd/kube-ecrlogin']) assert.ok(ids.includes(id), `${id} in an Application`);
+    for (const id of ['ServiceAccount kube-ecrlogin/kube-ecrlogin', 'Deployment kube-ecrlogin/kube-ecrlogin', 'Application argocd/kube-ecrlogin'])
+      assert.ok(ids.includes(id), `${id} in an Application`);
     if (admission) assert.ok(ids.includes('MutatingAdmissionPolicy /kube-ecrlogin-pull-secret'), ids.join(', '));
     process.stderr.write(`argocd: first sync Synced in ${Date.now() - started.getTime()} ms\n`);
   });
 
-  it('the controller, run with the ServiceAccount Argo CD created and the Deployment\'s arguments, serves the tenants', async () => {
+  it("the controller, run with the ServiceAccount Argo CD created and the Deployment's arguments, serves the tenants", async () => {
     controller = await startController(plane, dir, aws);
-    await eventually('the tenants served', async () => {
-      await core.readNamespacedSecret({ namespace: 'tenant-a', name: 'ecr-login' });
-      await core.readNamespacedSecret({ namespace: 'tenant-b', name: 'ecr-login-ci' });
-      assert.deepEqual(await entries('tenant-a', 'app'), ['ecr-login'], 'appended where Git declares no list');
-      assert.deepEqual(await entries('tenant-a', 'builder'), ['dockerhub', 'ecr-login'], 'appended to the list Git declares');
-    }, { timeoutMs: 60_000, intervalMs: 250 });
+    await eventually(
+      'the tenants served',
+      async () => {
+        await core.readNamespacedSecret({ namespace: 'tenant-a', name: 'ecr-login' });
+        await core.readNamespacedSecret({ namespace: 'tenant-b', name: 'ecr-login-ci' });
+        assert.deepEqual(await entries('tenant-a', 'app'), ['ecr-login'], 'appended where Git declares no list');
+        assert.deepEqual(await entries('tenant-a', 'builder'), ['dockerhub', 'ecr-login'], 'appended to the list Git declares');
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
     assert.deepEqual(await entries('tenant-b', 'ci'), ['ecr-login-ci']);
     await plane.auditCaughtUp();
     const writes = realWrites(plane, controllerUser, started).filter((w) => w.resource === 'serviceaccounts');
-    assert.deepEqual(writes.map((w) => `${w.namespace}/${w.name}`).sort(), ['tenant-a/app', 'tenant-a/builder'], 'tenant-b/ci, whose list Git declares with the entry, is never written');
+    assert.deepEqual(
+      writes.map((w) => `${w.namespace}/${w.name}`).sort(),
+      ['tenant-a/app', 'tenant-a/builder'],
+      'tenant-b/ci, whose list Git declares with the entry, is never written',
+    );
   });
 
   it('steady: several reconciliations with self-heal, Synced, zero writes by Argo CD or the controller', async () => {
-    const ours: [string, string][] = [['tenant-a', 'ecr-login'], ['tenant-b', 'ecr-login-ci']];
-    const accounts: [string, string][] = [['tenant-a', 'app'], ['tenant-a', 'builder'], ['tenant-b', 'ci']];
+    const ours: [string, string][] = [
+      ['tenant-a', 'ecr-login'],
+      ['tenant-b', 'ecr-login-ci'],
+    ];
+    const accounts: [string, string][] = [
+      ['tenant-a', 'app'],
+      ['tenant-a', 'builder'],
+      ['tenant-b', 'ci'],
+    ];
     // The controller's writes (the entries) are not differences: every Application stays Synced.
     await synced(revision);
     const before = await snapshot(ours, accounts);
@@ -273,17 +309,24 @@ describe(`Argo CD ${argocdVersion()} (application controller, repo server) syncs
     assert.deepEqual(window.argocd, [], 'Argo CD wrote nothing Git declares');
     assert.deepEqual(window.controller, [], 'the controller wrote nothing');
     assert.deepEqual(await snapshot(ours, accounts), before, 'Secrets and ServiceAccounts unchanged, to the resourceVersion');
-    assert.deepEqual((await managed()).filter((id) => id.startsWith('Secret ')), [], 'no Secret in any Application');
+    assert.deepEqual(
+      (await managed()).filter((id) => id.startsWith('Secret ')),
+      [],
+      'no Secret in any Application',
+    );
   });
 
-  it('self-heal is on: a field Git declares, changed in the cluster, is put back; the controller\'s entry stays', async () => {
+  it("self-heal is on: a field Git declares, changed in the cluster, is put back; the controller's entry stays", async () => {
     await plane.auditCaughtUp();
     const since = new Date();
     await core.patchNamespacedServiceAccount(
       { namespace: 'tenant-a', name: 'app', body: { metadata: { labels: { team: 'someone-else' } } }, fieldManager: 'drift' },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
-    await eventually('Argo CD to put the label back', async () => assert.equal((await serviceAccount('tenant-a', 'app')).metadata?.labels?.['team'], 'a'), { timeoutMs: 60_000, intervalMs: 250 });
+    await eventually('Argo CD to put the label back', async () => assert.equal((await serviceAccount('tenant-a', 'app')).metadata?.labels?.['team'], 'a'), {
+      timeoutMs: 60_000,
+      intervalMs: 250,
+    });
     await synced(revision);
     assert.deepEqual(await entries('tenant-a', 'app'), ['ecr-login']);
     assert.deepEqual(await entries('tenant-a', 'builder'), ['dockerhub', 'ecr-login']);
@@ -294,7 +337,7 @@ describe(`Argo CD ${argocdVersion()} (application controller, repo server) syncs
     assert.deepEqual(realWrites(plane, controllerUser, since), [], 'the self-heal sync did not take the entries away');
   });
 
-  it('a new commit is re-synced: changed objects applied, the entries kept, a new tenant\'s Pods get the pull Secret', async () => {
+  it("a new commit is re-synced: changed objects applied, the entries kept, a new tenant's Pods get the pull Secret", async () => {
     const before = (await core.readNamespacedSecret({ namespace: 'tenant-a', name: 'ecr-login' })).metadata?.uid;
     await plane.auditCaughtUp();
     const since = new Date();
@@ -305,21 +348,38 @@ describe(`Argo CD ${argocdVersion()} (application controller, repo server) syncs
     assert.equal((await serviceAccount('tenant-a', 'builder')).metadata?.labels?.['revision'], '2');
     // RespectIgnoreDifferences=true: the sync sends the live value of the ignored list, so the entry
     // stays, and so Git's new entry (quay) does not reach a ServiceAccount that exists.
-    assert.deepEqual(await entries('tenant-a', 'builder'), ['dockerhub', 'ecr-login'], 'the sync kept the entry (RespectIgnoreDifferences), and left out Git\'s change');
+    assert.deepEqual(
+      await entries('tenant-a', 'builder'),
+      ['dockerhub', 'ecr-login'],
+      "the sync kept the entry (RespectIgnoreDifferences), and left out Git's change",
+    );
     assert.deepEqual(await entries('tenant-a', 'app'), ['ecr-login']);
     assert.equal((await core.readNamespacedSecret({ namespace: 'tenant-a', name: 'ecr-login' })).metadata?.uid, before);
 
-    await eventually('tenant-c served', async () => {
-      await core.readNamespacedSecret({ namespace: 'tenant-c', name: 'ecr-login' });
-      assert.deepEqual(await entries('tenant-c', 'default'), ['ecr-login']);
-    }, { timeoutMs: 60_000, intervalMs: 250 });
+    await eventually(
+      'tenant-c served',
+      async () => {
+        await core.readNamespacedSecret({ namespace: 'tenant-c', name: 'ecr-login' });
+        assert.deepEqual(await entries('tenant-c', 'default'), ['ecr-login']);
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
     if (admission) {
-      const pods = await eventually('the Deployment\'s Pod', async () => {
-        const list = await core.listNamespacedPod({ namespace: 'tenant-c', labelSelector: 'app=web' });
-        assert.ok(list.items.length > 0);
-        return list.items;
-      }, { timeoutMs: 60_000, intervalMs: 250 });
-      for (const pod of pods) assert.deepEqual((pod.spec?.imagePullSecrets ?? []).map((ref) => ref.name), ['ecr-login'], `${pod.metadata?.name ?? ''} got the pull Secret at creation`);
+      const pods = await eventually(
+        "the Deployment's Pod",
+        async () => {
+          const list = await core.listNamespacedPod({ namespace: 'tenant-c', labelSelector: 'app=web' });
+          assert.ok(list.items.length > 0);
+          return list.items;
+        },
+        { timeoutMs: 60_000, intervalMs: 250 },
+      );
+      for (const pod of pods)
+        assert.deepEqual(
+          (pod.spec?.imagePullSecrets ?? []).map((ref) => ref.name),
+          ['ecr-login'],
+          `${pod.metadata?.name ?? ''} got the pull Secret at creation`,
+        );
     }
     await plane.auditCaughtUp();
     const applied = realWrites(plane, argocdUser, since, argocdOwn).map((w) => `${w.resource} ${w.namespace}/${w.name}`);
@@ -343,24 +403,36 @@ describe(`Argo CD ${argocdVersion()} (application controller, repo server) syncs
     await synced(revision, false);
 
     await eventually('tenant-b/extra pruned', () => absent(() => serviceAccount('tenant-b', 'extra')), { timeoutMs: 60_000, intervalMs: 250 });
-    await eventually('what the controller added removed', async () => {
-      await absent(() => core.readNamespacedSecret({ namespace: 'tenant-a', name: 'ecr-login' }));
-      await absent(() => core.readNamespacedSecret({ namespace: 'tenant-b', name: 'ecr-login-ci' }));
-      assert.deepEqual(await entries('tenant-a', 'app'), []);
-      // Once the controller has taken its entry out, the list is a difference Argo CD no longer ignores,
-      // and self-heal applies what Git declares now (quay included, held back while the entry was in).
-      assert.deepEqual(await entries('tenant-a', 'builder'), ['dockerhub', 'quay'], 'Git\'s list');
-    }, { timeoutMs: 60_000, intervalMs: 250 });
-    assert.deepEqual(await entries('tenant-b', 'ci'), ['ecr-login-ci'], 'an entry Git declares is not the controller\'s to remove');
+    await eventually(
+      'what the controller added removed',
+      async () => {
+        await absent(() => core.readNamespacedSecret({ namespace: 'tenant-a', name: 'ecr-login' }));
+        await absent(() => core.readNamespacedSecret({ namespace: 'tenant-b', name: 'ecr-login-ci' }));
+        assert.deepEqual(await entries('tenant-a', 'app'), []);
+        // Once the controller has taken its entry out, the list is a difference Argo CD no longer ignores,
+        // and self-heal applies what Git declares now (quay included, held back while the entry was in).
+        assert.deepEqual(await entries('tenant-a', 'builder'), ['dockerhub', 'quay'], "Git's list");
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
+    assert.deepEqual(await entries('tenant-b', 'ci'), ['ecr-login-ci'], "an entry Git declares is not the controller's to remove");
     assert.equal((await core.readNamespacedSecret({ namespace: 'tenant-c', name: 'ecr-login' })).metadata?.uid, tenantC, 'prune left the Secret in place');
     assert.equal((await core.readNamespace({ name: 'tenant-a' })).metadata?.annotations?.['ecr-login/server'], undefined);
 
     await plane.auditCaughtUp();
-    const deletes = realWrites(plane, controllerUser, since).filter((w) => w.verb === 'delete').map((w) => `${w.resource} ${w.namespace}/${w.name}`);
+    const deletes = realWrites(plane, controllerUser, since)
+      .filter((w) => w.verb === 'delete')
+      .map((w) => `${w.resource} ${w.namespace}/${w.name}`);
     assert.deepEqual(deletes.sort(), ['secrets tenant-a/ecr-login', 'secrets tenant-b/ecr-login-ci']);
-    const argocdDeletes = realWrites(plane, argocdUser, since, argocdOwn).filter((w) => w.verb === 'delete').map((w) => `${w.resource} ${w.namespace}/${w.name}`);
+    const argocdDeletes = realWrites(plane, argocdUser, since, argocdOwn)
+      .filter((w) => w.verb === 'delete')
+      .map((w) => `${w.resource} ${w.namespace}/${w.name}`);
     assert.deepEqual(argocdDeletes, ['serviceaccounts tenant-b/extra']);
-    assert.deepEqual(realWrites(plane, argocdUser, started).filter((w) => w.resource === 'secrets'), [], 'over the whole run, Argo CD never wrote a Secret');
+    assert.deepEqual(
+      realWrites(plane, argocdUser, started).filter((w) => w.resource === 'secrets'),
+      [],
+      'over the whole run, Argo CD never wrote a Secret',
+    );
 
     const window = await steadyWindow(2, revision, false);
     assert.deepEqual(window.argocd, []);

@@ -79,37 +79,47 @@ export async function startArgocd(options: StartArgocd): Promise<Argocd> {
   const { plane, dir, bin, namespace } = options;
   const redis = redisServer();
   if (redis === undefined) throw new Error('redis-server is not installed (test/gitops/argocd/install-redis.sh)');
-  for (const sub of ['logs', 'bin', 'home', 'tmp', 'config/ssh', 'config/tls', 'config/gpg/source', 'config/gpg/keys', 'plugins']) mkdirSync(join(dir, sub), { recursive: true });
+  for (const sub of ['logs', 'bin', 'home', 'tmp', 'config/ssh', 'config/tls', 'config/gpg/source', 'config/gpg/keys', 'plugins'])
+    mkdirSync(join(dir, sub), { recursive: true });
   writeFileSync(join(dir, 'config', 'ssh', 'ssh_known_hosts'), '');
   const shim = join(dir, 'bin', 'kustomize');
-  writeFileSync(shim, `#!/bin/sh
+  writeFileSync(
+    shim,
+    `#!/bin/sh
 # kustomize for Argo CD's repo server: kubectl's built-in kustomize (build and version only).
 case "$1" in
   build) shift; exec kubectl kustomize "$@" ;;
   version) kubectl version --client -o json | sed -n 's/.*"kustomizeVersion": *"\\([^"]*\\)".*/{kustomize\\/\\1  }/p'; exit 0 ;;
   *) echo "kustomize shim: only build and version, not: $*" >&2; exit 1 ;;
 esac
-`);
+`,
+  );
   chmodSync(shim, 0o755);
 
   const core = plane.adminConfig().makeApiClient(k8s.CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: namespace } } });
   await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'argocd-cm', labels }, data: {} } });
   await core.createNamespacedConfigMap({ namespace, body: { metadata: { name: 'argocd-rbac-cm', labels }, data: {} } });
-  await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'argocd-secret', labels }, stringData: { 'server.secretkey': randomBytes(24).toString('hex') } } });
-  // What argocd-server creates at its start: the `default` project, which allows everything.
-  await plane.adminConfig().makeApiClient(k8s.CustomObjectsApi).createNamespacedCustomObject({
-    group: 'argoproj.io',
-    version: 'v1alpha1',
+  await core.createNamespacedSecret({
     namespace,
-    plural: 'appprojects',
-    body: {
-      apiVersion: 'argoproj.io/v1alpha1',
-      kind: 'AppProject',
-      metadata: { name: 'default', namespace },
-      spec: { sourceRepos: ['*'], destinations: [{ server: '*', namespace: '*' }], clusterResourceWhitelist: [{ group: '*', kind: '*' }] },
-    },
+    body: { metadata: { name: 'argocd-secret', labels }, stringData: { 'server.secretkey': randomBytes(24).toString('hex') } },
   });
+  // What argocd-server creates at its start: the `default` project, which allows everything.
+  await plane
+    .adminConfig()
+    .makeApiClient(k8s.CustomObjectsApi)
+    .createNamespacedCustomObject({
+      group: 'argoproj.io',
+      version: 'v1alpha1',
+      namespace,
+      plural: 'appprojects',
+      body: {
+        apiVersion: 'argoproj.io/v1alpha1',
+        kind: 'AppProject',
+        metadata: { name: 'default', namespace },
+        spec: { sourceRepos: ['*'], destinations: [{ server: '*', namespace: '*' }], clusterResourceWhitelist: [{ group: '*', kind: '*' }] },
+      },
+    });
 
   const [redisPort = 0, repoPort = 0, repoMetrics = 0, controllerMetrics = 0] = await freePorts(4);
   const logs = {
@@ -156,33 +166,43 @@ esac
 
   try {
     launch('redis', redis, ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--dir', join(dir, 'tmp')]);
-    launch('repo-server', join(bin, 'argocd-repo-server'), [
-      '--address=127.0.0.1',
-      `--port=${repoPort}`,
-      '--metrics-address=127.0.0.1',
-      `--metrics-port=${repoMetrics}`,
-      '--disable-tls',
-      // Its default names a file of the Pod's; with --disable-tls it must be empty.
-      '--client-ca-path=',
-      `--redis=127.0.0.1:${redisPort}`,
-      // How long `main` resolves to the same commit: short, as the engines' intervals here.
-      '--revision-cache-expiration=2s',
-      '--loglevel=debug',
-    ], options.repoServerEnv);
+    launch(
+      'repo-server',
+      join(bin, 'argocd-repo-server'),
+      [
+        '--address=127.0.0.1',
+        `--port=${repoPort}`,
+        '--metrics-address=127.0.0.1',
+        `--metrics-port=${repoMetrics}`,
+        '--disable-tls',
+        // Its default names a file of the Pod's; with --disable-tls it must be empty.
+        '--client-ca-path=',
+        `--redis=127.0.0.1:${redisPort}`,
+        // How long `main` resolves to the same commit: short, as the engines' intervals here.
+        '--revision-cache-expiration=2s',
+        '--loglevel=debug',
+      ],
+      options.repoServerEnv,
+    );
     await waitHealthy('argocd-repo-server', `http://127.0.0.1:${repoMetrics}/healthz`, children, logs['repo-server']);
-    launch('application-controller', join(bin, 'argocd-application-controller'), [
-      `--kubeconfig=${kubeconfig}`,
-      `--namespace=${namespace}`,
-      `--repo-server=127.0.0.1:${repoPort}`,
-      '--repo-server-plaintext',
-      `--redis=127.0.0.1:${redisPort}`,
-      `--metrics-port=${controllerMetrics}`,
-      `--app-resync=${options.resyncSeconds}`,
-      '--app-resync-jitter=0',
-      '--status-processors=4',
-      '--operation-processors=4',
-      '--loglevel=debug',
-    ], { KUBECONFIG: kubeconfig, ARGOCD_FAKE_IN_CLUSTER: 'true' });
+    launch(
+      'application-controller',
+      join(bin, 'argocd-application-controller'),
+      [
+        `--kubeconfig=${kubeconfig}`,
+        `--namespace=${namespace}`,
+        `--repo-server=127.0.0.1:${repoPort}`,
+        '--repo-server-plaintext',
+        `--redis=127.0.0.1:${redisPort}`,
+        `--metrics-port=${controllerMetrics}`,
+        `--app-resync=${options.resyncSeconds}`,
+        '--app-resync-jitter=0',
+        '--status-processors=4',
+        '--operation-processors=4',
+        '--loglevel=debug',
+      ],
+      { KUBECONFIG: kubeconfig, ARGOCD_FAKE_IN_CLUSTER: 'true' },
+    );
     await waitHealthy('argocd-application-controller', `http://127.0.0.1:${controllerMetrics}/healthz`, children, logs['application-controller']);
   } catch (error) {
     await stop();
@@ -195,7 +215,10 @@ async function waitHealthy(name: string, url: string, children: readonly ChildPr
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     const exited = children.find((child) => child.exitCode !== null || child.signalCode !== null);
-    if (exited !== undefined) throw new Error(`an Argo CD process exited (${String(exited.exitCode ?? exited.signalCode)}) while starting ${name}; log ${log}:\n${readFileSync(log, 'utf8').slice(-2000)}`);
+    if (exited !== undefined)
+      throw new Error(
+        `an Argo CD process exited (${String(exited.exitCode ?? exited.signalCode)}) while starting ${name}; log ${log}:\n${readFileSync(log, 'utf8').slice(-2000)}`,
+      );
     try {
       if ((await fetch(url)).ok) return;
     } catch {

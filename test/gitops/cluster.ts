@@ -11,7 +11,8 @@ import { run, type RunResult } from '../kustomize/support.ts';
 /** kubectl as the control plane's admin, with a kubeconfig and discovery cache under dir. */
 export function kubectlFor(plane: ControlPlane, dir: string): (args: readonly string[], input?: string) => Promise<RunResult> {
   const kubeconfig = plane.writeKubeconfig(plane.adminConfig(), join(dir, 'admin.kubeconfig'));
-  return (args, input) => run('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'kubectl-cache'), ...args], input !== undefined ? { input } : {});
+  return (args, input) =>
+    run('kubectl', ['--kubeconfig', kubeconfig, '--cache-dir', join(dir, 'kubectl-cache'), ...args], input !== undefined ? { input } : {});
 }
 
 /** Applies CRD files (Server-Side Apply) and waits until they serve. */
@@ -19,10 +20,14 @@ export async function installCrds(kubectl: (args: readonly string[]) => Promise<
   const applied = await kubectl(['apply', '--server-side', `--field-manager=${fieldManager}`, ...files.flatMap((file) => ['-f', file])]);
   if (applied.code !== 0) throw new Error(`installing CRDs: ${applied.stderr}`);
   // kubectl wait fails at once on a CRD whose status is not written yet: ask again until it passes.
-  await eventually('the CRDs established', async () => {
-    const waited = await kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd', '--all']);
-    if (waited.code !== 0) throw new Error(waited.stderr);
-  }, { timeoutMs: 60_000, intervalMs: 200 });
+  await eventually(
+    'the CRDs established',
+    async () => {
+      const waited = await kubectl(['wait', '--for=condition=Established', '--timeout=30s', 'crd', '--all']);
+      if (waited.code !== 0) throw new Error(waited.stderr);
+    },
+    { timeoutMs: 60_000, intervalMs: 200 },
+  );
 }
 
 /** An audit event with the request URI, which says whether it was a dry run. */

@@ -37,7 +37,18 @@ import { controllerKeys } from '../support/controller.ts';
 import { eventually } from '../support/eventually.ts';
 import { pullSecretNames } from '../support/objects.ts';
 import { kustomizeRoot, type RunResult } from '../kustomize/support.ts';
-import { condition, customObjects, dryRuns, fluxKinds, installCrds, kubectlFor, readCustom, realWrites, type CountedWrite, type CustomObject } from './cluster.ts';
+import {
+  condition,
+  customObjects,
+  dryRuns,
+  fluxKinds,
+  installCrds,
+  kubectlFor,
+  readCustom,
+  realWrites,
+  type CountedWrite,
+  type CustomObject,
+} from './cluster.ts';
 import { ensureFluxBinaries, fluxCrdFiles, fluxUsers, fluxVersions, startFlux, type Flux } from './flux.ts';
 import { startGitServer, type GitServer } from './git-server.ts';
 import { admission, controllerUser, doc, overlayPath, seed, startController, tenantFiles } from './repository.ts';
@@ -146,20 +157,30 @@ describe(`Flux (source-controller ${fluxVersions().sourceController}, kustomize-
 
     started = new Date();
     // Bootstrap, as `flux bootstrap` leaves it: Flux syncs clusters/test from the repository.
-    await kubectlOk(['apply', '--server-side', '--field-manager=flux-bootstrap', '-f', '-'], [
-      doc({
-        apiVersion: 'source.toolkit.fluxcd.io/v1',
-        kind: 'GitRepository',
-        metadata: { name: 'flux-system', namespace: 'flux-system' },
-        spec: { interval, url: git.url, ref: { branch: 'main' } },
-      }),
-      doc({
-        apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
-        kind: 'Kustomization',
-        metadata: { name: 'flux-system', namespace: 'flux-system' },
-        spec: { interval, retryInterval: interval, timeout: '1m', path: './clusters/test', prune: true, sourceRef: { kind: 'GitRepository', name: 'flux-system' } },
-      }),
-    ].join('---\n'));
+    await kubectlOk(
+      ['apply', '--server-side', '--field-manager=flux-bootstrap', '-f', '-'],
+      [
+        doc({
+          apiVersion: 'source.toolkit.fluxcd.io/v1',
+          kind: 'GitRepository',
+          metadata: { name: 'flux-system', namespace: 'flux-system' },
+          spec: { interval, url: git.url, ref: { branch: 'main' } },
+        }),
+        doc({
+          apiVersion: 'kustomize.toolkit.fluxcd.io/v1',
+          kind: 'Kustomization',
+          metadata: { name: 'flux-system', namespace: 'flux-system' },
+          spec: {
+            interval,
+            retryInterval: interval,
+            timeout: '1m',
+            path: './clusters/test',
+            prune: true,
+            sourceRef: { kind: 'GitRepository', name: 'flux-system' },
+          },
+        }),
+      ].join('---\n'),
+    );
   });
 
   after(async () => {
@@ -173,18 +194,26 @@ describe(`Flux (source-controller ${fluxVersions().sourceController}, kustomize-
   /** Every GitRepository has the commit and every Kustomization applied it and is Ready. */
   const synced = async (commit: string): Promise<void> => {
     for (const name of gitRepositories) {
-      await eventually(`GitRepository ${name} at ${commit}`, async () => {
-        const object = await readCustom(plane, fluxKinds.GitRepository, 'flux-system', name);
-        assert.equal(object.status?.artifact?.revision, `main@sha1:${commit}`);
-        assertReady(object);
-      }, { timeoutMs: 120_000, intervalMs: 250 });
+      await eventually(
+        `GitRepository ${name} at ${commit}`,
+        async () => {
+          const object = await readCustom(plane, fluxKinds.GitRepository, 'flux-system', name);
+          assert.equal(object.status?.artifact?.revision, `main@sha1:${commit}`);
+          assertReady(object);
+        },
+        { timeoutMs: 120_000, intervalMs: 250 },
+      );
     }
     for (const name of kustomizations) {
-      await eventually(`Kustomization ${name} Ready at ${commit}`, async () => {
-        const object = await readCustom(plane, fluxKinds.Kustomization, 'flux-system', name);
-        assertReady(object);
-        assert.equal(object.status?.lastAppliedRevision, `main@sha1:${commit}`);
-      }, { timeoutMs: 120_000, intervalMs: 250 });
+      await eventually(
+        `Kustomization ${name} Ready at ${commit}`,
+        async () => {
+          const object = await readCustom(plane, fluxKinds.Kustomization, 'flux-system', name);
+          assertReady(object);
+          assert.equal(object.status?.lastAppliedRevision, `main@sha1:${commit}`);
+        },
+        { timeoutMs: 120_000, intervalMs: 250 },
+      );
     }
   };
 
@@ -202,11 +231,15 @@ describe(`Flux (source-controller ${fluxVersions().sourceController}, kustomize-
       { ...fluxKinds[kind], namespace: 'flux-system', name, body: { metadata: { annotations: { 'reconcile.fluxcd.io/requestedAt': token } } } },
       k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
     );
-    await eventually(`${kind} ${name} to handle reconcile request ${token}`, async () => {
-      const object = await readCustom(plane, fluxKinds[kind], 'flux-system', name);
-      assert.equal(object.status?.lastHandledReconcileAt, token);
-      assertReady(object);
-    }, { timeoutMs: 60_000, intervalMs: 250 });
+    await eventually(
+      `${kind} ${name} to handle reconcile request ${token}`,
+      async () => {
+        const object = await readCustom(plane, fluxKinds[kind], 'flux-system', name);
+        assert.equal(object.status?.lastHandledReconcileAt, token);
+        assertReady(object);
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
   };
 
   /** Reconciles of a Kustomization that finished since a time, from kustomize-controller's log (one info line each). */
@@ -232,30 +265,43 @@ describe(`Flux (source-controller ${fluxVersions().sourceController}, kustomize-
 
   /** What must not change in a steady window: the controller's Secrets and the ServiceAccounts it serves, exactly. */
   const snapshot = async (secrets: readonly [string, string][], accounts: readonly [string, string][]): Promise<unknown> => ({
-    secrets: await Promise.all(secrets.map(async ([namespace, name]) => {
-      const secret = await core.readNamespacedSecret({ namespace, name });
-      return { namespace, name, uid: secret.metadata?.uid, resourceVersion: secret.metadata?.resourceVersion };
-    })),
-    accounts: await Promise.all(accounts.map(async ([namespace, name]) => {
-      const sa = await serviceAccount(namespace, name);
-      return { namespace, name, imagePullSecrets: pullSecretNames(sa), resourceVersion: sa.metadata?.resourceVersion };
-    })),
+    secrets: await Promise.all(
+      secrets.map(async ([namespace, name]) => {
+        const secret = await core.readNamespacedSecret({ namespace, name });
+        return { namespace, name, uid: secret.metadata?.uid, resourceVersion: secret.metadata?.resourceVersion };
+      }),
+    ),
+    accounts: await Promise.all(
+      accounts.map(async ([namespace, name]) => {
+        const sa = await serviceAccount(namespace, name);
+        return { namespace, name, imagePullSecrets: pullSecretNames(sa), resourceVersion: sa.metadata?.resourceVersion };
+      }),
+    ),
   });
 
   /**
    * A steady window: at least `reconciles` finished reconciles of every Kustomization (their own
    * intervals, with drift detection: a dry-run apply of every object each time), then the writes in it.
    */
-  const steadyWindow = async (reconciles: number): Promise<{ flux: CountedWrite[]; source: CountedWrite[]; controller: CountedWrite[]; dryRuns: number; ms: number }> => {
+  const steadyWindow = async (
+    reconciles: number,
+  ): Promise<{ flux: CountedWrite[]; source: CountedWrite[]; controller: CountedWrite[]; dryRuns: number; ms: number }> => {
     await plane.auditCaughtUp();
     const since = new Date();
-    await eventually(`${reconciles} reconciles of every Kustomization`, () => {
-      for (const name of kustomizations) assert.ok(finishedReconciles(name, since) >= reconciles, `${name}: ${finishedReconciles(name, since)}`);
-      return Promise.resolve();
-    }, { timeoutMs: 120_000, intervalMs: 250 });
+    await eventually(
+      `${reconciles} reconciles of every Kustomization`,
+      () => {
+        for (const name of kustomizations) assert.ok(finishedReconciles(name, since) >= reconciles, `${name}: ${finishedReconciles(name, since)}`);
+        return Promise.resolve();
+      },
+      { timeoutMs: 120_000, intervalMs: 250 },
+    );
     // Ready (between reconciles: during one, Flux reports Ready Unknown, "Reconciliation in progress").
     for (const name of kustomizations) {
-      await eventually(`Kustomization ${name} Ready`, async () => assertReady(await readCustom(plane, fluxKinds.Kustomization, 'flux-system', name)), { timeoutMs: 30_000, intervalMs: 100 });
+      await eventually(`Kustomization ${name} Ready`, async () => assertReady(await readCustom(plane, fluxKinds.Kustomization, 'flux-system', name)), {
+        timeoutMs: 30_000,
+        intervalMs: 100,
+      });
     }
     await plane.auditCaughtUp();
     return {
@@ -279,34 +325,54 @@ describe(`Flux (source-controller ${fluxVersions().sourceController}, kustomize-
   it('syncs kustomize/overlays/flux and, from it, the controller manifests: every Kustomization Ready', async () => {
     await synced(revision);
     const ids = await inventories();
-    for (const id of ['kube-ecrlogin_kube-ecrlogin__ServiceAccount', 'kube-ecrlogin_kube-ecrlogin_apps_Deployment', 'flux-system_kube-ecrlogin_source.toolkit.fluxcd.io_GitRepository']) {
+    for (const id of [
+      'kube-ecrlogin_kube-ecrlogin__ServiceAccount',
+      'kube-ecrlogin_kube-ecrlogin_apps_Deployment',
+      'flux-system_kube-ecrlogin_source.toolkit.fluxcd.io_GitRepository',
+    ]) {
       assert.ok(ids.includes(id), `${id} in an inventory`);
     }
     if (admission) assert.ok(ids.includes('_kube-ecrlogin-pull-secret_admissionregistration.k8s.io_MutatingAdmissionPolicy'));
     process.stderr.write(`flux: first sync Ready in ${Date.now() - started.getTime()} ms\n`);
   });
 
-  it('the controller, run with the ServiceAccount Flux created and the Deployment\'s arguments, serves the tenants', async () => {
+  it("the controller, run with the ServiceAccount Flux created and the Deployment's arguments, serves the tenants", async () => {
     controller = await startController(plane, dir, aws);
 
-    await eventually('the tenants served', async () => {
-      await core.readNamespacedSecret({ namespace: 'tenant-a', name: 'ecr-login' });
-      await core.readNamespacedSecret({ namespace: 'tenant-b', name: 'ecr-login-ci' });
-      assert.deepEqual(await entries('tenant-a', 'app'), ['ecr-login'], 'appended where Git declares no list');
-      assert.deepEqual(await entries('tenant-a', 'builder'), ['dockerhub', 'ecr-login'], 'appended to the list Git declares');
-    }, { timeoutMs: 60_000, intervalMs: 250 });
+    await eventually(
+      'the tenants served',
+      async () => {
+        await core.readNamespacedSecret({ namespace: 'tenant-a', name: 'ecr-login' });
+        await core.readNamespacedSecret({ namespace: 'tenant-b', name: 'ecr-login-ci' });
+        assert.deepEqual(await entries('tenant-a', 'app'), ['ecr-login'], 'appended where Git declares no list');
+        assert.deepEqual(await entries('tenant-a', 'builder'), ['dockerhub', 'ecr-login'], 'appended to the list Git declares');
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
     assert.deepEqual(await entries('tenant-b', 'ci'), ['ecr-login-ci']);
     await plane.auditCaughtUp();
     const writes = realWrites(plane, controllerUser, started).filter((w) => w.resource === 'serviceaccounts');
-    assert.deepEqual(writes.map((w) => `${w.namespace}/${w.name}`).sort(), ['tenant-a/app', 'tenant-a/builder'], 'tenant-b/ci, whose list Git declares with the entry, is never written');
-    if (admission) await eventually('the admission parameters', () => core.readNamespacedConfigMap({ namespace: 'kube-ecrlogin', name: 'kube-ecrlogin-admission' }));
+    assert.deepEqual(
+      writes.map((w) => `${w.namespace}/${w.name}`).sort(),
+      ['tenant-a/app', 'tenant-a/builder'],
+      'tenant-b/ci, whose list Git declares with the entry, is never written',
+    );
+    if (admission)
+      await eventually('the admission parameters', () => core.readNamespacedConfigMap({ namespace: 'kube-ecrlogin', name: 'kube-ecrlogin-admission' }));
   });
 
   it('steady: several reconcile intervals with drift detection, Ready, zero writes by Flux or the controller', async () => {
     // Flux's own first reconciles after the controller's writes, which changed nothing Flux declares.
     for (const name of kustomizations) await reconcile('Kustomization', name);
-    const ours: [string, string][] = [['tenant-a', 'ecr-login'], ['tenant-b', 'ecr-login-ci']];
-    const accounts: [string, string][] = [['tenant-a', 'app'], ['tenant-a', 'builder'], ['tenant-b', 'ci']];
+    const ours: [string, string][] = [
+      ['tenant-a', 'ecr-login'],
+      ['tenant-b', 'ecr-login-ci'],
+    ];
+    const accounts: [string, string][] = [
+      ['tenant-a', 'app'],
+      ['tenant-a', 'builder'],
+      ['tenant-b', 'ci'],
+    ];
     const before = await snapshot(ours, accounts);
     const window = await steadyWindow(3);
     process.stderr.write(`flux: steady window ${window.ms} ms, ${window.dryRuns} dry-run applies by kustomize-controller\n`);
@@ -315,10 +381,14 @@ describe(`Flux (source-controller ${fluxVersions().sourceController}, kustomize-
     assert.deepEqual(window.controller, [], 'the controller wrote nothing');
     assert.ok(window.dryRuns > 0, 'Flux compared Git with the cluster (server-side dry-run applies)');
     assert.deepEqual(await snapshot(ours, accounts), before, 'Secrets and ServiceAccounts unchanged, to the resourceVersion');
-    assert.deepEqual((await inventories()).filter((id) => id.endsWith('__Secret')), [], 'no Secret in any inventory');
+    assert.deepEqual(
+      (await inventories()).filter((id) => id.endsWith('__Secret')),
+      [],
+      'no Secret in any inventory',
+    );
   });
 
-  it('drift detection is on: a field Git declares, changed in the cluster, is put back; the controller\'s entry stays', async () => {
+  it("drift detection is on: a field Git declares, changed in the cluster, is put back; the controller's entry stays", async () => {
     await plane.auditCaughtUp();
     const since = new Date();
     await core.patchNamespacedServiceAccount(
@@ -330,11 +400,14 @@ describe(`Flux (source-controller ${fluxVersions().sourceController}, kustomize-
     assert.equal(sa.metadata?.labels?.['team'], 'a', 'Flux corrected the drift');
     assert.deepEqual(pullSecretNames(sa), ['ecr-login']);
     await plane.auditCaughtUp();
-    assert.deepEqual(realWrites(plane, kustomizeUser, since, fluxOwn).map((w) => `${w.verb} ${w.resource} ${w.namespace}/${w.name}`), ['patch serviceaccounts tenant-a/app']);
+    assert.deepEqual(
+      realWrites(plane, kustomizeUser, since, fluxOwn).map((w) => `${w.verb} ${w.resource} ${w.namespace}/${w.name}`),
+      ['patch serviceaccounts tenant-a/app'],
+    );
     assert.deepEqual(realWrites(plane, controllerUser, since), []);
   });
 
-  it('a new commit is re-synced: changed objects applied, the entries kept, a new tenant\'s Pods get the pull Secret', async () => {
+  it("a new commit is re-synced: changed objects applied, the entries kept, a new tenant's Pods get the pull Secret", async () => {
     const before = (await core.readNamespacedSecret({ namespace: 'tenant-a', name: 'ecr-login' })).metadata?.uid;
     await plane.auditCaughtUp();
     const since = new Date();
@@ -346,26 +419,42 @@ describe(`Flux (source-controller ${fluxVersions().sourceController}, kustomize-
     // spec.ignore takes /imagePullSecrets out of apply too: Flux sends the live list (it adopts the value
     // when no other Apply manager owns it), so the entry stays, and so Git's new entry (quay) does not
     // reach a ServiceAccount that exists: a list declared in Git is applied at creation only.
-    assert.deepEqual(await entries('tenant-a', 'builder'), ['dockerhub', 'ecr-login'], 'the apply kept the entry (spec.ignore), and left out Git\'s change');
+    assert.deepEqual(await entries('tenant-a', 'builder'), ['dockerhub', 'ecr-login'], "the apply kept the entry (spec.ignore), and left out Git's change");
     assert.deepEqual(await entries('tenant-a', 'app'), ['ecr-login']);
     assert.equal((await core.readNamespacedSecret({ namespace: 'tenant-a', name: 'ecr-login' })).metadata?.uid, before);
 
-    await eventually('tenant-c served', async () => {
-      await core.readNamespacedSecret({ namespace: 'tenant-c', name: 'ecr-login' });
-      assert.deepEqual(await entries('tenant-c', 'default'), ['ecr-login']);
-    }, { timeoutMs: 60_000, intervalMs: 250 });
+    await eventually(
+      'tenant-c served',
+      async () => {
+        await core.readNamespacedSecret({ namespace: 'tenant-c', name: 'ecr-login' });
+        assert.deepEqual(await entries('tenant-c', 'default'), ['ecr-login']);
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
     if (admission) {
-      const pods = await eventually('the Deployment\'s Pod', async () => {
-        const list = await core.listNamespacedPod({ namespace: 'tenant-c', labelSelector: 'app=web' });
-        assert.ok(list.items.length > 0);
-        return list.items;
-      }, { timeoutMs: 60_000, intervalMs: 250 });
-      for (const pod of pods) assert.deepEqual((pod.spec?.imagePullSecrets ?? []).map((ref) => ref.name), ['ecr-login'], `${pod.metadata?.name ?? ''} got the pull Secret at creation`);
+      const pods = await eventually(
+        "the Deployment's Pod",
+        async () => {
+          const list = await core.listNamespacedPod({ namespace: 'tenant-c', labelSelector: 'app=web' });
+          assert.ok(list.items.length > 0);
+          return list.items;
+        },
+        { timeoutMs: 60_000, intervalMs: 250 },
+      );
+      for (const pod of pods)
+        assert.deepEqual(
+          (pod.spec?.imagePullSecrets ?? []).map((ref) => ref.name),
+          ['ecr-login'],
+          `${pod.metadata?.name ?? ''} got the pull Secret at creation`,
+        );
     }
     await plane.auditCaughtUp();
     const applied = realWrites(plane, kustomizeUser, since, fluxOwn).map((w) => `${w.resource} ${w.namespace}/${w.name}`);
     assert.ok(applied.includes('serviceaccounts tenant-a/builder'), applied.join(', '));
-    assert.ok(!applied.some((w) => w.startsWith('secrets ') || w === 'serviceaccounts tenant-a/app' || w.startsWith('serviceaccounts tenant-c/')), applied.join(', '));
+    assert.ok(
+      !applied.some((w) => w.startsWith('secrets ') || w === 'serviceaccounts tenant-a/app' || w.startsWith('serviceaccounts tenant-c/')),
+      applied.join(', '),
+    );
     const controllerWrites = realWrites(plane, controllerUser, since).map((w) => `${w.resource} ${w.namespace}/${w.name}`);
     assert.ok(!controllerWrites.some((w) => w.includes('tenant-a/') || w.includes('tenant-b/')), `only tenant-c: ${controllerWrites.join(', ')}`);
 
@@ -384,13 +473,21 @@ describe(`Flux (source-controller ${fluxVersions().sourceController}, kustomize-
     await synced(revision);
 
     await absent(() => serviceAccount('tenant-b', 'extra')); // pruned: prune is on
-    await eventually('what the controller added removed', async () => {
-      await absent(() => core.readNamespacedSecret({ namespace: 'tenant-a', name: 'ecr-login' }));
-      await absent(() => core.readNamespacedSecret({ namespace: 'tenant-b', name: 'ecr-login-ci' }));
-      assert.deepEqual(await entries('tenant-a', 'app'), []);
-      await plane.auditCaughtUp();
-      assert.equal(realWrites(plane, controllerUser, since).filter((w) => w.resource === 'serviceaccounts' && w.name === 'builder').length, 1, 'the controller took its entry out of builder');
-    }, { timeoutMs: 60_000, intervalMs: 250 });
+    await eventually(
+      'what the controller added removed',
+      async () => {
+        await absent(() => core.readNamespacedSecret({ namespace: 'tenant-a', name: 'ecr-login' }));
+        await absent(() => core.readNamespacedSecret({ namespace: 'tenant-b', name: 'ecr-login-ci' }));
+        assert.deepEqual(await entries('tenant-a', 'app'), []);
+        await plane.auditCaughtUp();
+        assert.equal(
+          realWrites(plane, controllerUser, since).filter((w) => w.resource === 'serviceaccounts' && w.name === 'builder').length,
+          1,
+          'the controller took its entry out of builder',
+        );
+      },
+      { timeoutMs: 60_000, intervalMs: 250 },
+    );
     // builder: the controller removed its entry, once. Flux applies the Namespace (whose annotation is
     // gone) before the ServiceAccounts, so the controller's removal can land between Flux's read of
     // builder and its dry run: Flux then sees drift (the controller's annotation went) and applies the
@@ -399,27 +496,38 @@ describe(`Flux (source-controller ${fluxVersions().sourceController}, kustomize-
     // the audit log.
     await reconcile('Kustomization', 'tenants');
     const removal = realWrites(plane, controllerUser, since).find((w) => w.resource === 'serviceaccounts' && w.name === 'builder');
-    const fluxAfter = realWrites(plane, kustomizeUser, since, fluxOwn).filter((w) => w.resource === 'serviceaccounts' && w.name === 'builder' && removal !== undefined && w.at > removal.at);
+    const fluxAfter = realWrites(plane, kustomizeUser, since, fluxOwn).filter(
+      (w) => w.resource === 'serviceaccounts' && w.name === 'builder' && removal !== undefined && w.at > removal.at,
+    );
     const builder = await entries('tenant-a', 'builder');
     if (builder.includes('ecr-login')) {
       assert.deepEqual(builder, ['dockerhub', 'ecr-login']);
       assert.ok(fluxAfter.length > 0, 'the entry is back only if Flux applied builder after the controller took it out');
-      process.stderr.write(`flux: applied tenant-a/builder after the controller took its entry out, from an earlier read: the entry is back (Flux's), naming a deleted Secret\n`);
+      process.stderr.write(
+        `flux: applied tenant-a/builder after the controller took its entry out, from an earlier read: the entry is back (Flux's), naming a deleted Secret\n`,
+      );
     } else {
       assert.deepEqual(builder, ['dockerhub'], 'the entry Git declared at creation stays');
     }
-    assert.deepEqual(await entries('tenant-b', 'ci'), ['ecr-login-ci'], 'an entry Git declares is not the controller\'s to remove');
+    assert.deepEqual(await entries('tenant-b', 'ci'), ['ecr-login-ci'], "an entry Git declares is not the controller's to remove");
     assert.equal((await serviceAccount('tenant-a', 'builder')).metadata?.labels?.['revision'], '2');
     assert.equal((await core.readNamespacedSecret({ namespace: 'tenant-c', name: 'ecr-login' })).metadata?.uid, tenantC, 'prune left the Secret in place');
     assert.equal((await core.readNamespace({ name: 'tenant-a' })).metadata?.annotations?.['ecr-login/server'], undefined);
 
     await plane.auditCaughtUp();
-    const deletes = realWrites(plane, controllerUser, since).filter((w) => w.verb === 'delete').map((w) => `${w.resource} ${w.namespace}/${w.name}`);
+    const deletes = realWrites(plane, controllerUser, since)
+      .filter((w) => w.verb === 'delete')
+      .map((w) => `${w.resource} ${w.namespace}/${w.name}`);
     assert.deepEqual(deletes.sort(), ['secrets tenant-a/ecr-login', 'secrets tenant-b/ecr-login-ci']);
-    const fluxDeletes = realWrites(plane, kustomizeUser, since, fluxOwn).filter((w) => w.verb === 'delete').map((w) => `${w.resource} ${w.namespace}/${w.name}`);
+    const fluxDeletes = realWrites(plane, kustomizeUser, since, fluxOwn)
+      .filter((w) => w.verb === 'delete')
+      .map((w) => `${w.resource} ${w.namespace}/${w.name}`);
     assert.deepEqual(fluxDeletes, ['serviceaccounts tenant-b/extra']);
     // Over the whole run, Flux never wrote a Secret.
-    assert.deepEqual(realWrites(plane, kustomizeUser, started).filter((w) => w.resource === 'secrets'), []);
+    assert.deepEqual(
+      realWrites(plane, kustomizeUser, started).filter((w) => w.resource === 'secrets'),
+      [],
+    );
 
     const window = await steadyWindow(2);
     assert.deepEqual(window.flux, []);

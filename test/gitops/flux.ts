@@ -43,7 +43,11 @@ export function ensureFluxBinaries(): string {
  * ExternalArtifact, which both controllers watch) from the built version's module.
  */
 export function fluxCrdFiles(bin: string): string[] {
-  const shared = { gitrepositories: 'flux-gitrepositories.yaml', kustomizations: 'flux-kustomizations.yaml', ocirepositories: 'flux-ocirepositories.yaml' } as Record<string, string>;
+  const shared = {
+    gitrepositories: 'flux-gitrepositories.yaml',
+    kustomizations: 'flux-kustomizations.yaml',
+    ocirepositories: 'flux-ocirepositories.yaml',
+  } as Record<string, string>;
   const files: string[] = Object.values(shared).map((file) => join(crdDir, file));
   for (const file of readdirSync(join(bin, 'crds')).sort()) {
     const plural = /_([a-z]+)\.yaml$/.exec(file)?.[1] ?? '';
@@ -85,18 +89,22 @@ export async function startFlux(options: StartFlux): Promise<Flux> {
   const launch = (name: 'source-controller' | 'kustomize-controller', healthPort: number, args: readonly string[]): void => {
     const kubeconfig = plane.writeKubeconfig(plane.userConfig(`flux-${name}`), join(dir, `${name}.kubeconfig`));
     const out = openSync(logs[name], 'a');
-    const child = spawn(join(bin, name), [
-      '--watch-all-namespaces=true',
-      '--enable-leader-election=false',
-      `--health-addr=127.0.0.1:${healthPort}`,
-      '--log-level=debug',
-      '--log-encoding=json',
-      ...args,
-    ], {
-      // As in its Pod: the runtime namespace, and nothing of this process's environment.
-      env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: dir, KUBECONFIG: kubeconfig, RUNTIME_NAMESPACE: options.namespace },
-      stdio: ['ignore', out, out],
-    });
+    const child = spawn(
+      join(bin, name),
+      [
+        '--watch-all-namespaces=true',
+        '--enable-leader-election=false',
+        `--health-addr=127.0.0.1:${healthPort}`,
+        '--log-level=debug',
+        '--log-encoding=json',
+        ...args,
+      ],
+      {
+        // As in its Pod: the runtime namespace, and nothing of this process's environment.
+        env: { PATH: process.env['PATH'] ?? '/usr/bin:/bin', HOME: dir, KUBECONFIG: kubeconfig, RUNTIME_NAMESPACE: options.namespace },
+        stdio: ['ignore', out, out],
+      },
+    );
     closeSync(out);
     children.push(child);
   };
@@ -107,14 +115,16 @@ export async function startFlux(options: StartFlux): Promise<Flux> {
   process.once('exit', killAll);
   const stop = async (): Promise<void> => {
     process.removeListener('exit', killAll);
-    await Promise.all(children.map(async (child) => {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    }));
+    await Promise.all(
+      children.map(async (child) => {
+        if (child.exitCode !== null || child.signalCode !== null) return;
+        const exited = once(child, 'exit');
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+        await exited;
+        clearTimeout(timer);
+      }),
+    );
   };
 
   try {
@@ -125,7 +135,10 @@ export async function startFlux(options: StartFlux): Promise<Flux> {
       `--storage-adv-addr=${storage}`,
     ]);
     launch('kustomize-controller', kustomizeHealth, [`--metrics-addr=127.0.0.1:${kustomizeMetrics}`, '--no-remote-bases=true']);
-    for (const [name, port] of [['source-controller', sourceHealth], ['kustomize-controller', kustomizeHealth]] as const) {
+    for (const [name, port] of [
+      ['source-controller', sourceHealth],
+      ['kustomize-controller', kustomizeHealth],
+    ] as const) {
       await waitReady(name, `http://127.0.0.1:${port}/readyz`, children, logs[name]);
     }
   } catch (error) {
@@ -139,7 +152,8 @@ async function waitReady(name: string, url: string, children: readonly ChildProc
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     const exited = children.find((child) => child.exitCode !== null || child.signalCode !== null);
-    if (exited !== undefined) throw new Error(`a Flux controller exited (${String(exited.exitCode ?? exited.signalCode)}); log ${log}:\n${readFileSync(log, 'utf8').slice(-2000)}`);
+    if (exited !== undefined)
+      throw new Error(`a Flux controller exited (${String(exited.exitCode ?? exited.signalCode)}); log ${log}:\n${readFileSync(log, 'utf8').slice(-2000)}`);
     try {
       if ((await fetch(url)).ok) return;
     } catch {

@@ -13,12 +13,16 @@ const gitExecPath = (): string => execFileSync('git', ['--exec-path'], { encodin
 
 /** Git with a fixed identity and no user or system configuration. */
 function git(cwd: string, args: readonly string[]): string {
-  return execFileSync('git', ['-c', 'user.name=kube-ecrlogin tests', '-c', 'user.email=tests@kube-ecrlogin.invalid', '-c', 'init.defaultBranch=main', ...args], {
-    cwd,
-    encoding: 'utf8',
-    env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_TERMINAL_PROMPT: '0' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  }).trim();
+  return execFileSync(
+    'git',
+    ['-c', 'user.name=kube-ecrlogin tests', '-c', 'user.email=tests@kube-ecrlogin.invalid', '-c', 'init.defaultBranch=main', ...args],
+    {
+      cwd,
+      encoding: 'utf8',
+      env: { ...process.env, GIT_CONFIG_NOSYSTEM: '1', GIT_CONFIG_GLOBAL: '/dev/null', GIT_TERMINAL_PROMPT: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  ).trim();
 }
 
 export interface GitServer {

@@ -26,7 +26,10 @@ describe('informer lists in pages', () => {
   });
 
   /** An informer over this run's namespaces whose list calls are recorded, and fail with the status `failing` gives. */
-  function informer(pageSize: number, failing?: (page: ListPage) => number | undefined): { informer: Informer<k8s.V1Namespace>; pages: ListPage[]; transformed: string[] } {
+  function informer(
+    pageSize: number,
+    failing?: (page: ListPage) => number | undefined,
+  ): { informer: Informer<k8s.V1Namespace>; pages: ListPage[]; transformed: string[] } {
     const pages: ListPage[] = [];
     const transformed: string[] = [];
     const informer = new Informer<k8s.V1Namespace>({
@@ -51,7 +54,11 @@ describe('informer lists in pages', () => {
     return { informer, pages, transformed };
   }
 
-  const cached = (i: Informer<k8s.V1Namespace>): string[] => i.list().map((ns) => ns.metadata?.name ?? '').sort();
+  const cached = (i: Informer<k8s.V1Namespace>): string[] =>
+    i
+      .list()
+      .map((ns) => ns.metadata?.name ?? '')
+      .sort();
 
   it('reads five namespaces in three pages of two, transforms each once, and watches from their snapshot', async () => {
     const { informer: namespaces, pages, transformed } = informer(2);
@@ -59,9 +66,15 @@ describe('informer lists in pages', () => {
     try {
       assert.deepEqual(cached(namespaces), names);
       assert.equal(pages.length, 3);
-      assert.deepEqual(pages.map((p) => p.limit), [2, 2, 2]);
+      assert.deepEqual(
+        pages.map((p) => p.limit),
+        [2, 2, 2],
+      );
       assert.equal(pages[0]?._continue, undefined);
-      assert.ok(pages.slice(1).every((p) => typeof p._continue === 'string' && p._continue !== ''), 'later pages continue the first');
+      assert.ok(
+        pages.slice(1).every((p) => typeof p._continue === 'string' && p._continue !== ''),
+        'later pages continue the first',
+      );
       assert.deepEqual([...transformed].sort(), names);
 
       // A namespace created after the list arrives by the watch, which began at the pages' resourceVersion.
@@ -86,7 +99,10 @@ describe('informer lists in pages', () => {
     await namespaces.start();
     try {
       assert.ok(cached(namespaces).length >= names.length);
-      assert.deepEqual(cached(namespaces).filter((name) => names.includes(name)), names);
+      assert.deepEqual(
+        cached(namespaces).filter((name) => names.includes(name)),
+        names,
+      );
       assert.equal(pages.length, 3, 'first page, the expired continue, the whole list');
       assert.deepEqual(pages[2], {});
     } finally {

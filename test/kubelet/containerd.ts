@@ -112,7 +112,8 @@ export async function startContainerd(
   paths: ContainerdPaths,
   options: { readonly sandboxImage: string; readonly registries: readonly string[]; readonly caFile: string; readonly ledger: Ledger },
 ): Promise<Containerd> {
-  for (const sub of [paths.root, paths.state, paths.runcRoot, join(paths.dir, 'cni', 'bin'), join(paths.dir, 'cni', 'conf')]) mkdirSync(sub, { recursive: true });
+  for (const sub of [paths.root, paths.state, paths.runcRoot, join(paths.dir, 'cni', 'bin'), join(paths.dir, 'cni', 'conf')])
+    mkdirSync(sub, { recursive: true });
   writeFileSync(paths.config, containerdConfig(paths, options.sandboxImage));
   for (const host of options.registries) {
     mkdirSync(join(paths.certsDir, host), { recursive: true });

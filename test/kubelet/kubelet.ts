@@ -90,13 +90,16 @@ export async function startKubelet(
 ): Promise<Kubelet> {
   const { nodeName, ledger } = options;
   const user = nodeUser(nodeName);
-  await plane.adminConfig().makeApiClient(k8s.RbacAuthorizationV1Api).createClusterRoleBinding({
-    body: {
-      metadata: { name: `kubelet-test-${nodeName}` },
-      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:node' },
-      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user.name }],
-    },
-  });
+  await plane
+    .adminConfig()
+    .makeApiClient(k8s.RbacAuthorizationV1Api)
+    .createClusterRoleBinding({
+      body: {
+        metadata: { name: `kubelet-test-${nodeName}` },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'system:node' },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: user.name }],
+      },
+    });
   mkdirSync(paths.root, { recursive: true });
   plane.writeKubeconfig(plane.configForToken(user.name, plane.tokenOf(user.name)), paths.kubeconfig);
   const [port = 0, healthzPort = 0] = await freePorts(2);

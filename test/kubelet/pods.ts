@@ -108,7 +108,12 @@ export function failedPulls(events: readonly k8s.CoreV1Event[]): k8s.CoreV1Event
 export function describePod(pod: k8s.V1Pod): string {
   const states = (pod.status?.containerStatuses ?? []).map((status) => {
     const state = status.state;
-    const what = state?.running !== undefined ? 'running' : state?.waiting !== undefined ? `waiting ${state.waiting.reason ?? ''} ${state.waiting.message ?? ''}` : 'terminated';
+    const what =
+      state?.running !== undefined
+        ? 'running'
+        : state?.waiting !== undefined
+          ? `waiting ${state.waiting.reason ?? ''} ${state.waiting.message ?? ''}`
+          : 'terminated';
     return `${status.name}: ${what}`;
   });
   return `${pod.metadata?.name ?? '?'} ${pod.status?.phase ?? 'no phase'} [${states.join('; ')}]`;

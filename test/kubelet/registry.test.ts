@@ -51,10 +51,23 @@ describe('the registry and the token tap', () => {
   const image = buildImage({ binary: Buffer.from('#!/bin/true\n'), name: 'app', architecture: 'amd64' });
 
   /** A request to the registry as if to https://<host>/ (the Host header picks the registry). */
-  const call = (host: string, path: string, options: { method?: string; auth?: string } = {}): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> =>
+  const call = (
+    host: string,
+    path: string,
+    options: { method?: string; auth?: string } = {},
+  ): Promise<{ status: number; headers: Record<string, unknown>; body: Buffer }> =>
     new Promise((resolve, reject) => {
       const req = request(
-        { host: '127.0.0.1', port: registry.port, path, method: options.method ?? 'GET', servername: host, ca: tls.ca, agent: false, headers: { host, ...(options.auth !== undefined ? { authorization: options.auth } : {}) } },
+        {
+          host: '127.0.0.1',
+          port: registry.port,
+          path,
+          method: options.method ?? 'GET',
+          servername: host,
+          ca: tls.ca,
+          agent: false,
+          headers: { host, ...(options.auth !== undefined ? { authorization: options.auth } : {}) },
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -70,7 +83,9 @@ describe('the registry and the token tap', () => {
     const ecr = ecrClient(tap.endpoint, alice, { region });
     const out = await ecr.send(new GetAuthorizationTokenCommand({}));
     ecr.destroy();
-    return Buffer.from(out.authorizationData?.[0]?.authorizationToken ?? '', 'base64').toString('utf8').slice('AWS:'.length);
+    return Buffer.from(out.authorizationData?.[0]?.authorizationToken ?? '', 'base64')
+      .toString('utf8')
+      .slice('AWS:'.length);
   };
 
   before(async () => {
@@ -130,13 +145,15 @@ describe('the registry and the token tap', () => {
     assert.equal((await call(west, '/v2/', { auth: basic('AWS', westToken) })).status, 404, 'no image pushed to that host');
   });
 
-  it('refuses an expired token with 403 and ECR\'s message', async () => {
+  it("refuses an expired token with 403 and ECR's message", async () => {
     const password = await token('us-east-1');
     offsetMs = tap.book.find(password)!.expiresAt - Date.now();
     try {
       const res = await call(east, '/v2/team/app/manifests/1', { auth: basic('AWS', password) });
       assert.equal(res.status, 403);
-      assert.deepEqual(JSON.parse(res.body.toString('utf8')), { errors: [{ code: 'DENIED', message: 'Your authorization token has expired. Reauthenticate and try again.' }] });
+      assert.deepEqual(JSON.parse(res.body.toString('utf8')), {
+        errors: [{ code: 'DENIED', message: 'Your authorization token has expired. Reauthenticate and try again.' }],
+      });
     } finally {
       offsetMs = 0;
     }

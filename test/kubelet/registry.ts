@@ -82,7 +82,7 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
     const match = /^\/v2\/(.+)\/(manifests|blobs)\/([^/]+)$/.exec(path);
     const repository = match?.[1] ?? '';
     const kind = match?.[2] === 'manifests' ? 'manifest' : 'blob';
-    const about = match === null ? {} : { repository, kind } as const;
+    const about = match === null ? {} : ({ repository, kind } as const);
     const auth = authenticate(req.headers.authorization, parsed.value.region, options.tokens, now());
     if (auth.outcome !== 'ok') {
       record({ user: auth.user, outcome: auth.outcome, status: auth.outcome === 'expired' ? 403 : 401, ...about });
@@ -101,7 +101,8 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
     }
     const entry = repositories.get(repository);
     const reference = decodeURIComponent(match?.[3] ?? '');
-    const image = kind === 'manifest' ? (entry?.tags.get(reference) ?? [...(entry?.tags.values() ?? [])].find((i) => i.manifestDigest === reference)) : undefined;
+    const image =
+      kind === 'manifest' ? (entry?.tags.get(reference) ?? [...(entry?.tags.values() ?? [])].find((i) => i.manifestDigest === reference)) : undefined;
     const body = kind === 'manifest' ? image?.manifest : entry?.blobs.get(reference);
     if (match === null || body === undefined) {
       record({ user: auth.user, outcome: 'not-found', status: 404, ...about });
@@ -148,12 +149,7 @@ export async function startRegistry(options: RegistryOptions): Promise<Registry>
 }
 
 /** Who a request is, by ECR's rules: Basic auth as AWS with an issued, unexpired token for this region. */
-export function authenticate(
-  header: string | undefined,
-  region: string,
-  tokens: TokenBook,
-  now: number,
-): { outcome: Outcome; user: string | undefined } {
+export function authenticate(header: string | undefined, region: string, tokens: TokenBook, now: number): { outcome: Outcome; user: string | undefined } {
   const basic = /^Basic\s+(\S+)$/i.exec(header ?? '');
   if (basic === null) return { outcome: 'anonymous', user: undefined };
   const decoded = Buffer.from(basic[1]!, 'base64').toString('utf8');

@@ -48,12 +48,19 @@ const packages: Record<string, string> = {
 };
 
 function install(): void {
-  const wanted = [...new Set(Object.entries(packages).filter(([command]) => !has(command)).map(([, pkg]) => pkg))];
+  const wanted = [
+    ...new Set(
+      Object.entries(packages)
+        .filter(([command]) => !has(command))
+        .map(([, pkg]) => pkg),
+    ),
+  ];
   if (wanted.length === 0) return;
   if (!has('apt-get')) skip(`${wanted.join(', ')} missing and no apt-get to install them`);
   log(`installing ${wanted.join(', ')} from the distribution`);
   const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
-  const aptInstall = (): boolean => spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...wanted], { stdio: ['ignore', 'ignore', 'inherit'], env }).status === 0;
+  const aptInstall = (): boolean =>
+    spawnSync('apt-get', ['install', '-y', '--no-install-recommends', ...wanted], { stdio: ['ignore', 'ignore', 'inherit'], env }).status === 0;
   if (!aptInstall()) {
     spawnSync('apt-get', ['update'], { stdio: ['ignore', 'ignore', 'inherit'], env });
     if (!aptInstall()) skip(`containerd and runc cannot be installed (apt-get install ${wanted.join(' ')} failed)`);
@@ -67,7 +74,11 @@ async function checkPort443(): Promise<void> {
   const server = createServer();
   await new Promise<void>((resolve, reject) => {
     server.once('error', (error: NodeJS.ErrnoException) => {
-      reject(new Error(`127.0.0.1:443 is not free (${error.code ?? error.message}): the registry must listen there, since an auths key without a port matches no image reference with one`));
+      reject(
+        new Error(
+          `127.0.0.1:443 is not free (${error.code ?? error.message}): the registry must listen there, since an auths key without a port matches no image reference with one`,
+        ),
+      );
     });
     server.listen(443, '127.0.0.1', () => {
       server.close(() => resolve());
@@ -101,7 +112,14 @@ async function main(): Promise<number> {
   process.on('SIGTERM', onSignal);
   const child = spawn(
     process.execPath,
-    ['--enable-source-maps', '--disable-warning=ExperimentalWarning', '--test', '--test-timeout=600000', ...process.argv.slice(2), join('test', 'kubelet', 'scenarios.ts')],
+    [
+      '--enable-source-maps',
+      '--disable-warning=ExperimentalWarning',
+      '--test',
+      '--test-timeout=600000',
+      ...process.argv.slice(2),
+      join('test', 'kubelet', 'scenarios.ts'),
+    ],
     { cwd: repoRoot, stdio: 'inherit', env: { ...process.env, KUBE_VERSION: minor } },
   );
   const code = await new Promise<number>((resolve) => child.on('exit', (status, signal) => resolve(status ?? (signal !== null ? 1 : 0))));

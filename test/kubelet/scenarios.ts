@@ -31,7 +31,7 @@ const webhookLabel = 'kube-ecrlogin.test/webhook';
 /** The admission policy is installed where it exists: MutatingAdmissionPolicy v1, Kubernetes 1.36 and later. */
 const policy = kubeMinor() !== '1.34';
 
-describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
+describe("real Pods pull real images with kube-ecrlogin's Secrets", () => {
   let node: TestNode;
   let scratch: Scratch;
   let installed: InstalledController;
@@ -53,7 +53,10 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
   const listsSecret = (ns: string, serviceAccount: string, secret: string): Promise<void> =>
     eventually(`ServiceAccount ${ns}/${serviceAccount} to list ${secret}`, async () => {
       const sa = await core().readNamespacedServiceAccount({ namespace: ns, name: serviceAccount });
-      assert.ok((sa.imagePullSecrets ?? []).some((ref) => ref.name === secret), `lists ${JSON.stringify(sa.imagePullSecrets ?? [])}`);
+      assert.ok(
+        (sa.imagePullSecrets ?? []).some((ref) => ref.name === secret),
+        `lists ${JSON.stringify(sa.imagePullSecrets ?? [])}`,
+      );
     });
   const pod = (ns: string, podImages: readonly string[], options: { serviceAccountName?: string; imagePullSecrets?: string[] } = {}): Promise<k8s.V1Pod> =>
     createPod(node.plane, ns, node.nodeName, { images: podImages, ...options });
@@ -89,34 +92,46 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
       kubeConfig: installed.kubeConfig,
       user: installed.user,
       args: [
-        '--namespace', installed.namespace,
+        '--namespace',
+        installed.namespace,
         ...(policy ? ['--admission-params', paramsName] : []),
         '--webhook',
-        '--webhook-bind-address', `127.0.0.1:${webhookPort}`,
-        '--webhook-cert-hosts', '127.0.0.1',
-        '--webhook-configuration', configuration,
+        '--webhook-bind-address',
+        `127.0.0.1:${webhookPort}`,
+        '--webhook-cert-hosts',
+        '127.0.0.1',
+        '--webhook-configuration',
+        configuration,
       ],
     });
     served = { [controller.label.key]: controller.label.value };
     bound = { ...served, [bindingLabel]: suffix };
     hooked = { ...served, [webhookLabel]: suffix };
-    await eventually('the webhook serving a trusted certificate', () => {
-      assert.equal(controller.running.admission?.ready, true);
-      return Promise.resolve();
-    }, { timeoutMs: 60_000 });
+    await eventually(
+      'the webhook serving a trusted certificate',
+      () => {
+        assert.equal(controller.running.admission?.ready, true);
+        return Promise.resolve();
+      },
+      { timeoutMs: 60_000 },
+    );
     // The API server takes up a new policy or webhook configuration a moment after it is written: wait
     // until a dry-run Pod in a Namespace of each shows it at work (a Pod naming a Secret of its own, so
     // that the ServiceAccount admission plugin copies nothing).
     for (const [what, labels] of [...(policy ? [['the admission policy', bound] as const] : []), ['the admission webhook', hooked] as const]) {
       const probe = await namespace('probe', { 'ecr-login/server': registries.main }, labels);
-      await eventually(`${what} at work`, async () => {
-        const dry = await core().createNamespacedPod({
-          namespace: probe,
-          dryRun: 'All',
-          body: { metadata: { name: 'probe' }, spec: { imagePullSecrets: [{ name: 'mine' }], containers: [{ name: 'c', image: images.app }] } },
-        });
-        assert.deepEqual(pullSecretsOf(dry), ['mine', 'ecr-login']);
-      }, { timeoutMs: 60_000 });
+      await eventually(
+        `${what} at work`,
+        async () => {
+          const dry = await core().createNamespacedPod({
+            namespace: probe,
+            dryRun: 'All',
+            body: { metadata: { name: 'probe' }, spec: { imagePullSecrets: [{ name: 'mine' }], containers: [{ name: 'c', image: images.app }] } },
+          });
+          assert.deepEqual(pullSecretsOf(dry), ['mine', 'ecr-login']);
+        },
+        { timeoutMs: 60_000 },
+      );
     }
   });
 
@@ -138,8 +153,14 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
       assert.equal(result.outcome, 'running', describePod(result.pod));
       assert.ok(pulledEvent(result.events, images.app), 'a Pulled Event for the image');
       const seen = pulls(since, registries.main, 'app');
-      assert.ok(seen.some((r) => r.user === 'AWS' && r.outcome === 'ok' && r.status === 200), `the registry served the manifest to AWS: ${JSON.stringify(seen)}`);
-      assert.ok(seen.every((r) => r.outcome === 'ok' || r.outcome === 'anonymous'), 'no refused credentials');
+      assert.ok(
+        seen.some((r) => r.user === 'AWS' && r.outcome === 'ok' && r.status === 200),
+        `the registry served the manifest to AWS: ${JSON.stringify(seen)}`,
+      );
+      assert.ok(
+        seen.every((r) => r.outcome === 'ok' || r.outcome === 'anonymous'),
+        'no refused credentials',
+      );
     });
 
     it('refuses the same Pod in a Namespace without the annotation: 401 Unauthorized', async () => {
@@ -196,7 +217,10 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
         assert.equal(refused.outcome, 'refused', describePod(refused.pod));
         assert.match(failedPulls(refused.events)[0]?.message ?? '', /403 Forbidden/);
         const seen = pulls(since, registries.main, 'app');
-        assert.ok(seen.some((r) => r.user === 'AWS' && r.outcome === 'expired' && r.status === 403), `the registry refused the expired token: ${JSON.stringify(seen)}`);
+        assert.ok(
+          seen.some((r) => r.user === 'AWS' && r.outcome === 'expired' && r.status === 403),
+          `the registry refused the expired token: ${JSON.stringify(seen)}`,
+        );
       } finally {
         node.registryClockOffsetMs = 0;
       }
@@ -257,30 +281,40 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
       const { objects, secret } = raceObjects({ level: 'namespace', server: registries.main, labels }, ns);
       const applied = await kubectl(['apply', '-f', '-'], toYaml(objects.map((object) => onTheNodeTemplate(object, node.nodeName))));
       assert.equal(applied.code, 0, applied.stderr);
-      const list = await eventually(`3 Pods in ${ns}`, async () => {
-        const found = await core().listNamespacedPod({ namespace: ns });
-        assert.equal(found.items.length, 3);
-        return found.items;
-      }, { timeoutMs: 60_000 });
+      const list = await eventually(
+        `3 Pods in ${ns}`,
+        async () => {
+          const found = await core().listNamespacedPod({ namespace: ns });
+          assert.equal(found.items.length, 3);
+          return found.items;
+        },
+        { timeoutMs: 60_000 },
+      );
       let missed = 0;
       let backedOff = 0;
-      await Promise.all(list.map(async (item) => {
-        const name = item.metadata!.name!;
-        if (pullSecretsOf(item).includes(secret)) {
-          const ran = await eventually(`Pod ${ns}/${name}, which has the Secret, running`, async () => {
+      await Promise.all(
+        list.map(async (item) => {
+          const name = item.metadata!.name!;
+          if (pullSecretsOf(item).includes(secret)) {
+            const ran = await eventually(
+              `Pod ${ns}/${name}, which has the Secret, running`,
+              async () => {
+                const result = await settled(node.plane, ns, name);
+                assert.equal(result.outcome, 'running', describePod(result.pod));
+                assert.ok(pulledEvent(result.events, images.web));
+                return result;
+              },
+              { timeoutMs: 90_000, intervalMs: 1_000 },
+            );
+            if (failedPulls(ran.events).length > 0) backedOff++;
+          } else {
+            missed++;
             const result = await settled(node.plane, ns, name);
-            assert.equal(result.outcome, 'running', describePod(result.pod));
-            assert.ok(pulledEvent(result.events, images.web));
-            return result;
-          }, { timeoutMs: 90_000, intervalMs: 1_000 });
-          if (failedPulls(ran.events).length > 0) backedOff++;
-        } else {
-          missed++;
-          const result = await settled(node.plane, ns, name);
-          assert.equal(result.outcome, 'refused', describePod(result.pod));
-          assert.match(failedPulls(result.events)[0]?.message ?? '', /401 Unauthorized/);
-        }
-      }));
+            assert.equal(result.outcome, 'refused', describePod(result.pod));
+            assert.match(failedPulls(result.events)[0]?.message ?? '', /401 Unauthorized/);
+          }
+        }),
+      );
       // Those refused stay refused, even with the Secret now in place: their spec never names it.
       if (missed > 0) {
         await listsSecret(ns, 'default', secret);
@@ -303,7 +337,10 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
 
     it('lets a ServiceAccount annotated on its own pull, and no other ServiceAccount of its Namespace', async () => {
       const ns = await namespace('sa-level', {});
-      await core().createNamespacedServiceAccount({ namespace: ns, body: { metadata: { name: 'builder', annotations: { 'ecr-login/server': registries.main } } } });
+      await core().createNamespacedServiceAccount({
+        namespace: ns,
+        body: { metadata: { name: 'builder', annotations: { 'ecr-login/server': registries.main } } },
+      });
       await listsSecret(ns, 'builder', 'ecr-login-builder');
       const outcomes = await pullAs(ns, ['builder', 'default']);
       assert.deepEqual(outcomes, { builder: 'running', default: 'refused' });
@@ -311,13 +348,15 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
 
     /** One Pod per ServiceAccount, at once; each one's outcome. */
     async function pullAs(ns: string, serviceAccounts: readonly string[]): Promise<Record<string, string>> {
-      const results = await Promise.all(serviceAccounts.map(async (serviceAccountName) => {
-        const made = await pod(ns, [images.app], { serviceAccountName });
-        const result = await settled(node.plane, ns, made.metadata!.name!);
-        if (result.outcome === 'running') assert.ok(pulledEvent(result.events, images.app));
-        else assert.match(failedPulls(result.events)[0]?.message ?? '', /401 Unauthorized/);
-        return [serviceAccountName, result.outcome] as const;
-      }));
+      const results = await Promise.all(
+        serviceAccounts.map(async (serviceAccountName) => {
+          const made = await pod(ns, [images.app], { serviceAccountName });
+          const result = await settled(node.plane, ns, made.metadata!.name!);
+          if (result.outcome === 'running') assert.ok(pulledEvent(result.events, images.app));
+          else assert.match(failedPulls(result.events)[0]?.message ?? '', /401 Unauthorized/);
+          return [serviceAccountName, result.outcome] as const;
+        }),
+      );
       return Object.fromEntries(results);
     }
   });
@@ -328,14 +367,24 @@ describe('real Pods pull real images with kube-ecrlogin\'s Secrets', () => {
       await listsSecret(ns, 'default', 'ecr-login');
       const secret = await readSecret(core(), ns, 'ecr-login');
       const tokens = [registries.main, registries.second].map((host) => node.tap.book.find(passwordFor(secret, host)));
-      assert.deepEqual(tokens.map((token) => token?.region), ['us-east-1', 'eu-west-1'], 'one token per region, each for its host');
+      assert.deepEqual(
+        tokens.map((token) => token?.region),
+        ['us-east-1', 'eu-west-1'],
+        'one token per region, each for its host',
+      );
       const since = Date.now();
       const made = await pod(ns, [images.app, images.tools]);
       const result = await settled(node.plane, ns, made.metadata!.name!);
       assert.equal(result.outcome, 'running', describePod(result.pod));
       for (const image of [images.app, images.tools]) assert.ok(pulledEvent(result.events, image), `a Pulled Event for ${image}`);
-      for (const [host, repository] of [[registries.main, 'app'], [registries.second, 'tools']] as const) {
-        assert.ok(pulls(since, host, repository).some((r) => r.user === 'AWS' && r.outcome === 'ok'), `${host}/${repository} served to AWS`);
+      for (const [host, repository] of [
+        [registries.main, 'app'],
+        [registries.second, 'tools'],
+      ] as const) {
+        assert.ok(
+          pulls(since, host, repository).some((r) => r.user === 'AWS' && r.outcome === 'ok'),
+          `${host}/${repository} served to AWS`,
+        );
       }
     });
   });

@@ -82,7 +82,9 @@ describe('the manifests on a real API server', () => {
     }
 
     it('every component that fits a Deployment, together', async () => {
-      const components = ['irsa', 'keyless-tenants', 'high-availability', 'prometheus', 'static-credentials', 'admission-webhook'].map((c) => `components/${c}`);
+      const components = ['irsa', 'keyless-tenants', 'high-availability', 'prometheus', 'static-credentials', 'admission-webhook'].map(
+        (c) => `components/${c}`,
+      );
       await dryRun(await kustomize(inNamespace(scratch, 'all-deployment', namespace, 'base', components)));
     });
 
@@ -129,7 +131,10 @@ describe('the manifests on a real API server', () => {
         const template = podTemplateOf(workload);
         const pod = await pods().createNamespacedPod({
           namespace,
-          body: { metadata: { generateName: `${kind.toLowerCase()}-`, labels: template.metadata?.labels ?? {} }, spec: template.spec as unknown as k8s.V1PodSpec },
+          body: {
+            metadata: { generateName: `${kind.toLowerCase()}-`, labels: template.metadata?.labels ?? {} },
+            spec: template.spec as unknown as k8s.V1PodSpec,
+          },
         });
         // No scheduler or kubelet here: admitted, and Pending for ever.
         assert.equal(pod.status?.phase, 'Pending');

@@ -10,7 +10,20 @@ import { spawn } from 'node:child_process';
 import { once as eventOf } from 'node:events';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { start, type AwsTestServer } from '../aws/server.ts';
@@ -76,7 +89,8 @@ describe('the Dockerfile', () => {
     const ignored = readFileSync(join(repoRoot, '.dockerignore'), 'utf8');
     assert.match(ignored, /^\*$/m, '.dockerignore is an allowlist');
     for (const copied of dockerfile.matchAll(/^COPY (?!--from)(.+) \S+$/gm)) {
-      for (const path of (copied[1] ?? '').split(' ')) assert.match(ignored, new RegExp(`^!${path.replaceAll('.', '\\.')}/?$`, 'm'), `${path} is in the build context`);
+      for (const path of (copied[1] ?? '').split(' '))
+        assert.match(ignored, new RegExp(`^!${path.replaceAll('.', '\\.')}/?$`, 'm'), `${path} is in the build context`);
     }
     // The npm scripts the build stage runs are the project's.
     const packageJson = readFileSync(join(repoRoot, 'package.json'), 'utf8');
@@ -84,7 +98,8 @@ describe('the Dockerfile', () => {
     assert.equal(pkg.scripts['build'], 'tsc -p tsconfig.build.json');
     const bundle = bundleScriptArgs(packageJson);
     assert.equal(bundle[0], 'src/cli.ts');
-    for (const flag of ['--bundle', '--platform=node', '--format=esm', '--target=node24', '--keep-names', '--sourcemap', `--outfile=${bundlePath}`]) assert.ok(bundle.includes(flag), flag);
+    for (const flag of ['--bundle', '--platform=node', '--format=esm', '--target=node24', '--keep-names', '--sourcemap', `--outfile=${bundlePath}`])
+      assert.ok(bundle.includes(flag), flag);
   });
 
   it('build stage: `npm run build` compiles src/ with cli.js; `npm run bundle` makes one file with only production dependencies', async () => {
@@ -103,7 +118,9 @@ describe('the Dockerfile', () => {
     // Every package in the bundle is a production dependency by the lock file; none is dev-only.
     const lock = JSON.parse(readFileSync(join(repoRoot, 'package-lock.json'), 'utf8')) as { packages: Record<string, { dev?: boolean }> };
     const inputs = Object.keys((JSON.parse(readFileSync(meta, 'utf8')) as { inputs: Record<string, unknown> }).inputs);
-    const packages = new Set(inputs.filter((input) => input.includes('node_modules/')).map((input) => /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)/.exec(input)?.[1] ?? input));
+    const packages = new Set(
+      inputs.filter((input) => input.includes('node_modules/')).map((input) => /^(.*node_modules\/(?:@[^/]+\/)?[^/]+)/.exec(input)?.[1] ?? input),
+    );
     assert.ok(packages.has('node_modules/@kubernetes/client-node') && packages.has('node_modules/@aws-sdk/client-ecr'), [...packages].join(' '));
     for (const path of packages) {
       assert.ok(lock.packages[path] !== undefined, `${path} is in the lock file`);
@@ -211,7 +228,7 @@ describe('the Dockerfile', () => {
       assert.deepEqual(files(), before);
     });
 
-    it('runs a `once` pass as the manifests\' ServiceAccount: the Secret appears, exit code 0', async () => {
+    it("runs a `once` pass as the manifests' ServiceAccount: the Secret appears, exit code 0", async () => {
       const tenant = uniqueName('image-tenant');
       created.push({ kind: 'Namespace', name: tenant });
       await core().createNamespace({ body: { metadata: { name: tenant, labels: { [label.key]: label.value }, annotations: { 'ecr-login/server': east } } } });
@@ -232,11 +249,21 @@ describe('the Dockerfile', () => {
       // Another controller's tenant, keyless: what it needs is not this controller's concern.
       const other = uniqueName('image-other');
       created.push({ kind: 'Namespace', name: other });
-      await core().createNamespace({ body: { metadata: { name: other, annotations: { 'ecr-login/server': east, 'ecr-login/identity': 'service-account', 'ecr-login/role-arn': 'arn:aws:iam::111122223333:role/other' } } } });
+      await core().createNamespace({
+        body: {
+          metadata: {
+            name: other,
+            annotations: { 'ecr-login/server': east, 'ecr-login/identity': 'service-account', 'ecr-login/role-arn': 'arn:aws:iam::111122223333:role/other' },
+          },
+        },
+      });
       const pass = await image(['once', '--namespace-selector', `${label.key}=${label.value}`], podEnv());
       assert.equal(pass.code, 0, pass.stderr);
       // The controller's flags (its namespace selector): the doctor checks what that controller needs.
-      const result = await image(['doctor', '--namespace', installed.namespace, '--namespace-selector', `${label.key}=${label.value}`, '--aws-retries', '0'], podEnv());
+      const result = await image(
+        ['doctor', '--namespace', installed.namespace, '--namespace-selector', `${label.key}=${label.value}`, '--aws-retries', '0'],
+        podEnv(),
+      );
       const output = `stdout:\n${result.stdout}\nstderr:\n${result.stderr}`;
       assert.equal(result.code, 0, output);
       assert.match(result.stdout, /^CHECK +RESULT +DETAIL\n/, output);
@@ -246,14 +273,23 @@ describe('the Dockerfile', () => {
       assert.match(result.stdout, /\nhealthy\n$/, output);
     });
 
-    it('`run` becomes ready, serves metrics, writes a new namespace\'s Secret, and exits 0 on SIGTERM', async () => {
+    it("`run` becomes ready, serves metrics, writes a new namespace's Secret, and exits 0 on SIGTERM", async () => {
       const tenant = uniqueName('image-run');
       created.push({ kind: 'Namespace', name: tenant });
       const [metricsPort, healthPort] = await freePorts(2);
       const options = imageProcess(podEnv());
       const child = spawn(
         imageNode,
-        [join(app, bundlePath), 'run', '--namespace-selector', `${label.key}=${label.value}`, '--metrics-bind-address', `127.0.0.1:${String(metricsPort)}`, '--health-probe-bind-address', `127.0.0.1:${String(healthPort)}`],
+        [
+          join(app, bundlePath),
+          'run',
+          '--namespace-selector',
+          `${label.key}=${label.value}`,
+          '--metrics-bind-address',
+          `127.0.0.1:${String(metricsPort)}`,
+          '--health-probe-bind-address',
+          `127.0.0.1:${String(healthPort)}`,
+        ],
         { ...options, stdio: ['ignore', 'pipe', 'pipe'] },
       );
       let output = '';

@@ -41,7 +41,9 @@ describe('kustomize/examples/install', () => {
     const example = parse(readFileSync(examplePath, 'utf8')) as { resources: string[]; components: string[]; images: { newTag: string }[] };
     for (const entry of [...example.resources, ...example.components]) assert.equal(remote.exec(entry)?.[2], `v${packageVersion}`, entry);
     // The commented optional components too.
-    for (const line of readFileSync(examplePath, 'utf8').split('\n').filter((l) => /^\s*# - https:/.test(l))) {
+    for (const line of readFileSync(examplePath, 'utf8')
+      .split('\n')
+      .filter((l) => /^\s*# - https:/.test(l))) {
       assert.equal(remote.exec(line.replace(/^\s*# - /, ''))?.[2], `v${packageVersion}`, line);
     }
     assert.equal(example.images[0]?.newTag, packageVersion);

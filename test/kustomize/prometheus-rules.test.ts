@@ -48,7 +48,10 @@ describe('the PrometheusRule, by promtool', () => {
   });
 
   it('the unit tests catch a changed threshold (a control: they can fail)', async () => {
-    writeFileSync(join(dir, 'rules.yaml'), ruleGroups((text) => text.replace('time() < 3600', 'time() < 600')));
+    writeFileSync(
+      join(dir, 'rules.yaml'),
+      ruleGroups((text) => text.replace('time() < 3600', 'time() < 600')),
+    );
     const result = await run(promtool, ['test', 'rules', join(dir, 'tests.yaml')]);
     assert.notEqual(result.code, 0);
     assert.match(result.stdout + result.stderr, /KubeEcrloginCredentialExpiringSoon/);

@@ -94,10 +94,14 @@ describe('RBAC', () => {
     assert.deepEqual(find(base, 'Role', 'kube-ecrlogin')['rules'], namespaceRules);
     const keyless = await kustomize(scratch.kustomization('keyless', { resources: ['kustomize/base'], components: ['kustomize/components/keyless-tenants'] }));
     assert.deepEqual(find(keyless, 'ClusterRole', 'kube-ecrlogin-keyless-tenants')['rules'], keylessRules);
-    const admission = await kustomize(scratch.kustomization('admission', { resources: ['kustomize/base'], components: ['kustomize/components/admission-policy'] }));
+    const admission = await kustomize(
+      scratch.kustomization('admission', { resources: ['kustomize/base'], components: ['kustomize/components/admission-policy'] }),
+    );
     assert.deepEqual(find(admission, 'Role', 'kube-ecrlogin-admission-params')['rules'], admissionParamsRules);
     assert.deepEqual(permissions.admissionParamsRules('kube-ecrlogin-admission'), admissionParamsRules);
-    const webhook = await kustomize(scratch.kustomization('webhook', { resources: ['kustomize/base'], components: ['kustomize/components/admission-webhook'] }));
+    const webhook = await kustomize(
+      scratch.kustomization('webhook', { resources: ['kustomize/base'], components: ['kustomize/components/admission-webhook'] }),
+    );
     assert.deepEqual(find(webhook, 'Role', 'kube-ecrlogin-webhook')['rules'], webhookRules);
     assert.deepEqual(find(webhook, 'ClusterRole', 'kube-ecrlogin-webhook')['rules'], webhookClusterRules);
     assert.deepEqual(permissions.webhookRules('kube-ecrlogin-webhook-tls'), webhookRules);
@@ -174,7 +178,10 @@ describe('RBAC', () => {
       });
       await eventually('the Namespace Event in default', async () => {
         const events = await namespaceEvents(ns);
-        assert.ok(events.some((e) => e.reason === 'CredentialsIssued'), events.map((e) => e.reason).join());
+        assert.ok(
+          events.some((e) => e.reason === 'CredentialsIssued'),
+          events.map((e) => e.reason).join(),
+        );
       });
       const writes = cluster().writes({ user: installed.user, namespace: ns });
       assert.ok(writes.some((w) => w.objectRef?.resource === 'secrets' && w.verb === 'create'));
@@ -314,14 +321,17 @@ describe('RBAC', () => {
       },
     });
 
-    it('leaves a regcred that is not the original\'s alone (another registry), and fails the run', async () => {
+    it("leaves a regcred that is not the original's alone (another registry), and fails the run", async () => {
       const namespace = installed.namespace;
       const theirs = await core().createNamespacedSecret({
         namespace,
         body: dockerRegistrySecret({ 'https://index.docker.io/v1/': { username: 'someone', password: 'hub-token' } }),
       });
       const summary = await runOnce();
-      assert.deepEqual(summary.failed.map((f) => f.namespace), [namespace]);
+      assert.deepEqual(
+        summary.failed.map((f) => f.namespace),
+        [namespace],
+      );
       const after = await readSecret(namespace, 'regcred');
       assert.equal(after.metadata?.resourceVersion, theirs.metadata?.resourceVersion, 'untouched');
       await core().deleteNamespacedSecret({ namespace, name: 'regcred' });
@@ -343,7 +353,9 @@ describe('RBAC', () => {
       const auths = decodeDockerConfig(secret);
       assert.deepEqual(Object.keys(auths), [east]);
       assert.notEqual(auths[east]?.password, 'old-password');
-      const deletes = cluster().writes({ user: installed.user, namespace, resource: 'secrets' }).filter((w) => w.verb === 'delete');
+      const deletes = cluster()
+        .writes({ user: installed.user, namespace, resource: 'secrets' })
+        .filter((w) => w.verb === 'delete');
       assert.deepEqual(deletes, [], 'no window without credentials');
     });
 

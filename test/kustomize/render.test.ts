@@ -32,8 +32,7 @@ import { fieldManager } from '../../src/kube/objects.ts';
 
 const host = '111122223333.dkr.ecr.us-east-1.amazonaws.com';
 const packageVersion = (JSON.parse(readFileSync(join(repoRoot, 'package.json'), 'utf8')) as { version: string }).version;
-const optionsFor = (args: readonly string[], env: Record<string, string> = {}) =>
-  parseOptions(expandArgs(args, env), { env, hostname: 'pod-0' });
+const optionsFor = (args: readonly string[], env: Record<string, string> = {}) => parseOptions(expandArgs(args, env), { env, hostname: 'pod-0' });
 
 describe('kustomize', () => {
   let scratch: Scratch;
@@ -79,20 +78,17 @@ describe('kustomize', () => {
     });
 
     it('holds the controller and nothing else, every namespaced object in kube-ecrlogin', () => {
-      assert.deepEqual(
-        objects.map((o) => `${o.kind}/${o.metadata.name}`).sort(),
-        [
-          'ClusterRole/kube-ecrlogin',
-          'ClusterRoleBinding/kube-ecrlogin',
-          'ConfigMap/kube-ecrlogin-config',
-          'Deployment/kube-ecrlogin',
-          'Namespace/kube-ecrlogin',
-          'Role/kube-ecrlogin',
-          'RoleBinding/kube-ecrlogin',
-          'Service/kube-ecrlogin-metrics',
-          'ServiceAccount/kube-ecrlogin',
-        ],
-      );
+      assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [
+        'ClusterRole/kube-ecrlogin',
+        'ClusterRoleBinding/kube-ecrlogin',
+        'ConfigMap/kube-ecrlogin-config',
+        'Deployment/kube-ecrlogin',
+        'Namespace/kube-ecrlogin',
+        'Role/kube-ecrlogin',
+        'RoleBinding/kube-ecrlogin',
+        'Service/kube-ecrlogin-metrics',
+        'ServiceAccount/kube-ecrlogin',
+      ]);
       for (const object of objects) {
         if (['Namespace', 'ClusterRole', 'ClusterRoleBinding'].includes(object.kind)) assert.equal(object.metadata.namespace, undefined);
         else assert.equal(object.metadata.namespace, 'kube-ecrlogin', `${object.kind}/${object.metadata.name}`);
@@ -287,12 +283,19 @@ describe('kustomize', () => {
       assert.match(await refreshes.registry.metrics(), /kube_ecrlogin_refresh_total\{outcome="failed"\} 1/);
     });
 
-    it('admission-webhook leaves out kube-system and the install\'s own namespace, wherever a kustomize namespace: puts it', async () => {
-      const webhookIn = scratch.kustomization('webhook-in-base-namespace', { resources: ['kustomize/base'], components: ['kustomize/components/admission-webhook'] });
+    it("admission-webhook leaves out kube-system and the install's own namespace, wherever a kustomize namespace: puts it", async () => {
+      const webhookIn = scratch.kustomization('webhook-in-base-namespace', {
+        resources: ['kustomize/base'],
+        components: ['kustomize/components/admission-webhook'],
+      });
       const renderings = {
         'the base namespace': await kustomize(webhookIn),
-        'namespace: team beside the component': await kustomize(scratch.kustomization('webhook-team', { namespace: 'team', resources: ['kustomize/base'], components: ['kustomize/components/admission-webhook'] })),
-        'namespace: team in an overlay above it': await kustomize(scratch.kustomization('webhook-team-above', { namespace: 'team', resources: ['../webhook-in-base-namespace'] })),
+        'namespace: team beside the component': await kustomize(
+          scratch.kustomization('webhook-team', { namespace: 'team', resources: ['kustomize/base'], components: ['kustomize/components/admission-webhook'] }),
+        ),
+        'namespace: team in an overlay above it': await kustomize(
+          scratch.kustomization('webhook-team-above', { namespace: 'team', resources: ['../webhook-in-base-namespace'] }),
+        ),
       };
       for (const [how, objects] of Object.entries(renderings)) {
         const { webhook, installed } = webhookOf(objects);
@@ -303,12 +306,16 @@ describe('kustomize', () => {
         assert.equal(selects(webhook.namespaceSelector, labelsOf(namespace('kube-system'))), false, `${how}: kube-system is left out`);
         assert.equal(selects(webhook.namespaceSelector, labelsOf(namespace('apps', { team: 'apps' }))), true, `${how}: another namespace is sent`);
         if (installed.metadata.name !== 'kube-ecrlogin') {
-          assert.equal(selects(webhook.namespaceSelector, labelsOf(namespace('kube-ecrlogin'))), true, `${how}: a namespace merely named kube-ecrlogin is one like any other`);
+          assert.equal(
+            selects(webhook.namespaceSelector, labelsOf(namespace('kube-ecrlogin'))),
+            true,
+            `${how}: a namespace merely named kube-ecrlogin is one like any other`,
+          );
         }
       }
     });
 
-    it('admission-webhook: a NamespaceTransformer keeps the base\'s Namespace, so a namespace you make yourself needs the label to be left out', async () => {
+    it("admission-webhook: a NamespaceTransformer keeps the base's Namespace, so a namespace you make yourself needs the label to be left out", async () => {
       // The builtin transformer moves namespaced objects but renames no Namespace (the `namespace:`
       // field does): the install then lives in a namespace the kustomization does not render.
       const objects = await kustomize(inNamespace(scratch, 'webhook-team-transformer', 'team', 'base', ['components/admission-webhook']));
@@ -316,7 +323,11 @@ describe('kustomize', () => {
       assert.equal(installed.metadata.name, 'kube-ecrlogin');
       assert.equal(webhook.clientConfig.service.namespace, 'team');
       assert.equal(selects(webhook.namespaceSelector, labelsOf(namespace('team'))), true, 'an unlabelled team is sent (failurePolicy Ignore: harmless)');
-      assert.equal(selects(webhook.namespaceSelector, labelsOf(namespace('team', { 'app.kubernetes.io/name': 'kube-ecrlogin' }))), false, 'labelled as the README says, it is left out');
+      assert.equal(
+        selects(webhook.namespaceSelector, labelsOf(namespace('team', { 'app.kubernetes.io/name': 'kube-ecrlogin' }))),
+        false,
+        'labelled as the README says, it is left out',
+      );
     });
   });
 
@@ -324,7 +335,10 @@ describe('kustomize', () => {
     it('default is the base with IRSA and the guard-rails', async () => {
       const objects = await kustomize(join(kustomizeRoot, 'overlays', 'default'));
       const base = await kustomize(join(kustomizeRoot, 'base'));
-      const guardRails = ['token-requests', 'writes'].flatMap((name) => [`ValidatingAdmissionPolicy/kube-ecrlogin-${name}`, `ValidatingAdmissionPolicyBinding/kube-ecrlogin-${name}`]);
+      const guardRails = ['token-requests', 'writes'].flatMap((name) => [
+        `ValidatingAdmissionPolicy/kube-ecrlogin-${name}`,
+        `ValidatingAdmissionPolicyBinding/kube-ecrlogin-${name}`,
+      ]);
       assert.deepEqual(objects.map((o) => `${o.kind}/${o.metadata.name}`).sort(), [...base.map((o) => `${o.kind}/${o.metadata.name}`), ...guardRails].sort());
       assert.ok(find(objects, 'ServiceAccount').metadata.annotations?.['eks.amazonaws.com/role-arn']);
     });
@@ -365,21 +379,27 @@ describe('kustomize', () => {
         assert.equal(options.namespace, 'team');
         assert.equal(options.target?.namespace, 'team');
         assert.equal(options.target?.secretName, 'regcred');
-        assert.deepEqual(options.target?.registries.map((r) => r.host), [host]);
+        assert.deepEqual(
+          options.target?.registries.map((r) => r.host),
+          [host],
+        );
       });
 
       it('moves wholly into another namespace when wrapped as its README says, ClusterRoleBinding subject included', async () => {
         const wrapped = await kustomize(inNamespace(scratch, 'seed-in-team', 'team', 'overlays/seed-compatible'));
         for (const object of wrapped) {
-          if (object.kind !== 'ClusterRole' && object.kind !== 'ClusterRoleBinding') assert.equal(object.metadata.namespace, 'team', `${object.kind}/${object.metadata.name}`);
+          if (object.kind !== 'ClusterRole' && object.kind !== 'ClusterRoleBinding')
+            assert.equal(object.metadata.namespace, 'team', `${object.kind}/${object.metadata.name}`);
         }
         for (const kind of ['RoleBinding', 'ClusterRoleBinding']) {
-          assert.deepEqual((find(wrapped, kind) as Manifest & { subjects: unknown[] }).subjects, [{ kind: 'ServiceAccount', name: 'kube-ecrlogin', namespace: 'team' }]);
+          assert.deepEqual((find(wrapped, kind) as Manifest & { subjects: unknown[] }).subjects, [
+            { kind: 'ServiceAccount', name: 'kube-ecrlogin', namespace: 'team' },
+          ]);
         }
       });
     });
 
-    it('argocd points an Application at the install example and ignores kube-ecrlogin\'s imagePullSecrets entries', async (t) => {
+    it("argocd points an Application at the install example and ignores kube-ecrlogin's imagePullSecrets entries", async (t) => {
       const app = find(await kustomize(join(kustomizeRoot, 'overlays', 'argocd')), 'Application');
       const spec = app['spec'] as {
         source: { path: string; repoURL: string };
@@ -433,8 +453,14 @@ describe('kustomize', () => {
   });
 });
 
-function webhookOf(objects: readonly Manifest[]): { webhook: { clientConfig: { service: { namespace: string } }; namespaceSelector: Selector }; installed: Manifest } {
-  const [webhook] = find(objects, 'MutatingWebhookConfiguration')['webhooks'] as { clientConfig: { service: { namespace: string } }; namespaceSelector: Selector }[];
+function webhookOf(objects: readonly Manifest[]): {
+  webhook: { clientConfig: { service: { namespace: string } }; namespaceSelector: Selector };
+  installed: Manifest;
+} {
+  const [webhook] = find(objects, 'MutatingWebhookConfiguration')['webhooks'] as {
+    clientConfig: { service: { namespace: string } };
+    namespaceSelector: Selector;
+  }[];
   assert.ok(webhook !== undefined);
   return { webhook, installed: find(objects, 'Namespace') };
 }

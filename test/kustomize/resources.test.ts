@@ -43,8 +43,19 @@ describe("the Deployment's resources", () => {
     const bundle = buildImageApp(app);
     const child = spawn(
       process.execPath,
-      [...imageRuntime().nodeArgs, bundle, 'run', '--namespace', 'default', '--namespace-selector', `kube-ecrlogin.test/resources=${uniqueName('none')}`,
-        '--metrics-bind-address', '0', '--health-probe-bind-address', `127.0.0.1:${String(health)}`],
+      [
+        ...imageRuntime().nodeArgs,
+        bundle,
+        'run',
+        '--namespace',
+        'default',
+        '--namespace-selector',
+        `kube-ecrlogin.test/resources=${uniqueName('none')}`,
+        '--metrics-bind-address',
+        '0',
+        '--health-probe-bind-address',
+        `127.0.0.1:${String(health)}`,
+      ],
       {
         env: {
           ...imageEnv(bundle),

@@ -94,13 +94,25 @@ export function toYaml(objects: readonly Manifest[]): string {
 /** Directories under kustomize/ holding a kustomization.yaml, relative to kustomize/. */
 export const kustomizations = {
   base: ['base'],
-  components: ['irsa', 'pod-identity', 'static-credentials', 'keyless-tenants', 'cronjob', 'high-availability', 'prometheus', 'admission-policy', 'admission-webhook', 'guard-rails'].map((c) => `components/${c}`),
+  components: [
+    'irsa',
+    'pod-identity',
+    'static-credentials',
+    'keyless-tenants',
+    'cronjob',
+    'high-availability',
+    'prometheus',
+    'admission-policy',
+    'admission-webhook',
+    'guard-rails',
+  ].map((c) => `components/${c}`),
   overlays: ['default', 'seed-compatible', 'argocd', 'flux'].map((o) => `overlays/${o}`),
 } as const;
 
 export function find(objects: readonly Manifest[], kind: string, name?: string): Manifest {
   const found = objects.find((object) => object.kind === kind && (name === undefined || object.metadata.name === name));
-  if (found === undefined) throw new Error(`no ${kind}${name !== undefined ? ` ${name}` : ''} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
+  if (found === undefined)
+    throw new Error(`no ${kind}${name !== undefined ? ` ${name}` : ''} among ${objects.map((o) => `${o.kind}/${o.metadata.name}`).join(', ')}`);
   return found;
 }
 
@@ -236,7 +248,13 @@ const crdFiles = [
  * content by the same field manager converges, and a conflict is retried.
  */
 export async function installCrds(): Promise<void> {
-  const args = ['apply', '--server-side', '--force-conflicts', '--field-manager=kube-ecrlogin-tests-crds', ...crdFiles.flatMap((file) => ['-f', join(crdDir, file)])];
+  const args = [
+    'apply',
+    '--server-side',
+    '--force-conflicts',
+    '--field-manager=kube-ecrlogin-tests-crds',
+    ...crdFiles.flatMap((file) => ['-f', join(crdDir, file)]),
+  ];
   for (let attempt = 1; ; attempt++) {
     const result = await kubectl(args);
     if (result.code === 0) break;
@@ -292,7 +310,7 @@ export function core(): k8s.CoreV1Api {
 export function podSpecOf(workload: Manifest): PodSpec {
   const spec = workload['spec'] as Record<string, unknown>;
   if (workload.kind === 'Deployment') return (spec['template'] as { spec: PodSpec }).spec;
-  if (workload.kind === 'CronJob') return ((spec['jobTemplate'] as { spec: { template: { spec: PodSpec } } }).spec.template).spec;
+  if (workload.kind === 'CronJob') return (spec['jobTemplate'] as { spec: { template: { spec: PodSpec } } }).spec.template.spec;
   throw new Error(`${workload.kind} has no Pod template here`);
 }
 

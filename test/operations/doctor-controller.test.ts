@@ -82,7 +82,9 @@ describe('kube-ecrlogin doctor, about the running controller', () => {
   };
   const policyConfigMap = (): Promise<k8s.V1ConfigMap> => admin().core.readNamespacedConfigMap({ namespace: install.namespace, name: 'kube-ecrlogin-config' });
   const statusWrites = (): number =>
-    cluster().writes({ user: controllerUser, namespace: install.namespace, resource: 'configmaps' }).filter((w) => w.objectRef?.name === 'kube-ecrlogin-status').length;
+    cluster()
+      .writes({ user: controllerUser, namespace: install.namespace, resource: 'configmaps' })
+      .filter((w) => w.objectRef?.name === 'kube-ecrlogin-status').length;
 
   before(async () => {
     aws = await start();
@@ -102,11 +104,19 @@ describe('kube-ecrlogin doctor, about the running controller', () => {
     await core.createNamespacedServiceAccount({ namespace: install.namespace, body: { metadata: { name } } });
     const subjects = [{ kind: 'ServiceAccount', name, namespace: install.namespace }];
     await rbac.createClusterRole({ body: { metadata: { name: full }, rules: policyRules(clusterRules) } });
-    await rbac.createClusterRoleBinding({ body: { metadata: { name: full }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: full }, subjects } });
+    await rbac.createClusterRoleBinding({
+      body: { metadata: { name: full }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: full }, subjects },
+    });
     await rbac.createNamespacedRole({ namespace: install.namespace, body: { metadata: { name }, rules: policyRules(namespaceRules) } });
-    await rbac.createNamespacedRoleBinding({ namespace: install.namespace, body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects } });
+    await rbac.createNamespacedRoleBinding({
+      namespace: install.namespace,
+      body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects },
+    });
     const plane = cluster();
-    kubeconfigs.leastPrivilege = plane.writeKubeconfig(await plane.serviceAccountConfig(install.namespace, name), join(plane.state.dir, 'ops', `${full}.kubeconfig`));
+    kubeconfigs.leastPrivilege = plane.writeKubeconfig(
+      await plane.serviceAccountConfig(install.namespace, name),
+      join(plane.state.dir, 'ops', `${full}.kubeconfig`),
+    );
     kubeconfigs.admin = plane.writeKubeconfig(plane.adminConfig(), join(plane.state.dir, 'ops', `${install.namespace}-admin.kubeconfig`));
 
     controller = await spawnController({
@@ -117,10 +127,17 @@ describe('kube-ecrlogin doctor, about the running controller', () => {
       args: ['--leader-elect', '--lease-duration', '4s', '--renew-deadline', '3s', '--retry-period', '1s', '--status-interval', '1s', '--log-level', 'info'],
     });
     await eventually('the good namespace served', () => readSecret(ns.good, 'ecr-login'), { timeoutMs: 60_000 });
-    await eventually('the status names the failing namespace', async () => {
-      const published = await status();
-      assert.deepEqual(published.errors.map((e) => e.namespace), [ns.failing]);
-    }, { timeoutMs: 60_000 });
+    await eventually(
+      'the status names the failing namespace',
+      async () => {
+        const published = await status();
+        assert.deepEqual(
+          published.errors.map((e) => e.namespace),
+          [ns.failing],
+        );
+      },
+      { timeoutMs: 60_000 },
+    );
   });
 
   after(async () => {
@@ -129,7 +146,10 @@ describe('kube-ecrlogin doctor, about the running controller', () => {
   });
 
   it("run's first log line names the version, the Kubernetes server version and the identity mode", () => {
-    const first = controller.output().split('\n').find((line) => line.startsWith('{'));
+    const first = controller
+      .output()
+      .split('\n')
+      .find((line) => line.startsWith('{'));
     assert.ok(first, controller.output());
     const line = JSON.parse(first) as Record<string, unknown>;
     assert.equal(line['message'], 'Starting kube-ecrlogin');
@@ -173,20 +193,56 @@ describe('kube-ecrlogin doctor, about the running controller', () => {
     const result = await doctor(kubeconfigs.leastPrivilege);
     t.diagnostic(`\n${result.stdout}`);
     const out = result.stdout;
-    assert.match(out, new RegExp(`^controller +WARN +cannot list Deployments in namespace ${install.namespace}, so its Deployment and Pods are not checked: HTTP 403.*run the doctor as a user who may read them\\)$`, 'm'));
-    assert.match(out, new RegExp(`^controller lease +ok +Lease ${install.namespace}/kube-ecrlogin is held by replica-a, leading since \\d+(\\.\\d+)?[ms]\\S* ago, renewed \\d+(\\.\\d+)?m?s ago; \\d+ transitions?$`, 'm'));
-    assert.match(out, new RegExp(`^controller status +ok +version ${packageVersion.replaceAll('.', '\\.')}, as this doctor; written by replica-a .* ago \\(written when it changes\\)$`, 'm'));
-    assert.match(out, new RegExp(`^controller errors +WARN +the last reconcile of 1 namespace failed, retried with backoff: ${ns.failing} \\(since .* ago: GetAuthorizationToken failed: AccessDeniedException`, 'm'));
+    assert.match(
+      out,
+      new RegExp(
+        `^controller +WARN +cannot list Deployments in namespace ${install.namespace}, so its Deployment and Pods are not checked: HTTP 403.*run the doctor as a user who may read them\\)$`,
+        'm',
+      ),
+    );
+    assert.match(
+      out,
+      new RegExp(
+        `^controller lease +ok +Lease ${install.namespace}/kube-ecrlogin is held by replica-a, leading since \\d+(\\.\\d+)?[ms]\\S* ago, renewed \\d+(\\.\\d+)?m?s ago; \\d+ transitions?$`,
+        'm',
+      ),
+    );
+    assert.match(
+      out,
+      new RegExp(
+        `^controller status +ok +version ${packageVersion.replaceAll('.', '\\.')}, as this doctor; written by replica-a .* ago \\(written when it changes\\)$`,
+        'm',
+      ),
+    );
+    assert.match(
+      out,
+      new RegExp(
+        `^controller errors +WARN +the last reconcile of 1 namespace failed, retried with backoff: ${ns.failing} \\(since .* ago: GetAuthorizationToken failed: AccessDeniedException`,
+        'm',
+      ),
+    );
     const policy = await policyConfigMap();
-    assert.match(out, new RegExp(`^config in force +ok +the controller runs this ConfigMap: the config.yaml of ConfigMap ${install.namespace}/kube-ecrlogin-config at resourceVersion ${policy.metadata?.resourceVersion} \\(hash [0-9a-f]{16}\\)$`, 'm'));
+    assert.match(
+      out,
+      new RegExp(
+        `^config in force +ok +the controller runs this ConfigMap: the config.yaml of ConfigMap ${install.namespace}/kube-ecrlogin-config at resourceVersion ${policy.metadata?.resourceVersion} \\(hash [0-9a-f]{16}\\)$`,
+        'm',
+      ),
+    );
     const json = await report(kubeconfigs.leastPrivilege);
     assert.equal(json.controller?.instance, 'replica-a');
   });
 
   it('once the failure is fixed, the status and the doctor no longer name it', async () => {
     aws.faults.clear({});
-    await eventually('the status without errors', async () => assert.deepEqual((await status()).namespaces, { failing: 0, unhealthy: 0 }), { timeoutMs: 60_000 });
-    assert.deepEqual(check(await report(kubeconfigs.leastPrivilege), 'controller errors'), { name: 'controller errors', status: 'ok', detail: "no namespace's last reconcile failed" });
+    await eventually('the status without errors', async () => assert.deepEqual((await status()).namespaces, { failing: 0, unhealthy: 0 }), {
+      timeoutMs: 60_000,
+    });
+    assert.deepEqual(check(await report(kubeconfigs.leastPrivilege), 'controller errors'), {
+      name: 'controller errors',
+      status: 'ok',
+      detail: "no namespace's last reconcile failed",
+    });
   });
 
   it('says which config is in force, and why, while the ConfigMap is invalid and after it is deleted', async () => {
@@ -203,7 +259,12 @@ describe('kube-ecrlogin doctor, about the running controller', () => {
     const invalid = await report(kubeconfigs.leastPrivilege);
     assert.equal(check(invalid, 'config').status, 'fail');
     assert.equal(check(invalid, 'config in force').status, 'warn');
-    assert.match(check(invalid, 'config in force').detail, new RegExp(`^the ConfigMap is invalid \\(see config\\), so the controller keeps ${inForce} in force until it restarts; fix it first: a restart with it refuses to start$`));
+    assert.match(
+      check(invalid, 'config in force').detail,
+      new RegExp(
+        `^the ConfigMap is invalid \\(see config\\), so the controller keeps ${inForce} in force until it restarts; fix it first: a restart with it refuses to start$`,
+      ),
+    );
 
     await core.deleteNamespacedConfigMap({ namespace: install.namespace, name: 'kube-ecrlogin-config' });
     await eventually('the status sees it deleted', async () => assert.equal((await status()).config.configMapState, 'missing'));
@@ -237,7 +298,12 @@ describe('kube-ecrlogin doctor, about the running controller', () => {
     });
     try {
       // This control plane has no scheduler and no kubelet: the Pod stays Pending, and the doctor says so.
-      await eventually('its Pod', async () => assert.equal((await admin().core.listNamespacedPod({ namespace: install.namespace, labelSelector: 'app.kubernetes.io/component=controller' })).items.length, 1));
+      await eventually('its Pod', async () =>
+        assert.equal(
+          (await admin().core.listNamespacedPod({ namespace: install.namespace, labelSelector: 'app.kubernetes.io/component=controller' })).items.length,
+          1,
+        ),
+      );
       const result = await doctor(kubeconfigs.admin);
       assert.equal(result.code, 1, result.stdout);
       assert.match(result.stdout, /^controller +FAIL +Deployment kube-ecrlogin: 0 of 1 ready; Pod kube-ecrlogin-\S+ Pending, not ready$/m);
@@ -259,13 +325,23 @@ describe('kube-ecrlogin doctor, about the running controller', () => {
       namespaces: { failing: 0, unhealthy: 0 },
       errors: [],
     };
-    await admin().core.createNamespacedConfigMap({ namespace: other.namespace, body: { metadata: { name: 'kube-ecrlogin-status' }, data: { 'status.json': JSON.stringify(published) } } });
+    await admin().core.createNamespacedConfigMap({
+      namespace: other.namespace,
+      body: { metadata: { name: 'kube-ecrlogin-status' }, data: { 'status.json': JSON.stringify(published) } },
+    });
     const result = await runCommand(['doctor', '--namespace', other.namespace, '--namespace-selector', other.selector, '--json'], env(kubeconfigs.admin));
     const json = JSON.parse(result.stdout) as DoctorReport;
     assert.equal(check(json, 'controller status').status, 'warn');
-    assert.match(check(json, 'controller status').detail, new RegExp(`^the controller runs version 0\\.0\\.1, this doctor is ${packageVersion.replaceAll('.', '\\.')}: `));
+    assert.match(
+      check(json, 'controller status').detail,
+      new RegExp(`^the controller runs version 0\\.0\\.1, this doctor is ${packageVersion.replaceAll('.', '\\.')}: `),
+    );
     assert.equal(check(json, 'config in force').detail, 'the controller runs the defaults (no ConfigMap at its start: no rules, everything allowed)');
-    assert.equal(json.checks.find((c) => c.name === 'controller lease'), undefined, 'no Lease and no leader election: nothing to say');
+    assert.equal(
+      json.checks.find((c) => c.name === 'controller lease'),
+      undefined,
+      'no Lease and no leader election: nothing to say',
+    );
   });
 
   it('when the leader stops renewing the Lease, says that no replica leads', async () => {
@@ -277,7 +353,10 @@ describe('kube-ecrlogin doctor, about the running controller', () => {
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, renewed + 9_500 - Date.now())));
     const json = await report(kubeconfigs.leastPrivilege);
     assert.equal(check(json, 'controller lease').status, 'fail');
-    assert.match(check(json, 'controller lease').detail, new RegExp(`^Lease ${install.namespace}/kube-ecrlogin is held by replica-a but was last renewed \\S+ ago \\(it lasts 4s\\): no replica leads; `));
+    assert.match(
+      check(json, 'controller lease').detail,
+      new RegExp(`^Lease ${install.namespace}/kube-ecrlogin is held by replica-a but was last renewed \\S+ ago \\(it lasts 4s\\): no replica leads; `),
+    );
     assert.ok(json.failing.includes('controller lease'));
   });
 });

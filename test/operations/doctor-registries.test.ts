@@ -62,7 +62,10 @@ describe('kube-ecrlogin doctor: ECR Public, FIPS and dual-stack endpoints', () =
         ['ecr-public', 'ok'],
       ],
     );
-    assert.match(checks.find((check) => check.name === 'ecr-public')?.detail ?? '', /^ecr-public:GetAuthorizationToken as the controller's own identity for 2 Secrets, valid until /);
+    assert.match(
+      checks.find((check) => check.name === 'ecr-public')?.detail ?? '',
+      /^ecr-public:GetAuthorizationToken as the controller's own identity for 2 Secrets, valid until /,
+    );
     assert.equal(aws.count({ api: 'GetAuthorizationToken', service: 'ecr-public' }), 1);
     assert.equal(aws.count({ api: 'GetAuthorizationToken', service: 'ecr' }), 3);
   });

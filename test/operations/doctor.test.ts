@@ -18,7 +18,6 @@ import { eventually } from '../support/eventually.ts';
 import { pullSecretNames, readSecret } from '../support/objects.ts';
 import { admin, ecrHost, policyRules } from './support.ts';
 
-
 const config = `rules:
   - name: no-eu-for-restricted
     namespaces:
@@ -72,9 +71,14 @@ describe('kube-ecrlogin doctor', () => {
     await core.createNamespacedServiceAccount({ namespace, body: { metadata: { name } } });
     const subjects = [{ kind: 'ServiceAccount', name, namespace }];
     await rbac.createClusterRole({ body: { metadata: { name: full }, rules: policyRules(cluster_) } });
-    await rbac.createClusterRoleBinding({ body: { metadata: { name: full }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: full }, subjects } });
+    await rbac.createClusterRoleBinding({
+      body: { metadata: { name: full }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: full }, subjects },
+    });
     await rbac.createNamespacedRole({ namespace, body: { metadata: { name }, rules: policyRules(namespaced) } });
-    await rbac.createNamespacedRoleBinding({ namespace, body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects } });
+    await rbac.createNamespacedRoleBinding({
+      namespace,
+      body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects },
+    });
     users[name] = `system:serviceaccount:${namespace}:${name}`;
     const plane = cluster();
     return plane.writeKubeconfig(await plane.serviceAccountConfig(namespace, name), join(plane.state.dir, 'ops', `${full}.kubeconfig`));
@@ -101,9 +105,9 @@ describe('kube-ecrlogin doctor', () => {
       assert.deepEqual(pullSecretNames(builder), ['ecr-login-builder']);
     });
 
-    const withoutSome = clusterRules.map((rule) =>
-      rule.resources.includes('serviceaccounts') ? { ...rule, verbs: rule.verbs.filter((verb) => verb !== 'patch') } : rule,
-    ).filter((rule) => !rule.resources.includes('events'));
+    const withoutSome = clusterRules
+      .map((rule) => (rule.resources.includes('serviceaccounts') ? { ...rule, verbs: rule.verbs.filter((verb) => verb !== 'patch') } : rule))
+      .filter((rule) => !rule.resources.includes('events'));
     kubeconfigs.leastPrivilege = await account('doctor', clusterRules, namespaceRules);
     kubeconfigs.missingRbac = await account('doctor-missing', withoutSome, namespaceRules);
     const plane = cluster();
@@ -124,7 +128,8 @@ describe('kube-ecrlogin doctor', () => {
     assert.match(table.stdout, new RegExp(`^kubernetes +ok +.* as system:serviceaccount:${controller.namespace}:doctor$`, 'm'));
     assert.match(table.stdout, /^rbac +ok +all 16 permissions the controller needs are granted$/m);
     assert.match(table.stdout, /^aws identity +ok +arn:aws:iam::111122223333:user\/kube-ecrlogin/m);
-    for (const region of ['eu-west-1', 'us-east-1']) assert.match(table.stdout, new RegExp(`^ecr ${region} +ok +GetAuthorizationToken as the controller's own identity`, 'm'));
+    for (const region of ['eu-west-1', 'us-east-1'])
+      assert.match(table.stdout, new RegExp(`^ecr ${region} +ok +GetAuthorizationToken as the controller's own identity`, 'm'));
     assert.match(table.stdout, new RegExp(`^ecr us-east-2 as role/doc-builder-pull +ok +GetAuthorizationToken as role ${role}`, 'm'));
     assert.match(table.stdout, /^OBJECT +SECRET +EXPIRES +STATUS +LAST ERROR$/m);
     const secret = await readSecret(ns.good, 'ecr-login');
@@ -155,10 +160,13 @@ describe('kube-ecrlogin doctor', () => {
     // Questions only: no object was written.
     const writes = cluster().writes({ user: users['doctor'] ?? '', since });
     assert.ok(writes.length >= 14, 'it asked');
-    assert.deepEqual([...new Set(writes.map((w) => `${w.verb} ${w.objectRef?.resource}`))].sort(), ['create selfsubjectaccessreviews', 'create selfsubjectreviews']);
+    assert.deepEqual([...new Set(writes.map((w) => `${w.verb} ${w.objectRef?.resource}`))].sort(), [
+      'create selfsubjectaccessreviews',
+      'create selfsubjectreviews',
+    ]);
   });
 
-  it("shows the newest Warning Event about each object as its last error, when allowed to list Events", async () => {
+  it('shows the newest Warning Event about each object as its last error, when allowed to list Events', async () => {
     const { code, report } = await json(served(), env(kubeconfigs.admin));
     assert.equal(code, 0);
     assert.match(row(report, `Namespace/${ns.invalid}`).lastError ?? '', /^InvalidAnnotation: annotation ecr-login\/server: "docker.io\/library"/);
@@ -178,7 +186,10 @@ describe('kube-ecrlogin doctor', () => {
     const asAdmin = await json(served(), env(kubeconfigs.admin));
     const pods = asAdmin.report.checks.find((check) => check.name === 'pods');
     assert.equal(pods?.status, 'warn');
-    assert.match(pods?.detail ?? '', new RegExp(`^1 Pod was created before its ServiceAccount listed the pull Secret .*: ${ns.good}/late \\(ecr-login\\)\\. Delete them`));
+    assert.match(
+      pods?.detail ?? '',
+      new RegExp(`^1 Pod was created before its ServiceAccount listed the pull Secret .*: ${ns.good}/late \\(ecr-login\\)\\. Delete them`),
+    );
     assert.doesNotMatch(pods?.detail ?? '', /\/fine/);
     const asController = await json(served(), env(kubeconfigs.leastPrivilege));
     assert.match(asController.report.checks.find((check) => check.name === 'pods')?.detail ?? '', /^cannot list Pods, .*HTTP 403/);
@@ -196,20 +207,36 @@ describe('kube-ecrlogin doctor', () => {
   });
 
   it('with --leader-elect, the Lease permissions are required, and named when missing', async () => {
-    const withoutLease = await account('doctor-no-lease', clusterRules, namespaceRules.filter((rule) => !rule.resources.includes('leases')));
+    const withoutLease = await account(
+      'doctor-no-lease',
+      clusterRules,
+      namespaceRules.filter((rule) => !rule.resources.includes('leases')),
+    );
     const relaxed = await doctor(served(), env(withoutLease));
     assert.equal(relaxed.code, 0, relaxed.stdout);
     assert.match(relaxed.stdout, /^rbac leader election +WARN +needed with --leader-elect, denied: create leases.coordination.k8s.io in namespace/m);
     const strict = await doctor([...served(), '--leader-elect'], env(withoutLease));
     assert.equal(strict.code, 1);
-    assert.match(strict.stdout, new RegExp(`^rbac +FAIL +denied: create leases.coordination.k8s.io in namespace ${controller.namespace}; get leases.coordination.k8s.io kube-ecrlogin in namespace ${controller.namespace}; update leases`, 'm'));
+    assert.match(
+      strict.stdout,
+      new RegExp(
+        `^rbac +FAIL +denied: create leases.coordination.k8s.io in namespace ${controller.namespace}; get leases.coordination.k8s.io kube-ecrlogin in namespace ${controller.namespace}; update leases`,
+        'm',
+      ),
+    );
   });
 
   it('AWS denied: exits 1 and names the AWS identity check and every region', async () => {
-    const result = await doctor(served(), env(kubeconfigs.leastPrivilege, { AWS_ACCESS_KEY_ID: 'AKIAUNKNOWN000000000', AWS_SECRET_ACCESS_KEY: 'not-a-known-key' }));
+    const result = await doctor(
+      served(),
+      env(kubeconfigs.leastPrivilege, { AWS_ACCESS_KEY_ID: 'AKIAUNKNOWN000000000', AWS_SECRET_ACCESS_KEY: 'not-a-known-key' }),
+    );
     assert.equal(result.code, 1);
     assert.match(result.stdout, /^aws identity +FAIL +sts:GetCallerIdentity failed: InvalidClientTokenId/m);
-    assert.match(result.stdout, /^ecr us-east-1 +FAIL +as the controller's own identity for 1 Secret: GetAuthorizationToken failed: UnrecognizedClientException/m);
+    assert.match(
+      result.stdout,
+      /^ecr us-east-1 +FAIL +as the controller's own identity for 1 Secret: GetAuthorizationToken failed: UnrecognizedClientException/m,
+    );
     assert.match(result.stdout, /\nunhealthy: 4 failing checks: aws identity, ecr eu-west-1, ecr us-east-1, ecr us-east-2 as role\/doc-builder-pull\n$/);
     assert.ok(!result.stdout.includes('not-a-known-key'));
   });
@@ -229,15 +256,31 @@ describe('kube-ecrlogin doctor', () => {
   it('an invalid ConfigMap: exits 1 and names the setting', async () => {
     const { core } = admin();
     const replace = (text: string): Promise<k8s.V1ConfigMap> =>
-      core.replaceNamespacedConfigMap({ namespace: controller.namespace, name: 'kube-ecrlogin-config', body: { metadata: { name: 'kube-ecrlogin-config' }, data: { 'config.yaml': text } } });
+      core.replaceNamespacedConfigMap({
+        namespace: controller.namespace,
+        name: 'kube-ecrlogin-config',
+        body: { metadata: { name: 'kube-ecrlogin-config' }, data: { 'config.yaml': text } },
+      });
     await replace(`${config}refresh:\n  margin: always\n`);
     try {
       const result = await doctor(served(), env(kubeconfigs.leastPrivilege));
       assert.equal(result.code, 1);
-      assert.match(result.stdout, new RegExp(`^config +FAIL +ConfigMap ${controller.namespace}/kube-ecrlogin-config key config.yaml is invalid: refresh.margin: "always" is neither`, 'm'));
+      assert.match(
+        result.stdout,
+        new RegExp(
+          `^config +FAIL +ConfigMap ${controller.namespace}/kube-ecrlogin-config key config.yaml is invalid: refresh.margin: "always" is neither`,
+          'm',
+        ),
+      );
       assert.match(result.stdout, /\nunhealthy: 1 failing check: config\n$/);
       // Its policy unknown, the doctor cannot blame a missing Secret on the controller.
-      assert.match(result.stdout, new RegExp(`^credentials unknown +WARN +no Secret, perhaps denied by the policy in force \\(the ConfigMap is invalid\\): Namespace/${ns.denied} \\(missing\\)$`, 'm'));
+      assert.match(
+        result.stdout,
+        new RegExp(
+          `^credentials unknown +WARN +no Secret, perhaps denied by the policy in force \\(the ConfigMap is invalid\\): Namespace/${ns.denied} \\(missing\\)$`,
+          'm',
+        ),
+      );
     } finally {
       await replace(config);
     }
@@ -246,7 +289,11 @@ describe('kube-ecrlogin doctor', () => {
   it('a ConfigMap whose key is misspelled (config.yml): exits 1 and names the key found and the one expected', async () => {
     const { core } = admin();
     const replace = (data: Record<string, string>): Promise<k8s.V1ConfigMap> =>
-      core.replaceNamespacedConfigMap({ namespace: controller.namespace, name: 'kube-ecrlogin-config', body: { metadata: { name: 'kube-ecrlogin-config' }, data } });
+      core.replaceNamespacedConfigMap({
+        namespace: controller.namespace,
+        name: 'kube-ecrlogin-config',
+        body: { metadata: { name: 'kube-ecrlogin-config' }, data },
+      });
     await replace({ 'config.yml': config });
     try {
       const { code, report } = await json(served(), env(kubeconfigs.leastPrivilege));
@@ -306,7 +353,12 @@ describe('kube-ecrlogin doctor', () => {
     });
     const sameRoleCheck = (await json(sameRole, env(kubeconfigs.leastPrivilege))).report.checks.find((c) => c.name === 'policy registries');
     assert.equal(sameRoleCheck?.status, 'warn');
-    assert.match(sameRoleCheck?.detail ?? '', new RegExp(`: role ${role} serves namespaces under rules with different registries: everyone \\(any registry\\), no-eu-for-restricted \\(\\*/us-\\*\\)\\. `));
+    assert.match(
+      sameRoleCheck?.detail ?? '',
+      new RegExp(
+        `: role ${role} serves namespaces under rules with different registries: everyone \\(any registry\\), no-eu-for-restricted \\(\\*/us-\\*\\)\\. `,
+      ),
+    );
 
     const ownRoles = await group({
       [uniqueName('doc-denied-iso')]: { ...us, 'ecr-login/role-arn': role },
@@ -314,12 +366,20 @@ describe('kube-ecrlogin doctor', () => {
     });
     const { report } = await json(ownRoles, env(kubeconfigs.leastPrivilege));
     assert.equal(report.objects.length, 2, 'both are listed');
-    assert.equal(report.checks.find((c) => c.name === 'policy registries'), undefined);
+    assert.equal(
+      report.checks.find((c) => c.name === 'policy registries'),
+      undefined,
+    );
   });
 
   it('classifies the Secrets it finds: missing, expired, expiring and taken by a Secret it does not manage', async () => {
     const { core } = admin();
-    const names = { missing: uniqueName('doc-missing'), expired: uniqueName('doc-expired'), expiring: uniqueName('doc-expiring'), taken: uniqueName('doc-taken') };
+    const names = {
+      missing: uniqueName('doc-missing'),
+      expired: uniqueName('doc-expired'),
+      expiring: uniqueName('doc-expiring'),
+      taken: uniqueName('doc-taken'),
+    };
     const labels = { [unserved.key]: unserved.value };
     for (const name of Object.values(names)) {
       await core.createNamespace({ body: { metadata: { name, labels, annotations: { 'ecr-login/server': ecrHost('us-east-1') } } } });
@@ -332,10 +392,18 @@ describe('kube-ecrlogin doctor', () => {
           metadata: {
             name: 'ecr-login',
             labels: { 'app.kubernetes.io/managed-by': 'kube-ecrlogin' },
-            annotations: { 'ecr-login/owner': `Namespace/${namespace}`, 'ecr-login/issued-at': new Date(issuedAt).toISOString(), 'ecr-login/expires-at': new Date(expiresAt).toISOString() },
+            annotations: {
+              'ecr-login/owner': `Namespace/${namespace}`,
+              'ecr-login/issued-at': new Date(issuedAt).toISOString(),
+              'ecr-login/expires-at': new Date(expiresAt).toISOString(),
+            },
           },
           type: 'kubernetes.io/dockerconfigjson',
-          data: { '.dockerconfigjson': Buffer.from(JSON.stringify({ auths: { [ecrHost('us-east-1')]: { username: 'AWS', password: 'x', auth: Buffer.from('AWS:x').toString('base64') } } })).toString('base64') },
+          data: {
+            '.dockerconfigjson': Buffer.from(
+              JSON.stringify({ auths: { [ecrHost('us-east-1')]: { username: 'AWS', password: 'x', auth: Buffer.from('AWS:x').toString('base64') } } }),
+            ).toString('base64'),
+          },
         },
       });
     await managed(names.expired, now - 13 * 3_600_000, now - 3_600_000);
@@ -352,7 +420,12 @@ describe('kube-ecrlogin doctor', () => {
     assert.match(row(report, `Namespace/${names.taken}`).detail ?? '', /exists and is not managed by kube-ecrlogin/);
     assert.deepEqual(report.failing, ['credentials']);
     const credentials = report.checks.find((c) => c.name === 'credentials')?.detail ?? '';
-    assert.match(credentials, new RegExp(`^2 without usable credentials: Namespace/${names.missing} \\(missing\\), Namespace/${names.expired} \\(expired\\)$|^2 without usable credentials: Namespace/${names.expired} \\(expired\\), Namespace/${names.missing} \\(missing\\)$`));
+    assert.match(
+      credentials,
+      new RegExp(
+        `^2 without usable credentials: Namespace/${names.missing} \\(missing\\), Namespace/${names.expired} \\(expired\\)$|^2 without usable credentials: Namespace/${names.expired} \\(expired\\), Namespace/${names.missing} \\(missing\\)$`,
+      ),
+    );
     assert.match(report.checks.find((c) => c.name === 'credentials expiring')?.detail ?? '', new RegExp(names.expiring));
   });
 
@@ -428,7 +501,10 @@ describe('kube-ecrlogin doctor', () => {
     const { report } = await json(['--namespace-selector', `${keyless.key}=${keyless.value}`], env(kubeconfigs.leastPrivilege));
     assert.ok(report.failing.includes('rbac'));
     assert.match(report.checks.find((c) => c.name === 'rbac')?.detail ?? '', /^denied: create serviceaccounts\/token cluster-wide$/);
-    assert.equal(report.checks.find((c) => c.name === 'rbac keyless tenants'), undefined);
+    assert.equal(
+      report.checks.find((c) => c.name === 'rbac keyless tenants'),
+      undefined,
+    );
     assert.equal(report.checks.find((c) => c.name === 'ecr us-east-1 web identity')?.status, 'skip');
   });
 });

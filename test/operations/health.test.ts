@@ -27,7 +27,11 @@ import {
   type Install,
 } from './support.ts';
 
-const subject = (install: Install): { kind: string; name: string; namespace: string } => ({ kind: 'ServiceAccount', name: 'health', namespace: install.namespace });
+const subject = (install: Install): { kind: string; name: string; namespace: string } => ({
+  kind: 'ServiceAccount',
+  name: 'health',
+  namespace: install.namespace,
+});
 
 describe('/healthz and /readyz', () => {
   let aws: AwsTestServer;
@@ -49,8 +53,12 @@ describe('/healthz and /readyz', () => {
   after(async () => {
     await stopController(controller);
     await aws.close();
-    await admin().rbac.deleteClusterRole({ name: `${install.namespace}-health` }).catch(() => undefined);
-    await admin().rbac.deleteClusterRoleBinding({ name: `${install.namespace}-health` }).catch(() => undefined);
+    await admin()
+      .rbac.deleteClusterRole({ name: `${install.namespace}-health` })
+      .catch(() => undefined);
+    await admin()
+      .rbac.deleteClusterRoleBinding({ name: `${install.namespace}-health` })
+      .catch(() => undefined);
   });
 
   it('is alive but not ready while it cannot read its config', async () => {
@@ -119,10 +127,14 @@ describe('the event-loop watchdog behind /healthz', () => {
       });
       const stalled = Number(/stalled for (\d+) ms/.exec(problem ?? '')?.[1]);
       assert.ok(stalled >= 200, `${stalled} ms`);
-      await eventually('healthy again', () => {
-        assert.equal(watchdog.probe(), undefined);
-        return Promise.resolve();
-      }, { timeoutMs: 5_000, intervalMs: 50 });
+      await eventually(
+        'healthy again',
+        () => {
+          assert.equal(watchdog.probe(), undefined);
+          return Promise.resolve();
+        },
+        { timeoutMs: 5_000, intervalMs: 50 },
+      );
     } finally {
       watchdog.stop();
     }

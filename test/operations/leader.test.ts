@@ -279,9 +279,13 @@ async function startPair(aws: AwsTestServer, args: readonly string[], config: st
   // Both have loaded the config and synced before a test changes anything: on a loaded machine a
   // replica can take seconds to start, and one that starts after the config turned invalid refuses to.
   for (const replica of [pa, pb]) {
-    await eventually(`${replica.identity} ready`, async () => {
-      assert.equal((await httpGet(`${replica.healthUrl}/readyz`)).status, 200);
-    }, { timeoutMs: 60_000 });
+    await eventually(
+      `${replica.identity} ready`,
+      async () => {
+        assert.equal((await httpGet(`${replica.healthUrl}/readyz`)).status, 200);
+      },
+      { timeoutMs: 60_000 },
+    );
   }
   return { install, replicas: { a: { process: pa, user: a.user }, b: { process: pb, user: b.user } } };
 }
@@ -358,24 +362,38 @@ describe('two replicas on the real control plane', () => {
     const plane = cluster();
     const leaderWrites = plane.writes({ user: pair.replicas[leader].user, since });
     for (const resource of ['secrets', 'serviceaccounts', 'events']) {
-      assert.ok(leaderWrites.some((w) => w.objectRef?.resource === resource), `the leader wrote ${resource}`);
+      assert.ok(
+        leaderWrites.some((w) => w.objectRef?.resource === resource),
+        `the leader wrote ${resource}`,
+      );
     }
     assert.ok(plane.writes({ user: pair.replicas[leader].user, resource: 'leases' }).length > 0, 'the leader renews the Lease');
     // At start both try to create the Lease; the loser's create fails. Nothing else, not even an attempt.
     const standbyWrites = plane.writes({ user: pair.replicas[standby].user, succeeded: false });
-    assert.deepEqual(standbyWrites.filter((w) => w.objectRef?.resource !== 'leases').map((w) => `${w.verb} ${w.objectRef?.resource}`), [], 'the standby wrote nothing');
+    assert.deepEqual(
+      standbyWrites.filter((w) => w.objectRef?.resource !== 'leases').map((w) => `${w.verb} ${w.objectRef?.resource}`),
+      [],
+      'the standby wrote nothing',
+    );
     assert.deepEqual(plane.writes({ user: pair.replicas[standby].user }), [], 'not even the Lease');
     // The audit log records writes only: the standby's log shows that it reads the Lease (on its
     // first retry after losing the race to create it, which may come after the leader's first writes).
     await eventually('the standby saw the leader', () => {
       const seen = pair.replicas[standby].process.logged('New leader');
-      assert.deepEqual(seen.map((line) => line['leader']), [`replica-${leader}`], 'the standby campaigns: it read the Lease and saw the leader');
+      assert.deepEqual(
+        seen.map((line) => line['leader']),
+        [`replica-${leader}`],
+        'the standby campaigns: it read the Lease and saw the leader',
+      );
       return Promise.resolve();
     });
 
     const probe = await httpGet(`${pair.replicas[standby].process.healthUrl}/readyz`);
     assert.equal(probe.status, 200, 'a standby with synced caches is ready');
-    const [leaderMetrics, standbyMetrics] = await Promise.all([scrape(pair.replicas[leader].process.metricsUrl), scrape(pair.replicas[standby].process.metricsUrl)]);
+    const [leaderMetrics, standbyMetrics] = await Promise.all([
+      scrape(pair.replicas[leader].process.metricsUrl),
+      scrape(pair.replicas[standby].process.metricsUrl),
+    ]);
     assert.equal(leaderMetrics.value('kube_ecrlogin_leader'), 1);
     assert.equal(standbyMetrics.value('kube_ecrlogin_leader'), 0);
     // Its one possible write attempt is the Lease create it lost at start (a 409, counted as an error).

@@ -141,7 +141,7 @@ describe('/metrics', () => {
     }
   });
 
-  it("counts AWS calls by API and result, exactly as many as the AWS test server answered", async () => {
+  it('counts AWS calls by API and result, exactly as many as the AWS test server answered', async () => {
     // The failing namespace keeps retrying: compare between two of its calls.
     await eventually('metrics and the AWS test server agree', async () => {
       const metrics = await scrape(controller.metricsUrl);
@@ -159,8 +159,7 @@ describe('/metrics', () => {
     const audited = (verb: string, resource: string): number => plane.writes({ user, resource }).filter((w) => w.verb === verb).length;
     const metrics = await eventually('metrics and audit log agree', async () => {
       const scraped = await scrape(controller.metricsUrl);
-      const counted = (verb: string, resource: string): number =>
-        scraped.sum('kube_ecrlogin_kubernetes_writes_total', { verb, resource, result: 'success' });
+      const counted = (verb: string, resource: string): number => scraped.sum('kube_ecrlogin_kubernetes_writes_total', { verb, resource, result: 'success' });
       assert.equal(counted('create', 'secrets'), audited('create', 'secrets'));
       assert.equal(counted('apply', 'secrets') + counted('patch', 'secrets'), audited('patch', 'secrets'));
       assert.equal(counted('patch', 'serviceaccounts'), audited('patch', 'serviceaccounts'));
@@ -182,7 +181,11 @@ describe('/metrics', () => {
       const buckets = metrics.find('kube_ecrlogin_reconcile_duration_seconds_bucket', { result });
       assert.ok(buckets.length > 5, `${result}: buckets`);
       const counts = buckets.map((b) => b.value);
-      assert.deepEqual(counts, [...counts].sort((a, b) => a - b), 'cumulative');
+      assert.deepEqual(
+        counts,
+        [...counts].sort((a, b) => a - b),
+        'cumulative',
+      );
       const count = metrics.value('kube_ecrlogin_reconcile_duration_seconds_count', { result });
       assert.ok(count >= 1);
       assert.equal(buckets.find((b) => b.labels['le'] === '+Inf')?.value, count);
@@ -245,7 +248,13 @@ describe('/metrics', () => {
     }
     const { password } = Object.values(decodeDockerConfig(await readSecret(ns.good, 'ecr-login')))[0] ?? { password: '' };
     assert.ok(password.length > 20);
-    for (const secret of [password, Buffer.from(`AWS:${password}`).toString('base64'), controllerKeys.secretAccessKey, controllerKeys.accessKeyId, 'arn:aws:']) {
+    for (const secret of [
+      password,
+      Buffer.from(`AWS:${password}`).toString('base64'),
+      controllerKeys.secretAccessKey,
+      controllerKeys.accessKeyId,
+      'arn:aws:',
+    ]) {
       assert.ok(!answer.body.includes(secret), `the metrics do not contain ${secret.slice(0, 8)}...`);
     }
   });
@@ -260,7 +269,10 @@ describe('/metrics', () => {
       perGrant.flatMap((name) => metrics.find(name, { namespace }).map((s) => `${name}{${s.labels['secret'] ?? ''}}=${s.value}`)).sort();
     const before = await scrape(controller.metricsUrl);
     const expiresAt = before.value('kube_ecrlogin_secret_expiry_timestamp_seconds', { namespace: ns.good, secret: 'ecr-login' });
-    assert.deepEqual(of(before, ns.good), [`kube_ecrlogin_secret_expiry_timestamp_seconds{ecr-login}=${expiresAt}`, 'kube_ecrlogin_secret_refresh_failing{ecr-login}=0']);
+    assert.deepEqual(of(before, ns.good), [
+      `kube_ecrlogin_secret_expiry_timestamp_seconds{ecr-login}=${expiresAt}`,
+      'kube_ecrlogin_secret_refresh_failing{ecr-login}=0',
+    ]);
     assert.deepEqual(of(before, ns.failing), ['kube_ecrlogin_secret_refresh_failing{ecr-login}=1']);
 
     // The Secret's name changes: the old name's series go, the new name's come.
@@ -272,7 +284,10 @@ describe('/metrics', () => {
       const secret = await readSecret(ns.good, 'renamed');
       const metrics = await scrape(controller.metricsUrl);
       const at = Date.parse(secret.metadata?.annotations?.['ecr-login/expires-at'] ?? '') / 1000;
-      assert.deepEqual(of(metrics, ns.good), [`kube_ecrlogin_secret_expiry_timestamp_seconds{renamed}=${at}`, 'kube_ecrlogin_secret_refresh_failing{renamed}=0']);
+      assert.deepEqual(of(metrics, ns.good), [
+        `kube_ecrlogin_secret_expiry_timestamp_seconds{renamed}=${at}`,
+        'kube_ecrlogin_secret_refresh_failing{renamed}=0',
+      ]);
       return metrics;
     });
     assert.deepEqual(of(renamed, ns.failing), ['kube_ecrlogin_secret_refresh_failing{ecr-login}=1'], 'another namespace keeps its series');
@@ -288,10 +303,18 @@ describe('/metrics', () => {
 
     // The failing namespace is deleted: its alert clears.
     await core.deleteNamespace({ name: ns.failing });
-    await eventually('no series for the deleted namespace', async () => {
-      assert.deepEqual(of(await scrape(controller.metricsUrl), ns.failing), []);
-    }, { timeoutMs: 60_000 });
+    await eventually(
+      'no series for the deleted namespace',
+      async () => {
+        assert.deepEqual(of(await scrape(controller.metricsUrl), ns.failing), []);
+      },
+      { timeoutMs: 60_000 },
+    );
     const after = await scrape(controller.metricsUrl);
-    assert.deepEqual(perGrant.flatMap((name) => after.find(name)), [], 'no per-grant series left at all');
+    assert.deepEqual(
+      perGrant.flatMap((name) => after.find(name)),
+      [],
+      'no per-grant series left at all',
+    );
   });
 });

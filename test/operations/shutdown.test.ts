@@ -29,11 +29,27 @@ import {
  * Three registries in three regions, whose tokens no other namespace shares: regions must exist, so
  * twelve namespaces take twelve regions at three endpoints (plain, FIPS, dual-stack), each a token key.
  */
-const regions = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2', 'eu-west-1', 'eu-west-2', 'eu-west-3', 'eu-central-1', 'eu-north-1', 'ap-south-1', 'ap-northeast-1', 'sa-east-1'];
+const regions = [
+  'us-east-1',
+  'us-east-2',
+  'us-west-1',
+  'us-west-2',
+  'eu-west-1',
+  'eu-west-2',
+  'eu-west-3',
+  'eu-central-1',
+  'eu-north-1',
+  'ap-south-1',
+  'ap-northeast-1',
+  'sa-east-1',
+];
 const hostsOf = (index: number): string[] =>
   [0, 1, 2].map((j) => {
     const region = regions[(index % 4) * 3 + j] ?? 'us-east-1';
-    return [ecrHost(region), ecrHost(region).replace('.dkr.ecr.', '.dkr.ecr-fips.'), `111122223333.dkr-ecr.${region}.on.aws`][Math.floor(index / 4)] ?? ecrHost(region);
+    return (
+      [ecrHost(region), ecrHost(region).replace('.dkr.ecr.', '.dkr.ecr-fips.'), `111122223333.dkr-ecr.${region}.on.aws`][Math.floor(index / 4)] ??
+      ecrHost(region)
+    );
   });
 
 async function defaultServiceAccounts(names: readonly string[]): Promise<void> {
@@ -83,7 +99,10 @@ describe('SIGTERM in the middle of work', () => {
   it('finishes the reconciles in flight, releases the Lease at once, exits 0 and leaves every Secret whole', async (t) => {
     // The first four namespaces are done and the next four are waiting for AWS.
     await eventually('the second round in flight', () => {
-      assert.ok(arrivals(aws, latency, latencyCount) > 12, `${arrivals(aws, latency, latencyCount)} calls; the controller said:\n${controller.output().slice(-3000)}`);
+      assert.ok(
+        arrivals(aws, latency, latencyCount) > 12,
+        `${arrivals(aws, latency, latencyCount)} calls; the controller said:\n${controller.output().slice(-3000)}`,
+      );
       return Promise.resolve();
     });
     const signalled = new Date();
@@ -118,8 +137,13 @@ describe('SIGTERM in the middle of work', () => {
     t.diagnostic(`${served.length} of ${names.length} namespaces served before the controller stopped`);
     assert.ok(served.length > 4, 'the reconciles in flight at SIGTERM finished');
     assert.ok(served.length < names.length, 'no new work was started after SIGTERM');
-    const created = cluster().writes({ user, resource: 'secrets' }).filter((w) => w.verb === 'create');
-    assert.ok(created.some((w) => new Date(w.requestReceivedTimestamp) > signalled), 'some Secrets were written after SIGTERM, by work already in flight');
+    const created = cluster()
+      .writes({ user, resource: 'secrets' })
+      .filter((w) => w.verb === 'create');
+    assert.ok(
+      created.some((w) => new Date(w.requestReceivedTimestamp) > signalled),
+      'some Secrets were written after SIGTERM, by work already in flight',
+    );
     assert.equal(created.length, served.length);
   });
 });
@@ -182,7 +206,13 @@ describe('SIGTERM before the caches have synced', () => {
     const install = await createInstall('early');
     // No permission at all: the controller cannot even read its ConfigMap.
     const account = await serviceAccount(install, 'controller', { clusterAdmin: false });
-    const controller = await spawnController({ install, identity: 'early-0', kubeconfig: account.kubeconfig, awsEndpoint: aws.endpoint, args: ['--leader-elect'] });
+    const controller = await spawnController({
+      install,
+      identity: 'early-0',
+      kubeconfig: account.kubeconfig,
+      awsEndpoint: aws.endpoint,
+      args: ['--leader-elect'],
+    });
     try {
       await eventually('alive and not ready', async () => {
         assert.equal((await httpGet(`${controller.healthUrl}/readyz`)).body, 'loading config\n');

@@ -39,7 +39,11 @@ export async function createInstall(prefix = 'ops'): Promise<Install> {
  * A ServiceAccount in the install's namespace bound to cluster-admin (or to nothing), and a kubeconfig
  * file for it. Its user name tells its writes apart in the audit log.
  */
-export async function serviceAccount(install: Install, name: string, options: { clusterAdmin?: boolean } = {}): Promise<{ user: string; kubeconfig: string; config: k8s.KubeConfig }> {
+export async function serviceAccount(
+  install: Install,
+  name: string,
+  options: { clusterAdmin?: boolean } = {},
+): Promise<{ user: string; kubeconfig: string; config: k8s.KubeConfig }> {
   const { core } = admin();
   await core.createNamespacedServiceAccount({ namespace: install.namespace, body: { metadata: { name } } });
   if (options.clusterAdmin ?? true) await bindClusterRole(install, name, 'cluster-admin');
@@ -127,14 +131,22 @@ export async function spawnController(options: SpawnOptions): Promise<Controller
   const args = [
     cli,
     'run',
-    '--namespace', options.install.namespace,
-    '--namespace-selector', options.install.selector,
-    '--metrics-bind-address', `127.0.0.1:${metricsPort}`,
-    '--health-probe-bind-address', `127.0.0.1:${healthPort}`,
-    '--backoff-base', '200ms',
-    '--backoff-max', '5s',
-    '--aws-retries', '1',
-    '--log-level', 'debug',
+    '--namespace',
+    options.install.namespace,
+    '--namespace-selector',
+    options.install.selector,
+    '--metrics-bind-address',
+    `127.0.0.1:${metricsPort}`,
+    '--health-probe-bind-address',
+    `127.0.0.1:${healthPort}`,
+    '--backoff-base',
+    '200ms',
+    '--backoff-max',
+    '5s',
+    '--aws-retries',
+    '1',
+    '--log-level',
+    'debug',
     ...(options.args ?? []),
   ];
   const child = spawn(process.execPath, args, {

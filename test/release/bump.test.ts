@@ -37,7 +37,12 @@ describe('make bump', () => {
     const example = read('kustomize/examples/install/kustomization.yaml');
     assert.doesNotMatch(example, new RegExp(`ref=v${packageVersion.replaceAll('.', '\\.')}\\b`));
     assert.match(example, /newTag: "9\.8\.7"/);
-    for (const readme of ['README.md', 'kustomize/README.md']) assert.doesNotMatch(read(readme), new RegExp(`\\?ref=v${packageVersion.replaceAll('.', '\\.')}\\b|releases/download/v${packageVersion.replaceAll('.', '\\.')}/`), readme);
+    for (const readme of ['README.md', 'kustomize/README.md'])
+      assert.doesNotMatch(
+        read(readme),
+        new RegExp(`\\?ref=v${packageVersion.replaceAll('.', '\\.')}\\b|releases/download/v${packageVersion.replaceAll('.', '\\.')}/`),
+        readme,
+      );
     const changelog = read('CHANGELOG.md');
     assert.match(changelog, /^## \[Unreleased\]\n\n## \[9\.8\.7\] - \d{4}-\d{2}-\d{2}\n/m);
     assert.match(changelog, /^\[Unreleased\]: \S+\/compare\/v9\.8\.7\.\.\.HEAD$/m);

@@ -63,7 +63,11 @@ describe('make release', () => {
     const kinds = (file: string): string[] => parseManifests(rendered.files.get(file) ?? '').map((o) => `${o.kind}/${o.metadata.name}`);
     assert.ok(kinds('install.yaml').includes('ValidatingAdmissionPolicy/kube-ecrlogin-writes'), 'guard-rails, as overlays/default');
     const sa = parseManifests(rendered.files.get('install.yaml') ?? '').find((o) => o.kind === 'ServiceAccount');
-    assert.equal(sa?.metadata.annotations?.['eks.amazonaws.com/role-arn'], 'arn:aws:iam::111122223333:role/kube-ecrlogin', 'the placeholder role, refused at run time');
+    assert.equal(
+      sa?.metadata.annotations?.['eks.amazonaws.com/role-arn'],
+      'arn:aws:iam::111122223333:role/kube-ecrlogin',
+      'the placeholder role, refused at run time',
+    );
     assert.ok(kinds('install-seed-compatible.yaml').includes('CronJob/kube-ecrlogin'));
     assert.ok(kinds('component-prometheus.yaml').includes('ServiceMonitor/kube-ecrlogin'));
     assert.ok(kinds('component-prometheus.yaml').includes('Deployment/kube-ecrlogin'), 'over the base: a whole install');
@@ -133,8 +137,17 @@ describe('make release', () => {
         const all = await renderedInNamespace(scratch, file.replace('.yaml', ''), rendered.files.get(file) ?? '', namespace);
         const objects = all.filter((object) => !absentGroups.some((group) => object.apiVersion.startsWith(group)));
         if (file === 'component-admission-webhook-cert-manager.yaml') {
-          assert.deepEqual(all.filter((object) => !objects.includes(object)).map((o) => o.kind).sort(), ['Certificate', 'Issuer']);
-          assert.ok(objects.some((o) => o.kind === 'MutatingWebhookConfiguration'), 'with admission-webhook, which it needs');
+          assert.deepEqual(
+            all
+              .filter((object) => !objects.includes(object))
+              .map((o) => o.kind)
+              .sort(),
+            ['Certificate', 'Issuer'],
+          );
+          assert.ok(
+            objects.some((o) => o.kind === 'MutatingWebhookConfiguration'),
+            'with admission-webhook, which it needs',
+          );
         }
         if (needs !== undefined && cluster().minor < needs) {
           await assert.rejects(dryRun(objects), /no matches for kind "MutatingAdmissionPolicy/);

@@ -26,7 +26,11 @@ export async function renderRelease(version: string, env: Readonly<Record<string
   const out = join(dir, 'release');
   const notes = join(dir, 'notes.md');
   await runOk(join(repoRoot, 'test', 'release', 'render.sh'), [version], { env: { ...process.env, ...env, OUT: out, NOTES: notes } });
-  const files = new Map(readdirSync(out).sort().map((name) => [name, readFileSync(join(out, name), 'utf8')] as const));
+  const files = new Map(
+    readdirSync(out)
+      .sort()
+      .map((name) => [name, readFileSync(join(out, name), 'utf8')] as const),
+  );
   return { dir: out, notes: readFileSync(notes, 'utf8'), files, remove: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

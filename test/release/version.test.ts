@@ -30,7 +30,13 @@ describe('the version', () => {
     assert.match(dockerfile, /^ARG VERSION=dev$/m, 'no version written in the Dockerfile itself');
     assert.match(dockerfile, /org\.opencontainers\.image\.version="\$\{VERSION\}"/);
     const image = await runOk('make', ['-s', '-n', 'image'], { cwd: repoRoot });
-    assert.match(image, new RegExp(`^docker build --build-arg VERSION=${packageVersion.replaceAll('.', '\\.')} -t ghcr\\.io/kube-ecrlogin/kube-ecrlogin:${packageVersion.replaceAll('.', '\\.')} \\.$`, 'm'));
+    assert.match(
+      image,
+      new RegExp(
+        `^docker build --build-arg VERSION=${packageVersion.replaceAll('.', '\\.')} -t ghcr\\.io/kube-ecrlogin/kube-ecrlogin:${packageVersion.replaceAll('.', '\\.')} \\.$`,
+        'm',
+      ),
+    );
     const release = await runOk('make', ['-s', '-n', 'release'], { cwd: repoRoot });
     assert.match(release, new RegExp(`^test/release/render\\.sh v${packageVersion.replaceAll('.', '\\.')}$`, 'm'));
     const workflow = read('.github/workflows/release.yaml');
@@ -47,18 +53,20 @@ describe('the version', () => {
       const template = podTemplateLabels(object);
       if (template === undefined) {
         // Objects of the base carry the label; a component's own objects get it from `make release`.
-        if (object.metadata.labels?.['app.kubernetes.io/version'] !== undefined) assert.equal(object.metadata.labels['app.kubernetes.io/version'], packageVersion);
+        if (object.metadata.labels?.['app.kubernetes.io/version'] !== undefined)
+          assert.equal(object.metadata.labels['app.kubernetes.io/version'], packageVersion);
         continue;
       }
       workloads++;
-      for (const image of imagesOf(object)) assert.equal(image, `ghcr.io/kube-ecrlogin/kube-ecrlogin:${packageVersion}`, `${object.kind}/${object.metadata.name}`);
+      for (const image of imagesOf(object))
+        assert.equal(image, `ghcr.io/kube-ecrlogin/kube-ecrlogin:${packageVersion}`, `${object.kind}/${object.metadata.name}`);
     }
     assert.equal(workloads, 2, 'the Deployment and the CronJob');
     const base = await kustomize(join(kustomizeRoot, 'base'));
     for (const object of base) assert.equal(object.metadata.labels?.['app.kubernetes.io/version'], packageVersion, `${object.kind}/${object.metadata.name}`);
   });
 
-  it("is every release ref and image tag of the install example", () => {
+  it('is every release ref and image tag of the install example', () => {
     const example = read('kustomize/examples/install/kustomization.yaml');
     const refs = [...example.matchAll(/\?ref=(\S+)/g)].map((match) => match[1]);
     assert.ok(refs.length >= 2);

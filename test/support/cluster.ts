@@ -10,11 +10,9 @@ let attached: ControlPlane | undefined;
 /** The shared control plane. Run tests with `make test`, or after `make dev-up`. */
 export function cluster(): ControlPlane {
   if (attached) return attached;
-  const candidates = [
-    process.env['KUBE_ECRLOGIN_CLUSTER_DIR'],
-    join(repoRoot, '.cache', 'test', 'cluster'),
-    join(repoRoot, '.cache', 'dev', 'cluster'),
-  ].filter((dir): dir is string => dir !== undefined);
+  const candidates = [process.env['KUBE_ECRLOGIN_CLUSTER_DIR'], join(repoRoot, '.cache', 'test', 'cluster'), join(repoRoot, '.cache', 'dev', 'cluster')].filter(
+    (dir): dir is string => dir !== undefined,
+  );
   const dir = candidates.find((candidate) => existsSync(join(candidate, 'state.json')));
   if (dir === undefined) {
     throw new Error('no running control plane: run the tests with `make test`, or start one with `make dev-up`');

@@ -8,11 +8,7 @@ export interface EventuallyOptions {
 }
 
 /** Runs check until it resolves; rejects with the last failure after the timeout. */
-export async function eventually<T>(
-  what: string,
-  check: () => Promise<T>,
-  { timeoutMs = 30_000, intervalMs = 100 }: EventuallyOptions = {},
-): Promise<T> {
+export async function eventually<T>(what: string, check: () => Promise<T>, { timeoutMs = 30_000, intervalMs = 100 }: EventuallyOptions = {}): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

@@ -142,7 +142,11 @@ describe('parseAnnotations: valid requests', () => {
       const got = request(parseAnnotations(c.source, c.values));
       assert.deepEqual(got.source, c.source);
       const { hosts, ...rest } = c.expect;
-      if (hosts !== undefined) assert.deepEqual(got.registries.map((r) => r.host), hosts);
+      if (hosts !== undefined)
+        assert.deepEqual(
+          got.registries.map((r) => r.host),
+          hosts,
+        );
       for (const [key, value] of Object.entries(rest)) assert.deepEqual(got[key as keyof Request], value, key);
     });
   }
@@ -168,42 +172,260 @@ describe('parseAnnotations: objects that ask for nothing', () => {
 describe('parseAnnotations: invalid requests', () => {
   const long = 'a'.repeat(maxValueLength + 1);
   const cases: { name: string; source: Source; values: Record<string, string>; annotation: string; says: RegExp }[] = [
-    { name: 'an empty server annotation names no registry', source: namespace, values: { [annotations.server]: '' }, annotation: annotations.server, says: /names no registry host/ },
-    { name: 'a server annotation of only commas names no registry', source: namespace, values: { [annotations.server]: ' , ,' }, annotation: annotations.server, says: /names no registry host/ },
-    { name: 'a registry that is neither private ECR nor ECR Public is refused', source: namespace, values: { [annotations.server]: 'quay.io' }, annotation: annotations.server, says: /"quay\.io" is not a private ECR registry host .* nor ECR Public/ },
-    { name: 'a region no partition lists is refused', source: namespace, values: { [annotations.server]: '123456789012.dkr.ecr.nowhere-9.amazonaws.com' }, annotation: annotations.server, says: /"nowhere-9" is not an AWS region/ },
-    { name: 'a China region under amazonaws.com is refused', source: namespace, values: { [annotations.server]: '123456789012.dkr.ecr.cn-north-1.amazonaws.com' }, annotation: annotations.server, says: /partition aws-cn/ },
-    { name: 'registries of two partitions are refused: no identity reaches both', source: namespace, values: { [annotations.server]: `${east},123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn` }, annotation: annotations.server, says: /lists registries of partitions aws, aws-cn; one identity cannot reach more than one partition/ },
-    { name: 'ECR Public beside GovCloud registries is refused: ECR Public is in the aws partition', source: namespace, values: { [annotations.server]: '123456789012.dkr.ecr.us-gov-west-1.amazonaws.com,public.ecr.aws' }, annotation: annotations.server, says: /partitions aws-us-gov, aws/ },
-    { name: 'a standard role for China registries is refused', source: namespace, values: { [annotations.server]: '123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn', [annotations.roleArn]: role }, annotation: annotations.roleArn, says: /role "arn:aws:iam::123456789012:role\/team-a\/puller" is in partition aws, but the registries are in partition aws-cn: a role reaches only its own partition's registries \(arn:aws-cn:iam::\.\.\.\)/ },
-    { name: 'a GovCloud role for standard registries is refused', source: namespace, values: { [annotations.server]: east, [annotations.roleArn]: 'arn:aws-us-gov:iam::123456789012:role/x' }, annotation: annotations.roleArn, says: /is in partition aws-us-gov, but the registries are in partition aws/ },
-    { name: 'a China role for ECR Public is refused', source: namespace, values: { [annotations.server]: 'public.ecr.aws', [annotations.roleArn]: 'arn:aws-cn:iam::123456789012:role/x' }, annotation: annotations.roleArn, says: /partition aws-cn, but the registries are in partition aws/ },
-    { name: 'one bad host among good ones spoils the annotation', source: namespace, values: { [annotations.server]: `${east},${east}.evil.example` }, annotation: annotations.server, says: /evil\.example/ },
-    { name: 'the same host twice is a duplicate', source: namespace, values: { [annotations.server]: `${east}, https://${east}/` }, annotation: annotations.server, says: /lists .* twice/ },
-    { name: 'the same host in two cases is a duplicate', source: namespace, values: { [annotations.server]: `${east},${east.replace('us-east-1', 'US-EAST-1')}` }, annotation: annotations.server, says: /twice/ },
-    { name: 'more than 32 hosts are too many', source: namespace, values: { [annotations.server]: Array.from({ length: 33 }, (_, i) => `1234567890${String(i).padStart(2, '0')}.dkr.ecr.us-east-1.amazonaws.com`).join(',') }, annotation: annotations.server, says: /names 33 hosts, more than the 32 allowed/ },
-    { name: 'a server value longer than the limit is refused before parsing', source: namespace, values: { [annotations.server]: `${east},${long}` }, annotation: annotations.server, says: /more than the 4096 allowed/ },
-    { name: 'an over-long value of another annotation is refused', source: namespace, values: { [annotations.server]: east, [annotations.roleArn]: long }, annotation: annotations.roleArn, says: /4097 characters long/ },
-    { name: 'an unknown identity mode is refused', source: namespace, values: { [annotations.server]: east, [annotations.identity]: 'assume-role' }, annotation: annotations.identity, says: /"assume-role" is not one of controller, service-account/ },
-    { name: 'an empty identity mode is refused', source: namespace, values: { [annotations.server]: east, [annotations.identity]: '' }, annotation: annotations.identity, says: /"" is not one of/ },
-    { name: 'a user ARN is not a role ARN', source: namespace, values: { [annotations.server]: east, [annotations.roleArn]: 'arn:aws:iam::123456789012:user/bob' }, annotation: annotations.roleArn, says: /is not an IAM role ARN/ },
-    { name: 'a role ARN with an 11-digit account is refused', source: namespace, values: { [annotations.server]: east, [annotations.roleArn]: 'arn:aws:iam::12345678901:role/x' }, annotation: annotations.roleArn, says: /is not an IAM role ARN/ },
-    { name: 'a role ARN in an unknown partition is refused', source: namespace, values: { [annotations.server]: east, [annotations.roleArn]: 'arn:evil:iam::123456789012:role/x' }, annotation: annotations.roleArn, says: /is not an IAM role ARN/ },
-    { name: 'a role ARN with a region is refused', source: namespace, values: { [annotations.server]: east, [annotations.roleArn]: 'arn:aws:iam:us-east-1:123456789012:role/x' }, annotation: annotations.roleArn, says: /is not an IAM role ARN/ },
-    { name: 'a role ARN without a role name is refused', source: namespace, values: { [annotations.server]: east, [annotations.roleArn]: 'arn:aws:iam::123456789012:role/' }, annotation: annotations.roleArn, says: /is not an IAM role ARN/ },
-    { name: 'a role ARN with a space in the name is refused', source: namespace, values: { [annotations.server]: east, [annotations.roleArn]: 'arn:aws:iam::123456789012:role/a b' }, annotation: annotations.roleArn, says: /is not an IAM role ARN/ },
-    { name: 'an empty role ARN is refused', source: namespace, values: { [annotations.server]: east, [annotations.roleArn]: '  ' }, annotation: annotations.roleArn, says: /is not an IAM role ARN/ },
-    { name: 'an upper-case secret name is not a valid name', source: namespace, values: { [annotations.server]: east, [annotations.secretName]: 'Regcred' }, annotation: annotations.secretName, says: /Secret name "Regcred" is not a valid name/ },
-    { name: 'an empty secret name is refused', source: namespace, values: { [annotations.server]: east, [annotations.secretName]: '' }, annotation: annotations.secretName, says: /Secret name is empty/ },
-    { name: 'a secret name longer than 253 characters is refused', source: namespace, values: { [annotations.server]: east, [annotations.secretName]: 'a'.repeat(254) }, annotation: annotations.secretName, says: /longer than 253 characters/ },
-    { name: 'a secret name ending with a hyphen is refused', source: namespace, values: { [annotations.server]: east, [annotations.secretName]: 'pull-' }, annotation: annotations.secretName, says: /not a valid name/ },
-    { name: 'a ServiceAccount may not say which ServiceAccounts to patch', source: serviceAccount, values: { [annotations.server]: east, [annotations.serviceAccounts]: '*' }, annotation: annotations.serviceAccounts, says: /only applies to a Namespace, not a ServiceAccount/ },
-    { name: 'a ServiceAccount may not name another identity ServiceAccount', source: serviceAccount, values: { [annotations.server]: east, [annotations.identityServiceAccount]: 'default' }, annotation: annotations.identityServiceAccount, says: /only applies to a Namespace/ },
-    { name: 'a bad identity ServiceAccount name is refused', source: namespace, values: { [annotations.server]: east, [annotations.identity]: 'service-account', [annotations.identityServiceAccount]: 'Bad_Name' }, annotation: annotations.identityServiceAccount, says: /ServiceAccount name "Bad_Name" is not a valid name/ },
-    { name: 'an empty ServiceAccount list names nobody', source: namespace, values: { [annotations.server]: east, [annotations.serviceAccounts]: ' , ' }, annotation: annotations.serviceAccounts, says: /names no ServiceAccount/ },
-    { name: '* combined with names is refused', source: namespace, values: { [annotations.server]: east, [annotations.serviceAccounts]: '*,default' }, annotation: annotations.serviceAccounts, says: /cannot be combined/ },
-    { name: 'a ServiceAccount listed twice is a duplicate', source: namespace, values: { [annotations.server]: east, [annotations.serviceAccounts]: 'default,builder,default' }, annotation: annotations.serviceAccounts, says: /lists "default" twice/ },
-    { name: 'an invalid ServiceAccount name in the list is refused', source: namespace, values: { [annotations.server]: east, [annotations.serviceAccounts]: 'default,ci runner' }, annotation: annotations.serviceAccounts, says: /"ci runner" is not a valid name/ },
+    {
+      name: 'an empty server annotation names no registry',
+      source: namespace,
+      values: { [annotations.server]: '' },
+      annotation: annotations.server,
+      says: /names no registry host/,
+    },
+    {
+      name: 'a server annotation of only commas names no registry',
+      source: namespace,
+      values: { [annotations.server]: ' , ,' },
+      annotation: annotations.server,
+      says: /names no registry host/,
+    },
+    {
+      name: 'a registry that is neither private ECR nor ECR Public is refused',
+      source: namespace,
+      values: { [annotations.server]: 'quay.io' },
+      annotation: annotations.server,
+      says: /"quay\.io" is not a private ECR registry host .* nor ECR Public/,
+    },
+    {
+      name: 'a region no partition lists is refused',
+      source: namespace,
+      values: { [annotations.server]: '123456789012.dkr.ecr.nowhere-9.amazonaws.com' },
+      annotation: annotations.server,
+      says: /"nowhere-9" is not an AWS region/,
+    },
+    {
+      name: 'a China region under amazonaws.com is refused',
+      source: namespace,
+      values: { [annotations.server]: '123456789012.dkr.ecr.cn-north-1.amazonaws.com' },
+      annotation: annotations.server,
+      says: /partition aws-cn/,
+    },
+    {
+      name: 'registries of two partitions are refused: no identity reaches both',
+      source: namespace,
+      values: { [annotations.server]: `${east},123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn` },
+      annotation: annotations.server,
+      says: /lists registries of partitions aws, aws-cn; one identity cannot reach more than one partition/,
+    },
+    {
+      name: 'ECR Public beside GovCloud registries is refused: ECR Public is in the aws partition',
+      source: namespace,
+      values: { [annotations.server]: '123456789012.dkr.ecr.us-gov-west-1.amazonaws.com,public.ecr.aws' },
+      annotation: annotations.server,
+      says: /partitions aws-us-gov, aws/,
+    },
+    {
+      name: 'a standard role for China registries is refused',
+      source: namespace,
+      values: { [annotations.server]: '123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn', [annotations.roleArn]: role },
+      annotation: annotations.roleArn,
+      says: /role "arn:aws:iam::123456789012:role\/team-a\/puller" is in partition aws, but the registries are in partition aws-cn: a role reaches only its own partition's registries \(arn:aws-cn:iam::\.\.\.\)/,
+    },
+    {
+      name: 'a GovCloud role for standard registries is refused',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.roleArn]: 'arn:aws-us-gov:iam::123456789012:role/x' },
+      annotation: annotations.roleArn,
+      says: /is in partition aws-us-gov, but the registries are in partition aws/,
+    },
+    {
+      name: 'a China role for ECR Public is refused',
+      source: namespace,
+      values: { [annotations.server]: 'public.ecr.aws', [annotations.roleArn]: 'arn:aws-cn:iam::123456789012:role/x' },
+      annotation: annotations.roleArn,
+      says: /partition aws-cn, but the registries are in partition aws/,
+    },
+    {
+      name: 'one bad host among good ones spoils the annotation',
+      source: namespace,
+      values: { [annotations.server]: `${east},${east}.evil.example` },
+      annotation: annotations.server,
+      says: /evil\.example/,
+    },
+    {
+      name: 'the same host twice is a duplicate',
+      source: namespace,
+      values: { [annotations.server]: `${east}, https://${east}/` },
+      annotation: annotations.server,
+      says: /lists .* twice/,
+    },
+    {
+      name: 'the same host in two cases is a duplicate',
+      source: namespace,
+      values: { [annotations.server]: `${east},${east.replace('us-east-1', 'US-EAST-1')}` },
+      annotation: annotations.server,
+      says: /twice/,
+    },
+    {
+      name: 'more than 32 hosts are too many',
+      source: namespace,
+      values: {
+        [annotations.server]: Array.from({ length: 33 }, (_, i) => `1234567890${String(i).padStart(2, '0')}.dkr.ecr.us-east-1.amazonaws.com`).join(','),
+      },
+      annotation: annotations.server,
+      says: /names 33 hosts, more than the 32 allowed/,
+    },
+    {
+      name: 'a server value longer than the limit is refused before parsing',
+      source: namespace,
+      values: { [annotations.server]: `${east},${long}` },
+      annotation: annotations.server,
+      says: /more than the 4096 allowed/,
+    },
+    {
+      name: 'an over-long value of another annotation is refused',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.roleArn]: long },
+      annotation: annotations.roleArn,
+      says: /4097 characters long/,
+    },
+    {
+      name: 'an unknown identity mode is refused',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.identity]: 'assume-role' },
+      annotation: annotations.identity,
+      says: /"assume-role" is not one of controller, service-account/,
+    },
+    {
+      name: 'an empty identity mode is refused',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.identity]: '' },
+      annotation: annotations.identity,
+      says: /"" is not one of/,
+    },
+    {
+      name: 'a user ARN is not a role ARN',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.roleArn]: 'arn:aws:iam::123456789012:user/bob' },
+      annotation: annotations.roleArn,
+      says: /is not an IAM role ARN/,
+    },
+    {
+      name: 'a role ARN with an 11-digit account is refused',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.roleArn]: 'arn:aws:iam::12345678901:role/x' },
+      annotation: annotations.roleArn,
+      says: /is not an IAM role ARN/,
+    },
+    {
+      name: 'a role ARN in an unknown partition is refused',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.roleArn]: 'arn:evil:iam::123456789012:role/x' },
+      annotation: annotations.roleArn,
+      says: /is not an IAM role ARN/,
+    },
+    {
+      name: 'a role ARN with a region is refused',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.roleArn]: 'arn:aws:iam:us-east-1:123456789012:role/x' },
+      annotation: annotations.roleArn,
+      says: /is not an IAM role ARN/,
+    },
+    {
+      name: 'a role ARN without a role name is refused',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.roleArn]: 'arn:aws:iam::123456789012:role/' },
+      annotation: annotations.roleArn,
+      says: /is not an IAM role ARN/,
+    },
+    {
+      name: 'a role ARN with a space in the name is refused',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.roleArn]: 'arn:aws:iam::123456789012:role/a b' },
+      annotation: annotations.roleArn,
+      says: /is not an IAM role ARN/,
+    },
+    {
+      name: 'an empty role ARN is refused',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.roleArn]: '  ' },
+      annotation: annotations.roleArn,
+      says: /is not an IAM role ARN/,
+    },
+    {
+      name: 'an upper-case secret name is not a valid name',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.secretName]: 'Regcred' },
+      annotation: annotations.secretName,
+      says: /Secret name "Regcred" is not a valid name/,
+    },
+    {
+      name: 'an empty secret name is refused',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.secretName]: '' },
+      annotation: annotations.secretName,
+      says: /Secret name is empty/,
+    },
+    {
+      name: 'a secret name longer than 253 characters is refused',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.secretName]: 'a'.repeat(254) },
+      annotation: annotations.secretName,
+      says: /longer than 253 characters/,
+    },
+    {
+      name: 'a secret name ending with a hyphen is refused',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.secretName]: 'pull-' },
+      annotation: annotations.secretName,
+      says: /not a valid name/,
+    },
+    {
+      name: 'a ServiceAccount may not say which ServiceAccounts to patch',
+      source: serviceAccount,
+      values: { [annotations.server]: east, [annotations.serviceAccounts]: '*' },
+      annotation: annotations.serviceAccounts,
+      says: /only applies to a Namespace, not a ServiceAccount/,
+    },
+    {
+      name: 'a ServiceAccount may not name another identity ServiceAccount',
+      source: serviceAccount,
+      values: { [annotations.server]: east, [annotations.identityServiceAccount]: 'default' },
+      annotation: annotations.identityServiceAccount,
+      says: /only applies to a Namespace/,
+    },
+    {
+      name: 'a bad identity ServiceAccount name is refused',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.identity]: 'service-account', [annotations.identityServiceAccount]: 'Bad_Name' },
+      annotation: annotations.identityServiceAccount,
+      says: /ServiceAccount name "Bad_Name" is not a valid name/,
+    },
+    {
+      name: 'an empty ServiceAccount list names nobody',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.serviceAccounts]: ' , ' },
+      annotation: annotations.serviceAccounts,
+      says: /names no ServiceAccount/,
+    },
+    {
+      name: '* combined with names is refused',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.serviceAccounts]: '*,default' },
+      annotation: annotations.serviceAccounts,
+      says: /cannot be combined/,
+    },
+    {
+      name: 'a ServiceAccount listed twice is a duplicate',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.serviceAccounts]: 'default,builder,default' },
+      annotation: annotations.serviceAccounts,
+      says: /lists "default" twice/,
+    },
+    {
+      name: 'an invalid ServiceAccount name in the list is refused',
+      source: namespace,
+      values: { [annotations.server]: east, [annotations.serviceAccounts]: 'default,ci runner' },
+      annotation: annotations.serviceAccounts,
+      says: /"ci runner" is not a valid name/,
+    },
   ];
   for (const c of cases) {
     it(c.name, () => {
@@ -250,7 +472,18 @@ describe('names and ARNs', () => {
 
 /** Each annotation's vocabulary: valid values and near misses. */
 const vocabulary: Record<string, readonly string[]> = {
-  [annotations.server]: [east, west, `${east},${west}`, `https://${east}/`, 'public.ecr.aws', `${east},public.ecr.aws`, '123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn', `${east}.evil.example`, '', ','],
+  [annotations.server]: [
+    east,
+    west,
+    `${east},${west}`,
+    `https://${east}/`,
+    'public.ecr.aws',
+    `${east},public.ecr.aws`,
+    '123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn',
+    `${east}.evil.example`,
+    '',
+    ',',
+  ],
   [annotations.serviceAccounts]: ['*', 'default', 'a,b', 'a,a', '*,a', '', 'Bad'],
   [annotations.roleArn]: [role, 'arn:aws-cn:iam::123456789012:role/x', 'arn:aws:iam::123:role/x', '', 'arn:aws:iam::123456789012:user/x'],
   [annotations.secretName]: ['pull', 'Pull', '', 'a'.repeat(254)],
@@ -343,7 +576,10 @@ describe('parseAnnotations properties', () => {
       fc.constant(''),
       fc.nat({ max: 1_000 }).map((n) => east.repeat(Math.ceil((65_536 + n) / east.length))),
       fc.string({ unit: 'grapheme', minLength: 1 }).filter((t) => /\P{ASCII}/u.test(t) && t.trim() !== ''),
-      fc.integer({ min: 0, max: 31 }).filter((c) => ![9, 10, 11, 12, 13].includes(c)).map((c) => `${east}${String.fromCharCode(c)}x`),
+      fc
+        .integer({ min: 0, max: 31 })
+        .filter((c) => ![9, 10, 11, 12, 13].includes(c))
+        .map((c) => `${east}${String.fromCharCode(c)}x`),
     );
     fc.assert(
       fc.property(anySource, bad, (source, server) => {
@@ -360,10 +596,26 @@ describe('parseAnnotations properties', () => {
 
 describe('unknownKeys', () => {
   const cases: { name: string; values: Record<string, string>; want: { key: string; suggestion?: string }[] }[] = [
-    { name: 'our own keys, and others\' keys, are not unknown', values: { 'ecr-login/server': 'x', 'ecr-login/pull-secrets': 'x', 'example.com/server': 'x' }, want: [] },
-    { name: 'a plural is taken for the key it meant', values: { 'ecr-login/servers': 'x' }, want: [{ key: 'ecr-login/servers', suggestion: 'ecr-login/server' }] },
-    { name: 'an underscore is taken for a dash', values: { 'ecr-login/role_arn': 'x' }, want: [{ key: 'ecr-login/role_arn', suggestion: 'ecr-login/role-arn' }] },
-    { name: 'a missing dash is taken for the key it meant', values: { 'ecr-login/serviceaccounts': 'x' }, want: [{ key: 'ecr-login/serviceaccounts', suggestion: 'ecr-login/service-accounts' }] },
+    {
+      name: "our own keys, and others' keys, are not unknown",
+      values: { 'ecr-login/server': 'x', 'ecr-login/pull-secrets': 'x', 'example.com/server': 'x' },
+      want: [],
+    },
+    {
+      name: 'a plural is taken for the key it meant',
+      values: { 'ecr-login/servers': 'x' },
+      want: [{ key: 'ecr-login/servers', suggestion: 'ecr-login/server' }],
+    },
+    {
+      name: 'an underscore is taken for a dash',
+      values: { 'ecr-login/role_arn': 'x' },
+      want: [{ key: 'ecr-login/role_arn', suggestion: 'ecr-login/role-arn' }],
+    },
+    {
+      name: 'a missing dash is taken for the key it meant',
+      values: { 'ecr-login/serviceaccounts': 'x' },
+      want: [{ key: 'ecr-login/serviceaccounts', suggestion: 'ecr-login/service-accounts' }],
+    },
     { name: 'a key like none of ours gets no suggestion', values: { 'ecr-login/colour': 'x' }, want: [{ key: 'ecr-login/colour' }] },
   ];
   for (const c of cases) it(c.name, () => assert.deepEqual(unknownKeys(c.values), c.want));

@@ -12,7 +12,8 @@ import { FakeClock } from '../support/fake-clock.ts';
 const hour = 3_600_000;
 
 class FakeAws implements AwsApi {
-  readonly calls: { api: string; service: string; region: string; fips: boolean; dualStack: boolean; roleArn?: string; sessionName?: string; key?: string }[] = [];
+  readonly calls: { api: string; service: string; region: string; fips: boolean; dualStack: boolean; roleArn?: string; sessionName?: string; key?: string }[] =
+    [];
   /** Errors thrown by the next GetAuthorizationToken calls, in order. */
   readonly failures: Error[] = [];
   lifetimeMs = 12 * hour;

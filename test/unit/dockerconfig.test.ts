@@ -26,7 +26,10 @@ describe('buildDockerConfig', () => {
   });
 
   it('gives the same bytes in either order for hosts a locale-aware comparison calls equal', () => {
-    for (const [x, y] of [['a\u0000', 'a'], ['\u00e9', 'e\u0301']] as const) {
+    for (const [x, y] of [
+      ['a\u0000', 'a'],
+      ['\u00e9', 'e\u0301'],
+    ] as const) {
       const one = { host: x, username: 'AWS', password: 'one' };
       const two = { host: y, username: 'AWS', password: 'two' };
       assert.equal(buildDockerConfig([one, two]), buildDockerConfig([two, one]), JSON.stringify([x, y]));
@@ -46,13 +49,18 @@ describe('buildDockerConfig', () => {
   }
 
   it('does not put the password in its error messages', () => {
-    assert.throws(() => buildDockerConfig([{ host: east, username: 'A:WS', password: 'hunter2' }]), (error: Error) => !error.message.includes('hunter2'));
+    assert.throws(
+      () => buildDockerConfig([{ host: east, username: 'A:WS', password: 'hunter2' }]),
+      (error: Error) => !error.message.includes('hunter2'),
+    );
   });
 });
 
 describe('parseDockerConfig', () => {
   it('reads logins back, with or without auth', () => {
-    const json = JSON.stringify({ auths: { [east]: { username: 'AWS', password: 'p', auth: b64('AWS:p') }, [west]: { username: 'AWS', password: 'q', email: 'x@example.com' } } });
+    const json = JSON.stringify({
+      auths: { [east]: { username: 'AWS', password: 'p', auth: b64('AWS:p') }, [west]: { username: 'AWS', password: 'q', email: 'x@example.com' } },
+    });
     assert.deepEqual(parseDockerConfig(json), {
       ok: true,
       value: [
@@ -79,7 +87,11 @@ describe('parseDockerConfig', () => {
     { name: 'an entry that is null is refused', json: `{"auths":{"${east}":null}}`, says: /no username or password/ },
     { name: 'an entry that is a number is refused', json: `{"auths":{"${east}":5}}`, says: /no username or password/ },
     { name: 'an entry with only auth is refused', json: `{"auths":{"${east}":{"auth":"${b64('AWS:x')}"}}}`, says: /no username or password/ },
-    { name: 'an auth value that does not match username and password is refused', json: `{"auths":{"${east}":{"username":"AWS","password":"x","auth":"${b64('AWS:y')}"}}}`, says: /does not match/ },
+    {
+      name: 'an auth value that does not match username and password is refused',
+      json: `{"auths":{"${east}":{"username":"AWS","password":"x","auth":"${b64('AWS:y')}"}}}`,
+      says: /does not match/,
+    },
   ];
   for (const c of refused) {
     it(c.name, () => {
@@ -93,11 +105,13 @@ describe('parseDockerConfig', () => {
 /** Logins with distinct hosts; usernames without ':'; any non-empty text otherwise. */
 const text = fc.oneof(fc.string({ minLength: 1 }), fc.string({ unit: 'binary', minLength: 1 }), fc.string({ unit: 'grapheme', minLength: 1 }));
 const logins = fc.uniqueArray(
-  fc.record({
-    host: fc.oneof(text, fc.constantFrom(east, west, '1', '__proto__', 'constructor')),
-    username: text.filter((u) => !u.includes(':')),
-    password: text,
-  }).map((login) => ({ ...login })),
+  fc
+    .record({
+      host: fc.oneof(text, fc.constantFrom(east, west, '1', '__proto__', 'constructor')),
+      username: text.filter((u) => !u.includes(':')),
+      password: text,
+    })
+    .map((login) => ({ ...login })),
   { selector: (login) => login.host, maxLength: 8 },
 );
 
@@ -117,9 +131,12 @@ describe('dockerconfig properties', () => {
 
   it('the bytes do not depend on the order of the logins', () => {
     fc.assert(
-      fc.property(logins.chain((input) => fc.tuple(fc.constant(input), fc.shuffledSubarray(input, { minLength: input.length, maxLength: input.length }))), ([input, shuffled]) => {
-        assert.equal(buildDockerConfig(shuffled), buildDockerConfig(input));
-      }),
+      fc.property(
+        logins.chain((input) => fc.tuple(fc.constant(input), fc.shuffledSubarray(input, { minLength: input.length, maxLength: input.length }))),
+        ([input, shuffled]) => {
+          assert.equal(buildDockerConfig(shuffled), buildDockerConfig(input));
+        },
+      ),
       { numRuns },
     );
   });

@@ -113,9 +113,25 @@ describe('the Markdown documents', () => {
   it('README.md is a landing page: at most 20 KiB, its sections in the order a user needs them', () => {
     const size = statSync(join(root, 'README.md')).size;
     assert.ok(size <= 20 * 1024, `README.md is ${String(size)} bytes`);
-    const sections = prose(readFileSync(join(root, 'README.md'), 'utf8')).filter((line) => line.startsWith('## ')).map((line) => line.slice(3));
-    const order = ['Quick start', 'Install', 'Annotations', 'Identity', 'Policy', 'Troubleshooting', 'Operations', 'Compared with the alternatives', 'Documentation', 'Development'];
-    assert.deepEqual(sections.filter((section) => order.includes(section)), order);
+    const sections = prose(readFileSync(join(root, 'README.md'), 'utf8'))
+      .filter((line) => line.startsWith('## '))
+      .map((line) => line.slice(3));
+    const order = [
+      'Quick start',
+      'Install',
+      'Annotations',
+      'Identity',
+      'Policy',
+      'Troubleshooting',
+      'Operations',
+      'Compared with the alternatives',
+      'Documentation',
+      'Development',
+    ];
+    assert.deepEqual(
+      sections.filter((section) => order.includes(section)),
+      order,
+    );
   });
 
   it("src/README.md's kube-ecrlogin doctor section names every status an object can have (src/doctor.ts ObjectStatus)", () => {
@@ -124,6 +140,10 @@ describe('the Markdown documents', () => {
     assert.ok(statuses.length >= 9, `the union read from src/doctor.ts: ${statuses.join(', ')}`);
     const text = readFileSync(join(root, 'src', 'README.md'), 'utf8');
     const section = text.slice(text.indexOf('### kube-ecrlogin doctor'), text.indexOf('\n### ', text.indexOf('### kube-ecrlogin doctor') + 1));
-    assert.deepEqual(statuses.filter((status) => !section.includes(`\`${status}\``)), [], 'statuses the section does not name');
+    assert.deepEqual(
+      statuses.filter((status) => !section.includes(`\`${status}\``)),
+      [],
+      'statuses the section does not name',
+    );
   });
 });

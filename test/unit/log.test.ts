@@ -18,7 +18,14 @@ function capture(): { log: Logger; lines: () => string[]; text: () => string } {
   });
   const log = createLogger({ level: 'debug', stream });
   const text = (): string => chunks.join('');
-  return { log, text, lines: () => text().split('\n').filter((line) => line !== '') };
+  return {
+    log,
+    text,
+    lines: () =>
+      text()
+        .split('\n')
+        .filter((line) => line !== ''),
+  };
 }
 
 // Secrets shaped like the real ones.
@@ -59,24 +66,62 @@ const attempts: { name: string; write: (log: Logger) => void }[] = [
   {
     name: 'as fields under their natural names',
     write: (log) =>
-      log.info('Obtained token', { namespace: 'team-a', name: 'ecr-login', password: ecrPassword, auth, token: ecrPassword, secretAccessKey, sessionToken, accessKeyId, webIdentityToken: jwt, idToken: jwt, '.dockerconfigjson': dockerConfigJson }),
+      log.info('Obtained token', {
+        namespace: 'team-a',
+        name: 'ecr-login',
+        password: ecrPassword,
+        auth,
+        token: ecrPassword,
+        secretAccessKey,
+        sessionToken,
+        accessKeyId,
+        webIdentityToken: jwt,
+        idToken: jwt,
+        '.dockerconfigjson': dockerConfigJson,
+      }),
   },
   {
     name: 'as an SDK AssumeRole output',
     write: (log) =>
-      log.debug('AssumeRole answered', { namespace: 'team-a', name: 'ecr-login', output: { Credentials: { AccessKeyId: sessionKeyId, SecretAccessKey: secretAccessKey, SessionToken: sessionToken, Expiration: new Date(0) }, AssumedRoleUser: { Arn: 'arn:aws:sts::111122223333:assumed-role/r/s' } } }),
+      log.debug('AssumeRole answered', {
+        namespace: 'team-a',
+        name: 'ecr-login',
+        output: {
+          Credentials: { AccessKeyId: sessionKeyId, SecretAccessKey: secretAccessKey, SessionToken: sessionToken, Expiration: new Date(0) },
+          AssumedRoleUser: { Arn: 'arn:aws:sts::111122223333:assumed-role/r/s' },
+        },
+      }),
   },
   {
     name: 'as the credentials object the SDK clients take',
-    write: (log) => log.debug('Client', { namespace: 'team-a', name: 'ecr-login', config: { region: 'us-east-1', credentials: { accessKeyId: sessionKeyId, secretAccessKey, sessionToken } } }),
+    write: (log) =>
+      log.debug('Client', {
+        namespace: 'team-a',
+        name: 'ecr-login',
+        config: { region: 'us-east-1', credentials: { accessKeyId: sessionKeyId, secretAccessKey, sessionToken } },
+      }),
   },
   {
     name: 'as a GetAuthorizationToken output',
-    write: (log) => log.debug('GetAuthorizationToken answered', { namespace: 'team-a', name: 'ecr-login', output: { authorizationData: [{ authorizationToken: auth, proxyEndpoint: 'https://111122223333.dkr.ecr.us-east-1.amazonaws.com' }] } }),
+    write: (log) =>
+      log.debug('GetAuthorizationToken answered', {
+        namespace: 'team-a',
+        name: 'ecr-login',
+        output: { authorizationData: [{ authorizationToken: auth, proxyEndpoint: 'https://111122223333.dkr.ecr.us-east-1.amazonaws.com' }] },
+      }),
   },
   {
     name: 'as a whole Secret object',
-    write: (log) => log.info('Applied Secret', { namespace: 'team-a', name: 'ecr-login', secret: { metadata: { name: 'ecr-login', namespace: 'team-a' }, type: 'kubernetes.io/dockerconfigjson', data: { '.dockerconfigjson': dockerConfigBase64 } } }),
+    write: (log) =>
+      log.info('Applied Secret', {
+        namespace: 'team-a',
+        name: 'ecr-login',
+        secret: {
+          metadata: { name: 'ecr-login', namespace: 'team-a' },
+          type: 'kubernetes.io/dockerconfigjson',
+          data: { '.dockerconfigjson': dockerConfigBase64 },
+        },
+      }),
   },
   {
     name: 'as a Secret with stringData',
@@ -92,7 +137,12 @@ const attempts: { name: string; write: (log: Logger) => void }[] = [
   },
   {
     name: 'as request headers',
-    write: (log) => log.debug('Request', { namespace: 'team-a', name: 'ecr-login', headers: { Authorization: `Bearer ${kubeBearer}`, 'X-Amz-Security-Token': sessionToken } }),
+    write: (log) =>
+      log.debug('Request', {
+        namespace: 'team-a',
+        name: 'ecr-login',
+        headers: { Authorization: `Bearer ${kubeBearer}`, 'X-Amz-Security-Token': sessionToken },
+      }),
   },
   {
     name: 'as a Bearer header inside a message',
@@ -100,11 +150,13 @@ const attempts: { name: string; write: (log: Logger) => void }[] = [
   },
   {
     name: 'as a JWT inside an error message',
-    write: (log) => log.error('Web identity failed', { namespace: 'team-a', name: 'ecr-login', error: new Error(`InvalidIdentityToken: token ${jwt} has expired`) }),
+    write: (log) =>
+      log.error('Web identity failed', { namespace: 'team-a', name: 'ecr-login', error: new Error(`InvalidIdentityToken: token ${jwt} has expired`) }),
   },
   {
     name: 'as an Error passed as the metadata',
-    write: (log) => log.error('Token failed', Object.assign(new Error(`docker login -u AWS -p ${ecrPassword} failed`), { namespace: 'team-a', name: 'ecr-login' })),
+    write: (log) =>
+      log.error('Token failed', Object.assign(new Error(`docker login -u AWS -p ${ecrPassword} failed`), { namespace: 'team-a', name: 'ecr-login' })),
   },
   {
     name: 'as an Error logged on its own',
@@ -116,15 +168,25 @@ const attempts: { name: string; write: (log: Logger) => void }[] = [
   },
   {
     name: 'as an apiserver error that echoes the Secret body',
-    write: (log) => log.error('Apply failed', { namespace: 'team-a', name: 'ecr-login', error: `Secret "ecr-login" is invalid: {"kind":"Secret","data":{".dockerconfigjson":"${dockerConfigBase64}"}}` }),
+    write: (log) =>
+      log.error('Apply failed', {
+        namespace: 'team-a',
+        name: 'ecr-login',
+        error: `Secret "ecr-login" is invalid: {"kind":"Secret","data":{".dockerconfigjson":"${dockerConfigBase64}"}}`,
+      }),
   },
   {
     name: 'as an apiserver validation error that quotes the value',
-    write: (log) => log.error('Apply failed', { namespace: 'team-a', name: 'ecr-login', error: `data[.dockerconfigjson]: Invalid value: "${dockerConfigBase64}": too long` }),
+    write: (log) =>
+      log.error('Apply failed', { namespace: 'team-a', name: 'ecr-login', error: `data[.dockerconfigjson]: Invalid value: "${dockerConfigBase64}": too long` }),
   },
   {
     name: 'as access key ids inside a message',
-    write: (log) => log.warn(`InvalidClientTokenId: The security token included in the request is invalid (key ${accessKeyId}, session ${sessionKeyId})`, { namespace: 'team-a', name: 'ecr-login' }),
+    write: (log) =>
+      log.warn(`InvalidClientTokenId: The security token included in the request is invalid (key ${accessKeyId}, session ${sessionKeyId})`, {
+        namespace: 'team-a',
+        name: 'ecr-login',
+      }),
   },
   {
     name: 'as the raw ECR password in a message',
@@ -132,7 +194,8 @@ const attempts: { name: string; write: (log: Logger) => void }[] = [
   },
   {
     name: 'deep inside nested objects and arrays',
-    write: (log) => log.debug('Deep', { namespace: 'team-a', name: 'ecr-login', a: [{ b: { c: [{ d: { sessionToken, e: [`Bearer ${kubeBearer}`, jwt] } }] } }] }),
+    write: (log) =>
+      log.debug('Deep', { namespace: 'team-a', name: 'ecr-login', a: [{ b: { c: [{ d: { sessionToken, e: [`Bearer ${kubeBearer}`, jwt] } }] } }] }),
   },
   {
     name: 'nested deeper than the redaction walks',
@@ -144,7 +207,8 @@ const attempts: { name: string; write: (log: Logger) => void }[] = [
   },
   {
     name: 'through errorMessage()',
-    write: (log) => log.error('Failed', { namespace: 'team-a', name: 'ecr-login', error: errorMessage(new Error(`STS said no to ${jwt} with AWS:${ecrPassword}`)) }),
+    write: (log) =>
+      log.error('Failed', { namespace: 'team-a', name: 'ecr-login', error: errorMessage(new Error(`STS said no to ${jwt} with AWS:${ecrPassword}`)) }),
   },
 ];
 
@@ -188,7 +252,7 @@ describe('log redaction', () => {
     assert.equal(line['password'], '', 'an empty value is shown as empty, not as a redaction');
   });
 
-  it('does not change the caller\'s objects', () => {
+  it("does not change the caller's objects", () => {
     const fields = { namespace: 'team-a', name: 'x', nested: { password: 'hunter2' } };
     const { log } = capture();
     log.info('x', fields);

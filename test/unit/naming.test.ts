@@ -20,7 +20,12 @@ describe('secretNameFor', () => {
     { name: 'a ServiceAccount annotation gets the base name and its own', source: sa('team-a', 'builder'), base: 'ecr-login', expect: 'ecr-login-builder' },
     { name: 'an explicit name wins for a Namespace', source: ns('team-a'), explicit: 'pull', base: 'ecr-login', expect: 'pull' },
     { name: 'an explicit name wins for a ServiceAccount', source: sa('team-a', 'builder'), explicit: 'pull', base: 'ecr-login', expect: 'pull' },
-    { name: 'a name of exactly 253 characters is kept whole', source: sa('team-a', 'b'.repeat(253 - 'ecr-login-'.length)), base: 'ecr-login', expect: `ecr-login-${'b'.repeat(243)}` },
+    {
+      name: 'a name of exactly 253 characters is kept whole',
+      source: sa('team-a', 'b'.repeat(253 - 'ecr-login-'.length)),
+      base: 'ecr-login',
+      expect: `ecr-login-${'b'.repeat(243)}`,
+    },
   ];
   for (const c of cases) {
     it(c.name, () => assert.equal(secretNameFor(c.source, c.explicit, c.base), c.expect));
@@ -68,10 +73,12 @@ describe('sessionNameFor', () => {
 
 const label = fc.stringMatching(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/);
 /** RFC 1123 subdomains, short ones and ones near the 253-character limit. */
-const subdomain = fc.oneof(
-  fc.array(label, { minLength: 1, maxLength: 4 }).map((labels) => labels.join('.')),
-  fc.tuple(fc.integer({ min: 180, max: 240 }), label).map(([n, tail]) => `${'a'.repeat(n)}.${tail}`.slice(0, 253).replace(/[-.]+$/, '')),
-).filter((name) => name.length <= 253 && dnsSubdomainProblem(name) === undefined);
+const subdomain = fc
+  .oneof(
+    fc.array(label, { minLength: 1, maxLength: 4 }).map((labels) => labels.join('.')),
+    fc.tuple(fc.integer({ min: 180, max: 240 }), label).map(([n, tail]) => `${'a'.repeat(n)}.${tail}`.slice(0, 253).replace(/[-.]+$/, '')),
+  )
+  .filter((name) => name.length <= 253 && dnsSubdomainProblem(name) === undefined);
 const base = subdomain.filter((name) => name.length <= 200);
 const namespaceName = label;
 

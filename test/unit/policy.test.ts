@@ -101,7 +101,7 @@ describe('evaluatePolicy', () => {
       expect: { allowed: true, rule: 'team-a' },
     },
     {
-      name: 'the confused deputy: namespace team-b naming team-a\'s role is denied, and the reason names rule team-b',
+      name: "the confused deputy: namespace team-b naming team-a's role is denied, and the reason names rule team-b",
       settings: tenants,
       namespace: { name: 'team-b' },
       identity: assume(roleA),
@@ -109,7 +109,7 @@ describe('evaluatePolicy', () => {
       expect: { allowed: false, rule: 'team-b', reason: `rule team-b: role ${roleA} is not allowed` },
     },
     {
-      name: 'the confused deputy through a ServiceAccount\'s IRSA role is denied as well',
+      name: "the confused deputy through a ServiceAccount's IRSA role is denied as well",
       settings: tenants,
       namespace: { name: 'team-b' },
       identity: web(roleA),
@@ -133,7 +133,7 @@ describe('evaluatePolicy', () => {
       expect: { allowed: true, rule: 'team-b' },
     },
     {
-      name: 'a registry in a region outside the rule\'s patterns is denied and named',
+      name: "a registry in a region outside the rule's patterns is denied and named",
       settings: tenants,
       namespace: { name: 'team-a' },
       identity: assume(roleA),
@@ -141,7 +141,7 @@ describe('evaluatePolicy', () => {
       expect: { allowed: false, rule: 'team-a', reason: `rule team-a: registry ${westA.host} is not allowed` },
     },
     {
-      name: 'a registry in an account outside the rule\'s patterns is denied',
+      name: "a registry in an account outside the rule's patterns is denied",
       settings: tenants,
       namespace: { name: 'team-a' },
       identity: controller,

@@ -16,23 +16,76 @@ const half: RefreshSettings = { margin: { fraction: 0.5 }, jitter: 0, minInterva
 describe('refreshTime', () => {
   const cases: { name: string; expiresAt: number | undefined; settings: RefreshSettings; seed?: number; at: number }[] = [
     { name: 'a 12-hour token with a 50% margin is refreshed after 6 hours', expiresAt: t0 + 12 * hour, settings: half, at: t0 + 6 * hour },
-    { name: 'a 12-hour token with a 25% margin is refreshed after 9 hours', expiresAt: t0 + 12 * hour, settings: { ...half, margin: { fraction: 0.25 } }, at: t0 + 9 * hour },
-    { name: 'a 12-hour token with a 2-hour margin is refreshed after 10 hours', expiresAt: t0 + 12 * hour, settings: { ...half, margin: { ms: 2 * hour } }, at: t0 + 10 * hour },
+    {
+      name: 'a 12-hour token with a 25% margin is refreshed after 9 hours',
+      expiresAt: t0 + 12 * hour,
+      settings: { ...half, margin: { fraction: 0.25 } },
+      at: t0 + 9 * hour,
+    },
+    {
+      name: 'a 12-hour token with a 2-hour margin is refreshed after 10 hours',
+      expiresAt: t0 + 12 * hour,
+      settings: { ...half, margin: { ms: 2 * hour } },
+      at: t0 + 10 * hour,
+    },
     { name: 'a 1-hour token with a 50% margin is refreshed after 30 minutes', expiresAt: t0 + hour, settings: half, at: t0 + 30 * minute },
-    { name: 'a margin longer than the lifetime is cut to the lifetime, and the minimum interval applies', expiresAt: t0 + hour, settings: { ...half, margin: { ms: 6 * hour } }, at: t0 + minute },
+    {
+      name: 'a margin longer than the lifetime is cut to the lifetime, and the minimum interval applies',
+      expiresAt: t0 + hour,
+      settings: { ...half, margin: { ms: 6 * hour } },
+      at: t0 + minute,
+    },
     { name: 'a token without an expiry is taken to live the documented 12 hours', expiresAt: undefined, settings: half, at: t0 + 6 * hour },
     { name: 'an already expired token is refreshed after the minimum interval, not at once', expiresAt: t0 - hour, settings: half, at: t0 + minute },
     { name: 'a token expiring the moment it is issued is refreshed after the minimum interval', expiresAt: t0, settings: half, at: t0 + minute },
     { name: 'a token expiring in 30 seconds is refreshed after the minimum interval', expiresAt: t0 + 30_000, settings: half, at: t0 + minute },
-    { name: 'a token that claims to live 10 years is refreshed within the documented 12 hours', expiresAt: t0 + 10 * 365 * 24 * hour, settings: half, at: t0 + documentedLifetimeMs },
-    { name: 'a token that claims to live 10 years with a duration margin is refreshed within 12 hours', expiresAt: t0 + 10 * 365 * 24 * hour, settings: { ...half, margin: { ms: 6 * hour } }, at: t0 + documentedLifetimeMs },
+    {
+      name: 'a token that claims to live 10 years is refreshed within the documented 12 hours',
+      expiresAt: t0 + 10 * 365 * 24 * hour,
+      settings: half,
+      at: t0 + documentedLifetimeMs,
+    },
+    {
+      name: 'a token that claims to live 10 years with a duration margin is refreshed within 12 hours',
+      expiresAt: t0 + 10 * 365 * 24 * hour,
+      settings: { ...half, margin: { ms: 6 * hour } },
+      at: t0 + documentedLifetimeMs,
+    },
     { name: 'a token with the largest finite expiry is refreshed within 12 hours', expiresAt: Number.MAX_VALUE, settings: half, at: t0 + documentedLifetimeMs },
-    { name: 'a token with an infinite expiry is refreshed within 12 hours', expiresAt: Number.POSITIVE_INFINITY, settings: half, at: t0 + documentedLifetimeMs },
-    { name: 'a token with an infinite expiry and a duration margin is refreshed within 12 hours', expiresAt: Number.POSITIVE_INFINITY, settings: { ...half, margin: { ms: hour } }, at: t0 + documentedLifetimeMs },
+    {
+      name: 'a token with an infinite expiry is refreshed within 12 hours',
+      expiresAt: Number.POSITIVE_INFINITY,
+      settings: half,
+      at: t0 + documentedLifetimeMs,
+    },
+    {
+      name: 'a token with an infinite expiry and a duration margin is refreshed within 12 hours',
+      expiresAt: Number.POSITIVE_INFINITY,
+      settings: { ...half, margin: { ms: hour } },
+      at: t0 + documentedLifetimeMs,
+    },
     { name: 'a token with a NaN expiry is refreshed after the minimum interval', expiresAt: Number.NaN, settings: half, at: t0 + minute },
-    { name: 'full jitter at a 50% margin and 10% jitter takes 10% of the margin earlier', expiresAt: t0 + 12 * hour, settings: { ...half, jitter: 0.1 }, seed: 0.999_999_9, at: t0 + 6 * hour - 0.1 * 6 * hour * 0.999_999 },
-    { name: 'half jitter takes half the jitter window', expiresAt: t0 + 12 * hour, settings: { ...half, jitter: 0.5 }, seed: 0.5, at: t0 + 6 * hour - 6 * hour * 0.5 * 0.5 },
-    { name: 'a seed above 1 is clamped below 1', expiresAt: t0 + 12 * hour, settings: { ...half, jitter: 0.5 }, seed: 7, at: t0 + 6 * hour - 6 * hour * 0.5 * 0.999_999 },
+    {
+      name: 'full jitter at a 50% margin and 10% jitter takes 10% of the margin earlier',
+      expiresAt: t0 + 12 * hour,
+      settings: { ...half, jitter: 0.1 },
+      seed: 0.999_999_9,
+      at: t0 + 6 * hour - 0.1 * 6 * hour * 0.999_999,
+    },
+    {
+      name: 'half jitter takes half the jitter window',
+      expiresAt: t0 + 12 * hour,
+      settings: { ...half, jitter: 0.5 },
+      seed: 0.5,
+      at: t0 + 6 * hour - 6 * hour * 0.5 * 0.5,
+    },
+    {
+      name: 'a seed above 1 is clamped below 1',
+      expiresAt: t0 + 12 * hour,
+      settings: { ...half, jitter: 0.5 },
+      seed: 7,
+      at: t0 + 6 * hour - 6 * hour * 0.5 * 0.999_999,
+    },
     { name: 'a negative seed takes no jitter', expiresAt: t0 + 12 * hour, settings: { ...half, jitter: 0.5 }, seed: -1, at: t0 + 6 * hour },
     { name: 'a NaN seed takes no jitter', expiresAt: t0 + 12 * hour, settings: { ...half, jitter: 0.5 }, seed: Number.NaN, at: t0 + 6 * hour },
   ];
@@ -42,7 +95,7 @@ describe('refreshTime', () => {
     });
   }
 
-  it('the effective expiry is the token\'s own, or 12 hours after issue when it has none', () => {
+  it("the effective expiry is the token's own, or 12 hours after issue when it has none", () => {
     assert.equal(effectiveExpiry({ issuedAt: t0, expiresAt: t0 + hour }), t0 + hour);
     assert.equal(effectiveExpiry({ issuedAt: t0, expiresAt: undefined }), t0 + 12 * hour);
   });
@@ -63,10 +116,7 @@ describe('seedOf', () => {
 });
 
 const settingsArb: fc.Arbitrary<RefreshSettings> = fc.record({
-  margin: fc.oneof(
-    fc.record({ fraction: fc.double({ min: 0.001, max: 0.999, noNaN: true }) }),
-    fc.record({ ms: fc.integer({ min: 1, max: 48 * hour }) }),
-  ),
+  margin: fc.oneof(fc.record({ fraction: fc.double({ min: 0.001, max: 0.999, noNaN: true }) }), fc.record({ ms: fc.integer({ min: 1, max: 48 * hour }) })),
   jitter: fc.double({ min: 0, max: 0.5, noNaN: true }),
   minInterval: fc.integer({ min: 1_000, max: 6 * hour }),
 });
@@ -109,7 +159,7 @@ describe('refreshTime properties', () => {
         const withJitter = refreshTime(times, settings, seed);
         const margin = Math.min('fraction' in settings.margin ? lifetime * settings.margin.fraction : settings.margin.ms, lifetime);
         assert.ok(withJitter <= without);
-        assert.ok(without - withJitter <= margin * settings.jitter + 0.01, "within float rounding of epoch milliseconds");
+        assert.ok(without - withJitter <= margin * settings.jitter + 0.01, 'within float rounding of epoch milliseconds');
       }),
       { numRuns: 2_000 },
     );

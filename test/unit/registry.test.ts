@@ -189,13 +189,27 @@ describe('parseRegistryHost', () => {
   const publicHosts: { name: string; input: string; host: string; dualStack: boolean }[] = [
     { name: 'ECR Public is accepted, with no account and the region name ecr-public', input: 'public.ecr.aws', host: 'public.ecr.aws', dualStack: false },
     { name: "ECR Public's dual-stack host is accepted and marked dual-stack", input: 'ecr-public.aws.com', host: 'ecr-public.aws.com', dualStack: true },
-    { name: 'ECR Public written as a URL in upper case is accepted as the bare host', input: 'HTTPS://PUBLIC.ECR.AWS/', host: 'public.ecr.aws', dualStack: false },
+    {
+      name: 'ECR Public written as a URL in upper case is accepted as the bare host',
+      input: 'HTTPS://PUBLIC.ECR.AWS/',
+      host: 'public.ecr.aws',
+      dualStack: false,
+    },
   ];
   for (const c of publicHosts) {
     it(c.name, () => {
       const result = parseRegistryHost(c.input);
       assert.ok(result.ok, result.ok ? '' : result.error);
-      assert.deepEqual(result.value, { host: c.host, kind: 'public', account: '', region: 'ecr-public', fips: false, dualStack: c.dualStack, domain: c.host, partition: 'aws' });
+      assert.deepEqual(result.value, {
+        host: c.host,
+        kind: 'public',
+        account: '',
+        region: 'ecr-public',
+        fips: false,
+        dualStack: c.dualStack,
+        domain: c.host,
+        partition: 'aws',
+      });
     });
   }
 
@@ -209,12 +223,20 @@ describe('parseRegistryHost', () => {
   }
 
   const rejected: { name: string; input: string; says: RegExp }[] = [
-    { name: 'the suffix attack with a foreign domain after amazonaws.com is rejected', input: '123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example', says: /not a private ECR registry host/ },
+    {
+      name: 'the suffix attack with a foreign domain after amazonaws.com is rejected',
+      input: '123456789012.dkr.ecr.us-east-1.amazonaws.com.evil.example',
+      says: /not a private ECR registry host/,
+    },
     { name: 'a prefix before the account is rejected', input: 'evil.123456789012.dkr.ecr.us-east-1.amazonaws.com', says: /not a private ECR registry host/ },
     { name: 'an 11-digit account is rejected', input: '12345678901.dkr.ecr.us-east-1.amazonaws.com', says: /not a private ECR registry host/ },
     { name: 'a 13-digit account is rejected', input: '1234567890123.dkr.ecr.us-east-1.amazonaws.com', says: /not a private ECR registry host/ },
     { name: 'a host with a path is rejected', input: '123456789012.dkr.ecr.us-east-1.amazonaws.com/team/app', says: /not a private ECR registry host/ },
-    { name: 'an https URL with a path is rejected', input: 'https://123456789012.dkr.ecr.us-east-1.amazonaws.com/v2/', says: /not a private ECR registry host/ },
+    {
+      name: 'an https URL with a path is rejected',
+      input: 'https://123456789012.dkr.ecr.us-east-1.amazonaws.com/v2/',
+      says: /not a private ECR registry host/,
+    },
     { name: 'a host with a port is rejected', input: '123456789012.dkr.ecr.us-east-1.amazonaws.com:443', says: /not a private ECR registry host/ },
     { name: 'an http:// URL is rejected', input: 'http://123456789012.dkr.ecr.us-east-1.amazonaws.com', says: /not a private ECR registry host/ },
     { name: 'ECR Public with a path is rejected', input: 'public.ecr.aws/library/nginx', says: /not a private ECR registry host/ },
@@ -231,19 +253,67 @@ describe('parseRegistryHost', () => {
     { name: 'a trailing dot is rejected', input: '123456789012.dkr.ecr.us-east-1.amazonaws.com.', says: /not a private ECR registry host/ },
     { name: 'a non-ASCII digit in the account is rejected', input: '١٢٣٤٥٦٧٨٩٠١٢.dkr.ecr.us-east-1.amazonaws.com', says: /not a private ECR registry host/ },
     { name: 'a NUL byte inside the host is rejected', input: '123456789012.dkr.ecr.us-east-1\u0000.amazonaws.com', says: /\\u0000/ },
-    { name: 'a newline between two hosts is rejected', input: '123456789012.dkr.ecr.us-east-1.amazonaws.com\n123456789012.dkr.ecr.us-east-2.amazonaws.com', says: /not a private ECR registry host/ },
-    { name: 'a region no partition lists is rejected (nowhere-9)', input: '123456789012.dkr.ecr.nowhere-9.amazonaws.com', says: /"nowhere-9" is not an AWS region: no partition in the AWS SDK's partition data lists it/ },
-    { name: 'a region with underscores is rejected (us_east_1)', input: '123456789012.dkr.ecr.us_east_1.amazonaws.com', says: /"us_east_1" is not an AWS region/ },
-    { name: 'a region that fits the pattern but does not exist is rejected (us-east-7)', input: '123456789012.dkr.ecr.us-east-7.amazonaws.com', says: /"us-east-7" is not an AWS region/ },
-    { name: 'a region missing its hyphen is rejected (us-east1)', input: '123456789012.dkr.ecr.us-east1.amazonaws.com', says: /"us-east1" is not an AWS region/ },
-    { name: "a partition's pseudo-region is rejected (aws-global)", input: '123456789012.dkr.ecr.aws-global.amazonaws.com', says: /"aws-global" is not an AWS region/ },
-    { name: 'a China region under amazonaws.com is rejected', input: '123456789012.dkr.ecr.cn-north-1.amazonaws.com', says: /region cn-north-1 belongs to partition aws-cn, whose registries are under amazonaws\.com\.cn, not amazonaws\.com$/ },
-    { name: 'a standard region under amazonaws.com.cn is rejected', input: '123456789012.dkr.ecr.us-east-1.amazonaws.com.cn', says: /region us-east-1 belongs to partition aws, whose registries are under amazonaws\.com, not amazonaws\.com\.cn/ },
+    {
+      name: 'a newline between two hosts is rejected',
+      input: '123456789012.dkr.ecr.us-east-1.amazonaws.com\n123456789012.dkr.ecr.us-east-2.amazonaws.com',
+      says: /not a private ECR registry host/,
+    },
+    {
+      name: 'a region no partition lists is rejected (nowhere-9)',
+      input: '123456789012.dkr.ecr.nowhere-9.amazonaws.com',
+      says: /"nowhere-9" is not an AWS region: no partition in the AWS SDK's partition data lists it/,
+    },
+    {
+      name: 'a region with underscores is rejected (us_east_1)',
+      input: '123456789012.dkr.ecr.us_east_1.amazonaws.com',
+      says: /"us_east_1" is not an AWS region/,
+    },
+    {
+      name: 'a region that fits the pattern but does not exist is rejected (us-east-7)',
+      input: '123456789012.dkr.ecr.us-east-7.amazonaws.com',
+      says: /"us-east-7" is not an AWS region/,
+    },
+    {
+      name: 'a region missing its hyphen is rejected (us-east1)',
+      input: '123456789012.dkr.ecr.us-east1.amazonaws.com',
+      says: /"us-east1" is not an AWS region/,
+    },
+    {
+      name: "a partition's pseudo-region is rejected (aws-global)",
+      input: '123456789012.dkr.ecr.aws-global.amazonaws.com',
+      says: /"aws-global" is not an AWS region/,
+    },
+    {
+      name: 'a China region under amazonaws.com is rejected',
+      input: '123456789012.dkr.ecr.cn-north-1.amazonaws.com',
+      says: /region cn-north-1 belongs to partition aws-cn, whose registries are under amazonaws\.com\.cn, not amazonaws\.com$/,
+    },
+    {
+      name: 'a standard region under amazonaws.com.cn is rejected',
+      input: '123456789012.dkr.ecr.us-east-1.amazonaws.com.cn',
+      says: /region us-east-1 belongs to partition aws, whose registries are under amazonaws\.com, not amazonaws\.com\.cn/,
+    },
     { name: 'a GovCloud region under amazonaws.eu is rejected', input: '123456789012.dkr.ecr.us-gov-west-1.amazonaws.eu', says: /partition aws-us-gov/ },
-    { name: 'a China region dual-stack under on.aws is rejected', input: '123456789012.dkr-ecr.cn-north-1.on.aws', says: /dual-stack registries are under on\.amazonwebservices\.com\.cn, not on\.aws/ },
-    { name: 'a standard region dual-stack under the China dual-stack domain is rejected', input: '123456789012.dkr-ecr.eu-west-1.on.amazonwebservices.com.cn', says: /dual-stack registries are under on\.aws/ },
-    { name: 'an ISO region under another ISO domain is rejected', input: '123456789012.dkr.ecr.us-iso-east-1.sc2s.sgov.gov', says: /partition aws-iso, whose registries are under c2s\.ic\.gov/ },
-    { name: 'a host longer than 253 characters is rejected for its length', input: `123456789012.dkr.ecr.${'a'.repeat(240)}.amazonaws.com`, says: /longer than 253 characters/ },
+    {
+      name: 'a China region dual-stack under on.aws is rejected',
+      input: '123456789012.dkr-ecr.cn-north-1.on.aws',
+      says: /dual-stack registries are under on\.amazonwebservices\.com\.cn, not on\.aws/,
+    },
+    {
+      name: 'a standard region dual-stack under the China dual-stack domain is rejected',
+      input: '123456789012.dkr-ecr.eu-west-1.on.amazonwebservices.com.cn',
+      says: /dual-stack registries are under on\.aws/,
+    },
+    {
+      name: 'an ISO region under another ISO domain is rejected',
+      input: '123456789012.dkr.ecr.us-iso-east-1.sc2s.sgov.gov',
+      says: /partition aws-iso, whose registries are under c2s\.ic\.gov/,
+    },
+    {
+      name: 'a host longer than 253 characters is rejected for its length',
+      input: `123456789012.dkr.ecr.${'a'.repeat(240)}.amazonaws.com`,
+      says: /longer than 253 characters/,
+    },
   ];
   for (const c of rejected) {
     it(c.name, () => {
@@ -304,18 +374,16 @@ const regionsOf: Record<string, readonly string[]> = {
   'csp.hci.ic.gov': ['us-isof-south-1', 'us-isof-east-1'],
 };
 /** Valid hosts built from the grammar, with their parts: a scheme or not, any case (upper: which letters). */
-const valid = fc
-  .constantFrom(...Object.keys(regionsOf))
-  .chain((domain) =>
-    fc.record({
-      scheme: fc.constantFrom('', 'https://', 'HTTPS://'),
-      account: fc.stringMatching(/^\d{12}$/),
-      dkr: fc.constantFrom('dkr.ecr', 'dkr-ecr', 'dkr.ecr-fips', 'dkr-ecr-fips'),
-      region: fc.constantFrom(...(regionsOf[domain] ?? [])),
-      domain: fc.constant(domain),
-      upper: fc.array(fc.boolean(), { minLength: 80, maxLength: 80 }),
-    }),
-  );
+const valid = fc.constantFrom(...Object.keys(regionsOf)).chain((domain) =>
+  fc.record({
+    scheme: fc.constantFrom('', 'https://', 'HTTPS://'),
+    account: fc.stringMatching(/^\d{12}$/),
+    dkr: fc.constantFrom('dkr.ecr', 'dkr-ecr', 'dkr.ecr-fips', 'dkr-ecr-fips'),
+    region: fc.constantFrom(...(regionsOf[domain] ?? [])),
+    domain: fc.constant(domain),
+    upper: fc.array(fc.boolean(), { minLength: 80, maxLength: 80 }),
+  }),
+);
 
 /** Anything at all: random text, huge text, non-ASCII and control characters. */
 const anyInput = fc.oneof(
@@ -340,8 +408,9 @@ describe('parseRegistryHost properties', () => {
 
   it('an accepted host matches the anchored pattern and parses again to the same value', () => {
     // Random text is next to never a host: valid ones (written in any case) and ECR Public's are mixed in.
-    const written = valid.map(({ scheme, account, dkr, region, domain, upper }) =>
-      `${scheme}${[...`${account}.${dkr}.${region}.${domain}`].map((c, i) => (upper[i] === true ? c.toUpperCase() : c)).join('')}`,
+    const written = valid.map(
+      ({ scheme, account, dkr, region, domain, upper }) =>
+        `${scheme}${[...`${account}.${dkr}.${region}.${domain}`].map((c, i) => (upper[i] === true ? c.toUpperCase() : c)).join('')}`,
     );
     const input = fc.oneof(anyInput, written, fc.constantFrom('public.ecr.aws', 'ECR-PUBLIC.aws.com', 'https://public.ecr.aws/'));
     const accepted = { private: 0, public: 0 };
@@ -365,7 +434,7 @@ describe('parseRegistryHost properties', () => {
     assert.ok(accepted.private >= numRuns / 10 && accepted.public >= numRuns / 20, `accepted ${JSON.stringify(accepted)} of ${numRuns}`);
   });
 
-  it('grammar-built hosts with a 12-digit account, a region of the domain\'s partition and nothing after it are accepted, in any case', () => {
+  it("grammar-built hosts with a 12-digit account, a region of the domain's partition and nothing after it are accepted, in any case", () => {
     fc.assert(
       fc.property(valid, ({ scheme, account, dkr, region, domain, upper }) => {
         const bare = `${account}.${dkr}.${region}.${domain}`;
@@ -418,7 +487,10 @@ describe('parseRegistryHost properties', () => {
       fc.constant(''),
       fc.nat({ max: 4 }).map((n) => ' '.repeat(n)),
       fc.nat({ max: 1_000 }).map((n) => `${'1'.repeat(65_536 + n)}.dkr.ecr.us-east-1.amazonaws.com`),
-      fc.string({ unit: 'grapheme', minLength: 1 }).filter((text) => /\P{ASCII}/u.test(text)).map((text) => `123456789012.dkr.ecr.${text}.amazonaws.com`),
+      fc
+        .string({ unit: 'grapheme', minLength: 1 })
+        .filter((text) => /\P{ASCII}/u.test(text))
+        .map((text) => `123456789012.dkr.ecr.${text}.amazonaws.com`),
       fc.integer({ min: 0, max: 31 }).map((code) => `123456789012.dkr.ecr.us-east-1${String.fromCharCode(code)}x.amazonaws.com`),
     );
     fc.assert(
@@ -446,11 +518,23 @@ describe('the tokens a Secret needs', () => {
   });
 
   it('a private host comes from ECR in its region, at the FIPS or dual-stack endpoint its host names', () => {
-    assert.deepEqual(tokenEndpoint(host('123456789012.dkr-ecr-fips.us-gov-west-1.on.aws')), { service: 'ecr', region: 'us-gov-west-1', fips: true, dualStack: true });
+    assert.deepEqual(tokenEndpoint(host('123456789012.dkr-ecr-fips.us-gov-west-1.on.aws')), {
+      service: 'ecr',
+      region: 'us-gov-west-1',
+      fips: true,
+      dualStack: true,
+    });
   });
 
   it('one Secret with ECR Public and two private regions needs three tokens, ECR Public apart from us-east-1', () => {
-    const endpoints = tokenEndpoints(['111122223333.dkr.ecr.us-east-1.amazonaws.com', '444455556666.dkr.ecr.us-east-1.amazonaws.com', 'public.ecr.aws', '111122223333.dkr.ecr.eu-west-1.amazonaws.com'].map(host));
+    const endpoints = tokenEndpoints(
+      [
+        '111122223333.dkr.ecr.us-east-1.amazonaws.com',
+        '444455556666.dkr.ecr.us-east-1.amazonaws.com',
+        'public.ecr.aws',
+        '111122223333.dkr.ecr.eu-west-1.amazonaws.com',
+      ].map(host),
+    );
     assert.deepEqual(Object.fromEntries(endpoints), {
       'us-east-1': { service: 'ecr', region: 'us-east-1', fips: false, dualStack: false },
       'ecr-public': { service: 'ecr-public', region: 'us-east-1', fips: false, dualStack: false },
@@ -459,7 +543,9 @@ describe('the tokens a Secret needs', () => {
   });
 
   it("a region's FIPS host beside its plain one makes the Secret's one token for that region come from the FIPS endpoint", () => {
-    const endpoints = tokenEndpoints(['111122223333.dkr.ecr.us-east-1.amazonaws.com', '111122223333.dkr.ecr-fips.us-east-1.amazonaws.com', '111122223333.dkr-ecr.us-east-1.on.aws'].map(host));
+    const endpoints = tokenEndpoints(
+      ['111122223333.dkr.ecr.us-east-1.amazonaws.com', '111122223333.dkr.ecr-fips.us-east-1.amazonaws.com', '111122223333.dkr-ecr.us-east-1.on.aws'].map(host),
+    );
     assert.deepEqual([...endpoints.values()], [{ service: 'ecr', region: 'us-east-1', fips: true, dualStack: true }]);
   });
 });
@@ -475,10 +561,20 @@ describe('ECR Public in policy rules: { region: ecr-public }', () => {
   };
   const cases: { name: string; registries: string; asked: readonly RegistryHost[]; allowed: boolean }[] = [
     { name: 'a rule naming region ecr-public allows it', registries: '[{ region: ecr-public }]', asked: [pub.value], allowed: true },
-    { name: 'a rule naming it beside an account allows both in one Secret', registries: '[{ account: "111122223333", region: us-east-1 }, { region: ecr-public }]', asked: [east.value, pub.value], allowed: true },
+    {
+      name: 'a rule naming it beside an account allows both in one Secret',
+      registries: '[{ account: "111122223333", region: us-east-1 }, { region: ecr-public }]',
+      asked: [east.value, pub.value],
+      allowed: true,
+    },
     { name: 'a rule for any account and region allows it', registries: '[{ account: "*", region: "*" }]', asked: [pub.value], allowed: true },
     { name: 'a rule naming accounts denies it: ECR Public has none', registries: '[{ account: "111122223333" }]', asked: [pub.value], allowed: false },
-    { name: 'a rule naming regions denies it: us-east-1, where its API is served, is not its region', registries: '[{ region: "us-*" }]', asked: [pub.value], allowed: false },
+    {
+      name: 'a rule naming regions denies it: us-east-1, where its API is served, is not its region',
+      registries: '[{ region: "us-*" }]',
+      asked: [pub.value],
+      allowed: false,
+    },
     { name: 'a rule naming only ECR Public denies private registries', registries: '[{ region: ecr-public }]', asked: [east.value], allowed: false },
   ];
   for (const c of cases) {

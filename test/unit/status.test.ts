@@ -105,7 +105,11 @@ describe('the status publisher', () => {
     const { publisher, writes, results, run, clock } = harness();
     const start = clock.now();
     for (let i = 0; i < errorsShown + 2; i++) {
-      results.set(`ns-${i}`, { healthy: false, error: { message: `GetAuthorizationToken failed: AccessDeniedException (HTTP 400): no ${i}` }, at: start + i * 1_000 });
+      results.set(`ns-${i}`, {
+        healthy: false,
+        error: { message: `GetAuthorizationToken failed: AccessDeniedException (HTTP 400): no ${i}` },
+        at: start + i * 1_000,
+      });
     }
     results.set('sandbox', { healthy: false, at: start });
     results.set('fine', { healthy: true, at: start });
@@ -129,11 +133,14 @@ describe('the status publisher', () => {
     await run(interval);
     const later = writes.at(-1)?.status;
     assert.equal(later?.namespaces.failing, errorsShown);
-    assert.deepEqual(later?.errors.find((error) => error.namespace === 'ns-6'), {
-      namespace: 'ns-6',
-      reason: 'GetAuthorizationToken failed: ThrottlingException',
-      since: new Date(start + 6_000).toISOString(),
-    });
+    assert.deepEqual(
+      later?.errors.find((error) => error.namespace === 'ns-6'),
+      {
+        namespace: 'ns-6',
+        reason: 'GetAuthorizationToken failed: ThrottlingException',
+        since: new Date(start + 6_000).toISOString(),
+      },
+    );
     assert.ok(!later?.errors.some((error) => error.namespace === 'ns-5' || error.namespace === 'ns-4'));
     await publisher.stop();
   });

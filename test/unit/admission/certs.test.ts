@@ -31,7 +31,13 @@ describe('webhook certificates', () => {
     { name: 'a serving certificate with a third of its life left: renew it', at: t0 + 41 * 60_000, trusted: () => fresh.caBundle, want: 'leaf' },
     { name: 'a CA with a third of its life left: a new CA', at: t0 + 3 * hour, trusted: () => fresh.caBundle, want: 'ca' },
     { name: 'an expired CA: start again', at: t0 + 5 * hour, trusted: () => fresh.caBundle, want: 'new' },
-    { name: 'a serving certificate that lacks a host: renew it', at: t0, trusted: () => fresh.caBundle, bundle: () => renewLeaf(fresh, ['other.svc'], lifetimes, t0), want: 'leaf' },
+    {
+      name: 'a serving certificate that lacks a host: renew it',
+      at: t0,
+      trusted: () => fresh.caBundle,
+      bundle: () => renewLeaf(fresh, ['other.svc'], lifetimes, t0),
+      want: 'leaf',
+    },
     {
       name: 'a CA key that does not match the CA: start again',
       at: t0,

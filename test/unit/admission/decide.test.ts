@@ -12,7 +12,12 @@ const sa = (name: string, annotations: Record<string, string> = {}): V1ServiceAc
 
 describe('admitPod', () => {
   it('a Pod of default in an annotated namespace, naming no Secret, gets the list', () => {
-    const { wanted, patch } = admitPod({ serviceAccount: 'default', imagePullSecrets: undefined }, ns({ 'ecr-login/server': east }), [sa('default')], defaultSettings);
+    const { wanted, patch } = admitPod(
+      { serviceAccount: 'default', imagePullSecrets: undefined },
+      ns({ 'ecr-login/server': east }),
+      [sa('default')],
+      defaultSettings,
+    );
     assert.deepEqual(wanted, ['ecr-login']);
     assert.deepEqual(patch, [{ op: 'add', path: '/spec/imagePullSecrets', value: [{ name: 'ecr-login' }] }]);
   });
@@ -26,7 +31,7 @@ describe('admitPod', () => {
     assert.deepEqual(admitPod({ serviceAccount: 'default', imagePullSecrets: ['ecr-login'] }, ns({ 'ecr-login/server': east }), [], defaultSettings).patch, []);
   });
 
-  it('a Pod of an annotated ServiceAccount gets that ServiceAccount\'s Secret, and the namespace\'s when listed', () => {
+  it("a Pod of an annotated ServiceAccount gets that ServiceAccount's Secret, and the namespace's when listed", () => {
     const { wanted } = admitPod(
       { serviceAccount: 'robot', imagePullSecrets: undefined },
       ns({ 'ecr-login/server': east, 'ecr-login/service-accounts': '*' }),
@@ -38,6 +43,9 @@ describe('admitPod', () => {
 
   it('a Pod in a namespace that asks for nothing, or with an invalid annotation, gets nothing', () => {
     assert.deepEqual(admitPod({ serviceAccount: 'default', imagePullSecrets: undefined }, ns({}), [sa('default')], defaultSettings).patch, []);
-    assert.deepEqual(admitPod({ serviceAccount: 'default', imagePullSecrets: undefined }, ns({ 'ecr-login/server': 'docker.io' }), [], defaultSettings).patch, []);
+    assert.deepEqual(
+      admitPod({ serviceAccount: 'default', imagePullSecrets: undefined }, ns({ 'ecr-login/server': 'docker.io' }), [], defaultSettings).patch,
+      [],
+    );
   });
 });

@@ -20,7 +20,13 @@ function settings(yaml: string): Settings {
 }
 
 describe('admission parameters', () => {
-  const cases: { name: string; namespace: V1Namespace; serviceAccounts?: V1ServiceAccount[]; settings?: Settings; want: { excluded?: string; sa?: [string, string][] } }[] = [
+  const cases: {
+    name: string;
+    namespace: V1Namespace;
+    serviceAccounts?: V1ServiceAccount[];
+    settings?: Settings;
+    want: { excluded?: string; sa?: [string, string][] };
+  }[] = [
     { name: 'a namespace that asks for nothing contributes nothing', namespace: ns('a'), want: {} },
     { name: 'a served namespace is not excluded', namespace: ns('a', { 'ecr-login/server': east }), want: {} },
     {
@@ -46,7 +52,7 @@ describe('admission parameters', () => {
       want: { sa: [['robot', 'ecr-login-robot']] },
     },
     {
-      name: 'a ServiceAccount whose Secret name collides with the Namespace\'s gets no entry',
+      name: "a ServiceAccount whose Secret name collides with the Namespace's gets no entry",
       namespace: ns('a', { 'ecr-login/server': east }),
       serviceAccounts: [sa('a', 'robot', { 'ecr-login/server': east, 'ecr-login/secret-name': 'ecr-login' })],
       want: {},

@@ -42,7 +42,10 @@ describe('the client pool', () => {
     await use('ecr|us-east-1');
     await use('ecr|us-east-1');
     await use('sts|us-east-1');
-    assert.deepEqual(made.map((c) => c.key), ['ecr|us-east-1', 'sts|us-east-1']);
+    assert.deepEqual(
+      made.map((c) => c.key),
+      ['ecr|us-east-1', 'sts|us-east-1'],
+    );
     assert.equal(pool.size, 2);
   });
 
@@ -52,7 +55,10 @@ describe('the client pool', () => {
     await use('a'); // b is now the least recently used
     await use('d');
     assert.equal(pool.size, 3);
-    assert.deepEqual(made.filter((c) => c.destroyed).map((c) => c.key), ['b']);
+    assert.deepEqual(
+      made.filter((c) => c.destroyed).map((c) => c.key),
+      ['b'],
+    );
     for (let i = 0; i < 50; i++) await use(`region-${i}`);
     assert.equal(pool.size, 3);
     assert.equal(made.filter((c) => !c.destroyed).length, 3, 'every client let go is destroyed');
@@ -61,13 +67,15 @@ describe('the client pool', () => {
   it('never destroys a client under a request; the bound holds again once it is done', async () => {
     const { pool, made, use } = setup(2);
     let finish = (): void => undefined;
-    const held = use('a', (client) =>
-      new Promise<void>((resolve) => {
-        finish = () => {
-          assert.equal(client.destroyed, false, 'not destroyed while in use');
-          resolve();
-        };
-      }),
+    const held = use(
+      'a',
+      (client) =>
+        new Promise<void>((resolve) => {
+          finish = () => {
+            assert.equal(client.destroyed, false, 'not destroyed while in use');
+            resolve();
+          };
+        }),
     );
     await use('b');
     await use('c');
@@ -87,7 +95,10 @@ describe('the client pool', () => {
     advance(2_000);
     await use('ecr|us-east-1');
     assert.equal(pool.size, 1);
-    assert.deepEqual(made.filter((c) => c.destroyed).map((c) => c.key), ['ecr|eu-west-1']);
+    assert.deepEqual(
+      made.filter((c) => c.destroyed).map((c) => c.key),
+      ['ecr|eu-west-1'],
+    );
   });
 
   it('clear() releases every client not in use', async () => {
@@ -96,6 +107,12 @@ describe('the client pool', () => {
     await use('b');
     pool.clear();
     assert.equal(pool.size, 0);
-    assert.deepEqual(made.map((c) => [c.key, c.destroyed]), [['a', true], ['b', true]]);
+    assert.deepEqual(
+      made.map((c) => [c.key, c.destroyed]),
+      [
+        ['a', true],
+        ['b', true],
+      ],
+    );
   });
 });

@@ -91,7 +91,8 @@ describe('the SDK adapter, by the SDK endpoint resolution', () => {
       await captured(api.assumeRole(role));
       await captured(api.assumeRoleWithWebIdentity({ ...role, webIdentityToken: 'eyJ.token' }));
 
-      const tokenTarget = form.service === 'ecr' ? 'AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken' : 'SpencerFrontendService.GetAuthorizationToken';
+      const tokenTarget =
+        form.service === 'ecr' ? 'AmazonEC2ContainerRegistry_V20150921.GetAuthorizationToken' : 'SpencerFrontendService.GetAuthorizationToken';
       const token = { url: form.tokenUrl, scope: `${form.region}/${form.service}`, target: tokenTarget };
       const sts = { url: form.stsUrl, scope: `${form.region}/sts`, target: '' };
       assert.deepEqual(seen, [token, token, sts, { ...sts, scope: 'unsigned' }]);
@@ -119,9 +120,35 @@ describe('the SDK adapter, by the SDK endpoint resolution', () => {
   it('keeps at most 16 clients for its own identity, however many endpoints it served', async () => {
     const { handler, seen } = capture();
     const api = sdkAwsApi({ requestTimeoutMs: 1_000, requestHandler: handler });
-    const regions = ['us-east-1', 'us-east-2', 'us-west-1', 'us-west-2', 'eu-west-1', 'eu-west-2', 'eu-west-3', 'eu-central-1', 'eu-central-2', 'eu-north-1', 'eu-south-1', 'eu-south-2', 'ap-south-1', 'ap-south-2', 'ap-northeast-1', 'ap-northeast-2', 'ap-northeast-3', 'ap-southeast-1', 'ap-southeast-2', 'ca-central-1', 'sa-east-1', 'me-south-1'];
+    const regions = [
+      'us-east-1',
+      'us-east-2',
+      'us-west-1',
+      'us-west-2',
+      'eu-west-1',
+      'eu-west-2',
+      'eu-west-3',
+      'eu-central-1',
+      'eu-central-2',
+      'eu-north-1',
+      'eu-south-1',
+      'eu-south-2',
+      'ap-south-1',
+      'ap-south-2',
+      'ap-northeast-1',
+      'ap-northeast-2',
+      'ap-northeast-3',
+      'ap-southeast-1',
+      'ap-southeast-2',
+      'ca-central-1',
+      'sa-east-1',
+      'me-south-1',
+    ];
     for (const region of regions) {
-      for (const variant of [{ fips: false, dualStack: false }, { fips: true, dualStack: false }]) {
+      for (const variant of [
+        { fips: false, dualStack: false },
+        { fips: true, dualStack: false },
+      ]) {
         await captured(api.getAuthorizationToken({ service: 'ecr', region, ...variant }));
       }
     }

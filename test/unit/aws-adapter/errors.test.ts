@@ -30,9 +30,17 @@ describe('classifyAwsError', () => {
     { name: 'a reset connection is transient', error: Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' }), expect: 'transient' },
     { name: 'a refused connection is transient', error: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }), expect: 'transient' },
     { name: 'a DNS failure is transient', error: Object.assign(new Error('getaddrinfo ENOTFOUND'), { code: 'ENOTFOUND' }), expect: 'transient' },
-    { name: 'an undici connect timeout is transient', error: Object.assign(new Error('Connect Timeout Error'), { code: 'UND_ERR_CONNECT_TIMEOUT' }), expect: 'transient' },
+    {
+      name: 'an undici connect timeout is transient',
+      error: Object.assign(new Error('Connect Timeout Error'), { code: 'UND_ERR_CONNECT_TIMEOUT' }),
+      expect: 'transient',
+    },
     { name: 'an error the SDK marks retryable is transient', error: sdkError('Odd', undefined, { $retryable: { throttling: false } }), expect: 'transient' },
-    { name: 'a network error wrapped with a cause is transient', error: withCause(Object.assign(new Error('reset'), { code: 'ECONNRESET' })), expect: 'transient' },
+    {
+      name: 'a network error wrapped with a cause is transient',
+      error: withCause(Object.assign(new Error('reset'), { code: 'ECONNRESET' })),
+      expect: 'transient',
+    },
     { name: 'a denial wrapped with a cause is a denial', error: withCause(sdkError('AccessDeniedException', 400)), expect: 'denied' },
     { name: 'AccessDenied from STS is a denial', error: sdkError('AccessDenied', 403), expect: 'denied' },
     { name: 'AccessDeniedException from ECR is a denial, though AWS answers 400', error: sdkError('AccessDeniedException', 400), expect: 'denied' },
@@ -53,7 +61,15 @@ describe('classifyAwsError', () => {
     { name: 'an error with no HTTP answer at all is taken as a network failure', error: new Error('fetch failed'), expect: 'transient' },
     { name: 'a string thrown is taken as a network failure', error: 'boom', expect: 'transient' },
     { name: 'undefined thrown is taken as a network failure', error: undefined, expect: 'transient' },
-    { name: 'an error that is its own cause does not recurse', error: ((): Error => { const e = new Error('self'); (e as { cause?: unknown }).cause = e; return e; })(), expect: 'transient' },
+    {
+      name: 'an error that is its own cause does not recurse',
+      error: ((): Error => {
+        const e = new Error('self');
+        (e as { cause?: unknown }).cause = e;
+        return e;
+      })(),
+      expect: 'transient',
+    },
   ];
   for (const c of cases) {
     it(c.name, () => assert.equal(classifyAwsError(c.error), c.expect));
@@ -71,7 +87,10 @@ describe('describeAwsError', () => {
   it('names the error, its HTTP status and the first line of its message', () => {
     const error = sdkError('AccessDenied', 403);
     error.message = 'User: arn:aws:sts::111122223333:assumed-role/node/i-1 is not authorized to perform: sts:AssumeRole\nmore detail';
-    assert.equal(describeAwsError(error), 'AccessDenied (HTTP 403): User: arn:aws:sts::111122223333:assumed-role/node/i-1 is not authorized to perform: sts:AssumeRole');
+    assert.equal(
+      describeAwsError(error),
+      'AccessDenied (HTTP 403): User: arn:aws:sts::111122223333:assumed-role/node/i-1 is not authorized to perform: sts:AssumeRole',
+    );
   });
 
   it('describes an error without a status', () => assert.equal(describeAwsError(new Error('fetch failed')), 'Error: fetch failed'));

@@ -4,20 +4,23 @@
 
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  identityProblemFromEnv,
-  identityProblemFromError,
-  identityProblemFromServiceAccount,
-  placeholderRoleArn,
-} from '../../../src/aws/identity-problem.ts';
+import { identityProblemFromEnv, identityProblemFromError, identityProblemFromServiceAccount, placeholderRoleArn } from '../../../src/aws/identity-problem.ts';
 
 describe('identityProblemFromEnv', () => {
   const cases: { name: string; env: Record<string, string>; problem: boolean }[] = [
-    { name: 'the placeholder role with a web identity token is no identity', env: { AWS_ROLE_ARN: placeholderRoleArn, AWS_WEB_IDENTITY_TOKEN_FILE: '/var/run/token' }, problem: true },
+    {
+      name: 'the placeholder role with a web identity token is no identity',
+      env: { AWS_ROLE_ARN: placeholderRoleArn, AWS_WEB_IDENTITY_TOKEN_FILE: '/var/run/token' },
+      problem: true,
+    },
     { name: 'the placeholder role with spaces around it is still the placeholder', env: { AWS_ROLE_ARN: ` ${placeholderRoleArn} ` }, problem: true },
     { name: 'a real role is an identity', env: { AWS_ROLE_ARN: 'arn:aws:iam::444455556666:role/kube-ecrlogin' }, problem: false },
     { name: 'another role of the example account is not the placeholder', env: { AWS_ROLE_ARN: 'arn:aws:iam::111122223333:role/ecr-pull' }, problem: false },
-    { name: 'static keys come first in the chain, whatever the role says', env: { AWS_ROLE_ARN: placeholderRoleArn, AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 's' }, problem: false },
+    {
+      name: 'static keys come first in the chain, whatever the role says',
+      env: { AWS_ROLE_ARN: placeholderRoleArn, AWS_ACCESS_KEY_ID: 'AKIA', AWS_SECRET_ACCESS_KEY: 's' },
+      problem: false,
+    },
     { name: 'half a key pair does not', env: { AWS_ROLE_ARN: placeholderRoleArn, AWS_ACCESS_KEY_ID: 'AKIA' }, problem: true },
     { name: 'a named profile comes first too', env: { AWS_ROLE_ARN: placeholderRoleArn, AWS_PROFILE: 'ops' }, problem: false },
     { name: 'nothing at all is for the SDK to find out (instance profile)', env: {}, problem: false },
@@ -29,7 +32,10 @@ describe('identityProblemFromEnv', () => {
         assert.equal(found, undefined);
         return;
       }
-      assert.match(found ?? '', /^no AWS identity: the ServiceAccount names the placeholder role arn:aws:iam::111122223333:role\/kube-ecrlogin \(AWS_ROLE_ARN\); set the role ARN on the ServiceAccount/);
+      assert.match(
+        found ?? '',
+        /^no AWS identity: the ServiceAccount names the placeholder role arn:aws:iam::111122223333:role\/kube-ecrlogin \(AWS_ROLE_ARN\); set the role ARN on the ServiceAccount/,
+      );
     });
   }
 });

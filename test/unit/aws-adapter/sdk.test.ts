@@ -22,7 +22,8 @@ describe('decodeAuthorization', () => {
   });
 
   it('leaves the expiry unknown when AWS gives none', () => assert.equal(decodeAuthorization({ authorizationToken: b64('AWS:x') }).expiresAt, undefined));
-  it('leaves the expiry unknown when AWS gives an invalid date', () => assert.equal(decodeAuthorization({ authorizationToken: b64('AWS:x'), expiresAt: new Date(Number.NaN) }).expiresAt, undefined));
+  it('leaves the expiry unknown when AWS gives an invalid date', () =>
+    assert.equal(decodeAuthorization({ authorizationToken: b64('AWS:x'), expiresAt: new Date(Number.NaN) }).expiresAt, undefined));
 
   const refused: { name: string; data: Parameters<typeof decodeAuthorization>[0]; says: RegExp }[] = [
     { name: 'no authorization data', data: undefined, says: /returned no authorization token/ },
@@ -38,13 +39,19 @@ describe('decodeAuthorization', () => {
   ];
   for (const c of refused) {
     it(`refuses ${c.name} with MalformedAwsResponse`, () => {
-      assert.throws(() => decodeAuthorization(c.data), (error: unknown) => error instanceof MalformedAwsResponse && error.name === 'MalformedAwsResponse' && c.says.test(error.message));
+      assert.throws(
+        () => decodeAuthorization(c.data),
+        (error: unknown) => error instanceof MalformedAwsResponse && error.name === 'MalformedAwsResponse' && c.says.test(error.message),
+      );
     });
   }
 
   it('does not put the token in its error messages', () => {
     const token = b64('AWSsecretpasswordwithoutcolon');
-    assert.throws(() => decodeAuthorization({ authorizationToken: token }), (error: Error) => !error.message.includes(token) && !error.message.includes('secretpassword'));
+    assert.throws(
+      () => decodeAuthorization({ authorizationToken: token }),
+      (error: Error) => !error.message.includes(token) && !error.message.includes('secretpassword'),
+    );
   });
 });
 
@@ -62,7 +69,12 @@ describe('decodeAuthorization properties', () => {
   });
 
   it('any other token gives a token with a user and password, or a MalformedAwsResponse with a message', () => {
-    const token = fc.oneof(fc.string(), fc.string({ unit: 'binary' }), fc.uint8Array().map((bytes) => Buffer.from(bytes).toString('base64')), fc.base64String());
+    const token = fc.oneof(
+      fc.string(),
+      fc.string({ unit: 'binary' }),
+      fc.uint8Array().map((bytes) => Buffer.from(bytes).toString('base64')),
+      fc.base64String(),
+    );
     fc.assert(
       fc.property(token, (t) => {
         try {

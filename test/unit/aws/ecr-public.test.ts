@@ -142,7 +142,10 @@ describe('ECR Public GetAuthorizationToken', () => {
   });
 
   it('takes service-scoped faults over the control plane too', async () => {
-    const res = await fetch(`${aws.endpoint}/_test/faults`, { method: 'POST', body: JSON.stringify({ api: 'GetAuthorizationToken', service: 'ecr-public', kind: 'throttle', count: 1 }) });
+    const res = await fetch(`${aws.endpoint}/_test/faults`, {
+      method: 'POST',
+      body: JSON.stringify({ api: 'GetAuthorizationToken', service: 'ecr-public', kind: 'throttle', count: 1 }),
+    });
     assert.equal(res.status, 200);
     await res.arrayBuffer();
     assert.equal((await rejection(token())).name, 'ThrottlingException');

@@ -119,9 +119,7 @@ describe('ECR GetAuthorizationToken', () => {
 
   it('rejects expired session credentials with ExpiredTokenException, and counts it', async () => {
     const sts = stsClient(aws.endpoint, alice);
-    const assumed = await sts.send(
-      new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::111122223333:role/puller', RoleSessionName: 'short', DurationSeconds: 900 }),
-    );
+    const assumed = await sts.send(new AssumeRoleCommand({ RoleArn: 'arn:aws:iam::111122223333:role/puller', RoleSessionName: 'short', DurationSeconds: 900 }));
     sts.destroy();
     const ecr = ecrClient(aws.endpoint, sessionKeys(assumed.Credentials));
     const ok = await ecr.send(new GetAuthorizationTokenCommand({}));

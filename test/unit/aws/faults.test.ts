@@ -91,7 +91,7 @@ describe('fault injection through the SDK', () => {
   it('a fault without a count lasts until cleared', async () => {
     aws.faults.set({ kind: 'unavailable' });
     for (let i = 0; i < 3; i++) assert.equal((await rejection(token())).name, 'ServiceUnavailableException');
-    assert.equal((await rejection(whoami())).name, 'ServiceUnavailable', "a fault without api hits every API");
+    assert.equal((await rejection(whoami())).name, 'ServiceUnavailable', 'a fault without api hits every API');
     aws.faults.clear();
     await token();
     await whoami();
@@ -160,12 +160,18 @@ describe('Faults.take', () => {
     ],
     [
       'the oldest failing fault wins and only it is used up',
-      [{ kind: 'internal', count: 1 }, { kind: 'throttle', count: 1 }],
+      [
+        { kind: 'internal', count: 1 },
+        { kind: 'throttle', count: 1 },
+      ],
       [{ delayMs: 0, failure: 'internal' }, { delayMs: 0, failure: 'throttle' }, { delayMs: 0 }],
     ],
     [
       'latencies add up',
-      [{ kind: 'latency', ms: 10 }, { kind: 'latency', ms: 5, count: 1 }],
+      [
+        { kind: 'latency', ms: 10 },
+        { kind: 'latency', ms: 5, count: 1 },
+      ],
       [{ delayMs: 15 }, { delayMs: 10 }],
     ],
     ['a fault for another API does not apply', [{ api: 'AssumeRole', kind: 'drop' }], [{ delayMs: 0 }]],

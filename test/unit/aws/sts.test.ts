@@ -78,9 +78,7 @@ describe('STS AssumeRole and GetCallerIdentity', () => {
   it('limits a chained session to one hour, as STS does', async () => {
     aws.setRole({ roleArn: crossAccount, maxSessionDurationSeconds: 43200 });
     const first = await assume(alice, { RoleArn: puller, RoleSessionName: 'hop-1' });
-    const err = await rejection(
-      assume(sessionKeys(first.Credentials), { RoleArn: crossAccount, RoleSessionName: 'hop-2', DurationSeconds: 7200 }),
-    );
+    const err = await rejection(assume(sessionKeys(first.Credentials), { RoleArn: crossAccount, RoleSessionName: 'hop-2', DurationSeconds: 7200 }));
     assert.equal(err.name, 'ValidationError');
     assert.match(err.message, /1 hour session limit for roles assumed by role chaining/);
     const direct = await assume(alice, { RoleArn: crossAccount, RoleSessionName: 'direct', DurationSeconds: 7200 });

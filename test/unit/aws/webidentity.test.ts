@@ -37,16 +37,13 @@ describe('STS AssumeRoleWithWebIdentity', () => {
   async function assume(token: string, sessionName = 'web') {
     const sts = stsClient(aws.endpoint, noKeys);
     try {
-      return await sts.send(
-        new AssumeRoleWithWebIdentityCommand({ RoleArn: role, RoleSessionName: sessionName, WebIdentityToken: token }),
-      );
+      return await sts.send(new AssumeRoleWithWebIdentityCommand({ RoleArn: role, RoleSessionName: sessionName, WebIdentityToken: token }));
     } finally {
       sts.destroy();
     }
   }
 
-  const claims = (sub: string, overrides: Record<string, unknown> = {}) =>
-    serviceAccountClaims(idp.issuer, sub, clock.now(), overrides);
+  const claims = (sub: string, overrides: Record<string, unknown> = {}) => serviceAccountClaims(idp.issuer, sub, clock.now(), overrides);
 
   it('accepts a token whose sub the trust table allows, and the credentials act as the role', async () => {
     const out = await assume(idp.sign(claims(teamA)), 'builder');

@@ -18,7 +18,10 @@ describe('the benchmark runs the controller with the image’s Node.js flags', (
   it('finds the Dockerfile’s flags and the base Deployment’s limit in this repository', () => {
     const runtime = imageRuntime();
     assert.ok(runtime.memoryLimitMiB > 0);
-    assert.ok(runtime.nodeArgs.some((arg) => arg.startsWith('--max-semi-space-size=')), runtime.nodeArgs.join(' '));
+    assert.ok(
+      runtime.nodeArgs.some((arg) => arg.startsWith('--max-semi-space-size=')),
+      runtime.nodeArgs.join(' '),
+    );
     assert.ok(!runtime.nodeArgs.some((arg) => arg.startsWith('--max-old-space-size-percentage')), 'resolved');
   });
 });

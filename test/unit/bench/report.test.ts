@@ -69,8 +69,14 @@ describe('the benchmark report', () => {
   it('a missed target says MISSED, and one not measured says so', () => {
     const lines = targetLines([result(1000, 1, { awsCallsPerCycle: 1000, p99Ms: 1500 })]);
     assert.ok(lines.includes('AWS calls per cycle equal to the number of distinct identities (the minimum): MISSED'), lines.join('\n'));
-    assert.ok(lines.some((line) => line.startsWith('p99 annotate-to-ready under 1 s at N = 1,000: MISSED (1500 ms)')), lines.join('\n'));
-    assert.ok(lines.some((line) => line.startsWith('peak RSS under 200 MiB at N = 5,000: not measured')), lines.join('\n'));
+    assert.ok(
+      lines.some((line) => line.startsWith('p99 annotate-to-ready under 1 s at N = 1,000: MISSED (1500 ms)')),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.some((line) => line.startsWith('peak RSS under 200 MiB at N = 5,000: not measured')),
+      lines.join('\n'),
+    );
   });
 
   it('the chart is one SVG with a point per workload and series', () => {

@@ -11,7 +11,9 @@ const now = Date.parse('2026-01-01T00:00:00Z');
 
 /** A password shaped as the AWS test server issues them. */
 function password(expiresAtMs: number): string {
-  return Buffer.from(JSON.stringify({ payload: 'p', datakey: 'd', version: '2', type: 'DATA_KEY', expiration: Math.floor(expiresAtMs / 1000) })).toString('base64');
+  return Buffer.from(JSON.stringify({ payload: 'p', datakey: 'd', version: '2', type: 'DATA_KEY', expiration: Math.floor(expiresAtMs / 1000) })).toString(
+    'base64',
+  );
 }
 
 function managedSecret(namespace: string, expiresAtMs: number, options: { uid?: string; pw?: string; hosts?: string[]; auth?: string } = {}): k8s.V1Secret {
@@ -43,7 +45,11 @@ describe('tokenProblem', () => {
       secret: managedSecret('a', now + 60_000, { pw: password(now - 5_000) }),
       says: /the token for .* expired 5\.0 s ago/,
     },
-    { name: 'a password the AWS test server did not issue is not', secret: managedSecret('a', now + 60_000, { pw: 'hunter2' }), says: /not a token the AWS test server issued/ },
+    {
+      name: 'a password the AWS test server did not issue is not',
+      secret: managedSecret('a', now + 60_000, { pw: 'hunter2' }),
+      says: /not a token the AWS test server issued/,
+    },
     { name: 'an auth that does not match is not', secret: managedSecret('a', now + 60_000, { auth: 'eA==' }), says: /does not match/ },
     { name: 'a Secret without the registry asked for is not', secret: managedSecret('a', now + 60_000, { hosts: ['other'] }), says: /no auths entry for/ },
     {

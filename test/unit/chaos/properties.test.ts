@@ -16,27 +16,41 @@ import { parseRegistryHost, type RegistryHost } from '../../../src/registry.ts';
 
 const numRuns = 3_000;
 
-const junk = fc.oneof(fc.string(), fc.integer(), fc.double(), fc.boolean(), fc.constant(null), fc.string({ unit: 'grapheme' }), fc.nat({ max: 500 }).map((n) => 'x'.repeat(4_000 + n)));
+const junk = fc.oneof(
+  fc.string(),
+  fc.integer(),
+  fc.double(),
+  fc.boolean(),
+  fc.constant(null),
+  fc.string({ unit: 'grapheme' }),
+  fc.nat({ max: 500 }).map((n) => 'x'.repeat(4_000 + n)),
+);
 const glob = fc.oneof(fc.constantFrom('team-a', 'team-*', '*', 'a?c', '', 'ünïcode-*'), fc.string(), fc.integer());
 const labelKey = fc.oneof(fc.constantFrom('tenant', 'env', 'example.com/team', 'Bad Key', ''), fc.string());
 const selector = fc.oneof(
-  fc.record({ matchLabels: fc.oneof(fc.dictionary(labelKey, fc.oneof(fc.constantFrom('a', 'prod', ''), fc.string(), fc.integer()), { maxKeys: 3 }), junk) }, { requiredKeys: [] }),
-  fc.record({
-    matchExpressions: fc.oneof(
-      fc.array(
-        fc.record(
-          {
-            key: labelKey,
-            operator: fc.oneof(fc.constantFrom('In', 'NotIn', 'Exists', 'DoesNotExist', 'in', 'Bogus'), junk),
-            values: fc.oneof(fc.array(fc.oneof(fc.string(), fc.integer()), { maxLength: 3 }), junk),
-          },
-          { requiredKeys: [] },
+  fc.record(
+    { matchLabels: fc.oneof(fc.dictionary(labelKey, fc.oneof(fc.constantFrom('a', 'prod', ''), fc.string(), fc.integer()), { maxKeys: 3 }), junk) },
+    { requiredKeys: [] },
+  ),
+  fc.record(
+    {
+      matchExpressions: fc.oneof(
+        fc.array(
+          fc.record(
+            {
+              key: labelKey,
+              operator: fc.oneof(fc.constantFrom('In', 'NotIn', 'Exists', 'DoesNotExist', 'in', 'Bogus'), junk),
+              values: fc.oneof(fc.array(fc.oneof(fc.string(), fc.integer()), { maxLength: 3 }), junk),
+            },
+            { requiredKeys: [] },
+          ),
+          { maxLength: 3 },
         ),
-        { maxLength: 3 },
+        junk,
       ),
-      junk,
-    ),
-  }, { requiredKeys: [] }),
+    },
+    { requiredKeys: [] },
+  ),
   junk,
 );
 const junkRule = fc.record(
@@ -46,7 +60,10 @@ const junkRule = fc.record(
     registries: fc.oneof(
       fc.array(
         fc.record(
-          { account: fc.oneof(fc.constantFrom('111122223333', '*', '1111????3333', 'abc', '1234567890123'), junk), region: fc.oneof(fc.constantFrom('us-*', 'eu-west-1', '*'), junk) },
+          {
+            account: fc.oneof(fc.constantFrom('111122223333', '*', '1111????3333', 'abc', '1234567890123'), junk),
+            region: fc.oneof(fc.constantFrom('us-*', 'eu-west-1', '*'), junk),
+          },
           { requiredKeys: [] },
         ),
         { maxLength: 3 },
@@ -65,9 +82,13 @@ const validRule = fc.record(
     name: fc.constantFrom('team-a', 'team-b', 'tenants', 'rest'),
     namespaces: fc.oneof(
       fc.record({ names: fc.array(fc.constantFrom('team-a', 'team-*', '*', 'kube-?ystem'), { minLength: 1, maxLength: 2 }) }),
-      fc.record({ selector: fc.record({ matchLabels: fc.dictionary(fc.constantFrom('tenant', 'env'), fc.constantFrom('a', 'b', 'prod'), { minKeys: 1, maxKeys: 2 }) }) }),
+      fc.record({
+        selector: fc.record({ matchLabels: fc.dictionary(fc.constantFrom('tenant', 'env'), fc.constantFrom('a', 'b', 'prod'), { minKeys: 1, maxKeys: 2 }) }),
+      }),
     ),
-    registries: fc.array(fc.record({ account: fc.constantFrom('111122223333', '*', '4444????6666'), region: fc.constantFrom('us-*', 'eu-west-1', '*') }), { maxLength: 2 }),
+    registries: fc.array(fc.record({ account: fc.constantFrom('111122223333', '*', '4444????6666'), region: fc.constantFrom('us-*', 'eu-west-1', '*') }), {
+      maxLength: 2,
+    }),
     roleArns: fc.array(fc.constantFrom('arn:aws:iam::111122223333:role/team-*', '*'), { minLength: 1, maxLength: 2 }),
     identities: fc.subarray(['controller', 'assume-role', 'service-account']),
   },
@@ -78,7 +99,11 @@ const rules = fc.oneof(
   { weight: 1, arbitrary: junk },
 );
 
-const hosts = ['111122223333.dkr.ecr.us-east-1.amazonaws.com', '444455556666.dkr.ecr.eu-west-1.amazonaws.com', '111122223333.dkr.ecr.cn-north-1.amazonaws.com.cn'].map((text) => {
+const hosts = [
+  '111122223333.dkr.ecr.us-east-1.amazonaws.com',
+  '444455556666.dkr.ecr.eu-west-1.amazonaws.com',
+  '111122223333.dkr.ecr.cn-north-1.amazonaws.com.cn',
+].map((text) => {
   const parsed = parseRegistryHost(text);
   if (!parsed.ok) throw new Error(parsed.error);
   return parsed.value;
@@ -89,14 +114,18 @@ const identity: fc.Arbitrary<Identity> = fc.oneof(
   fc.constantFrom('arn:aws:iam::111122223333:role/team-a', 'arn:aws:iam::444455556666:role/x').map((roleArn) => ({ mode: 'assume-role', roleArn }) as const),
   fc.constant({ mode: 'service-account', roleArn: 'arn:aws:iam::111122223333:role/team-a', serviceAccount: 'default' } as const),
 );
-const namespace = fc.record({ name: fc.oneof(fc.constantFrom('team-a', 'team-b', 'kube-system'), fc.string()), labels: fc.dictionary(fc.constantFrom('tenant', 'env'), fc.constantFrom('a', 'b', 'prod')) });
+const namespace = fc.record({
+  name: fc.oneof(fc.constantFrom('team-a', 'team-b', 'kube-system'), fc.string()),
+  labels: fc.dictionary(fc.constantFrom('tenant', 'env'), fc.constantFrom('a', 'b', 'prod')),
+});
 
 /** What a rule's own lists say of a request: each list, when present, must allow it. */
 function rulePermits(rule: Rule, id: Identity, asked: readonly RegistryHost[]): boolean {
   const { identities, roleArns, identityServiceAccounts, registries: patterns } = rule;
   if (identities !== undefined && !identities.includes(id.mode)) return false;
   if (id.mode !== 'controller' && roleArns !== undefined && !roleArns.some((p) => globMatches(p, id.roleArn))) return false;
-  if (id.mode === 'service-account' && identityServiceAccounts !== undefined && !identityServiceAccounts.some((p) => globMatches(p, id.serviceAccount))) return false;
+  if (id.mode === 'service-account' && identityServiceAccounts !== undefined && !identityServiceAccounts.some((p) => globMatches(p, id.serviceAccount)))
+    return false;
   return patterns === undefined || asked.every((h) => patterns.some((p) => globMatches(p.account, h.account) && globMatches(p.region, h.region)));
 }
 
@@ -151,8 +180,21 @@ describe('policy rules from rule-shaped junk', () => {
 });
 
 describe('the .dockerconfigjson builder on any logins', () => {
-  const text = fc.oneof(fc.string(), fc.string({ unit: 'grapheme' }), fc.string({ unit: 'binary' }), fc.constantFrom('', ':', 'AWS', 'A:WS', '__proto__'), fc.nat({ max: 100 }).map((n) => 'h'.repeat(65_536 + n)));
-  const login: fc.Arbitrary<RegistryLogin> = fc.record({ host: text, username: text, password: fc.oneof(text, fc.string({ minLength: 12 }).map((s) => `secret-${s}`)) });
+  const text = fc.oneof(
+    fc.string(),
+    fc.string({ unit: 'grapheme' }),
+    fc.string({ unit: 'binary' }),
+    fc.constantFrom('', ':', 'AWS', 'A:WS', '__proto__'),
+    fc.nat({ max: 100 }).map((n) => 'h'.repeat(65_536 + n)),
+  );
+  const login: fc.Arbitrary<RegistryLogin> = fc.record({
+    host: text,
+    username: text,
+    password: fc.oneof(
+      text,
+      fc.string({ minLength: 12 }).map((s) => `secret-${s}`),
+    ),
+  });
 
   it('never throws anything but an Error naming the registry and not the password; what it builds reads back', () => {
     fc.assert(
@@ -165,7 +207,10 @@ describe('the .dockerconfigjson builder on any logins', () => {
           const refused = logins.find((l) => l.host === '' || l.username === '' || l.password === '' || l.username.includes(':'));
           assert.ok(refused !== undefined, `refused good logins: ${error.message}`);
           assert.ok(error.message.length > 0);
-          assert.ok(logins.some((l) => error.message.includes(l.host === '' ? 'an unnamed registry' : l.host)), 'names the registry');
+          assert.ok(
+            logins.some((l) => error.message.includes(l.host === '' ? 'an unnamed registry' : l.host)),
+            'names the registry',
+          );
           for (const l of logins) {
             if (l.password.startsWith('secret-') && !l.host.includes(l.password)) assert.ok(!error.message.includes(l.password), 'no password');
           }

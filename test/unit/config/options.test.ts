@@ -77,19 +77,50 @@ describe('parseOptions: commands', () => {
 describe('parseOptions: flags and environment', () => {
   const cases: { name: string; argv: string[]; environment?: Partial<Environment>; expect: Partial<Options> }[] = [
     { name: '--kubeconfig names the kubeconfig', argv: ['--kubeconfig', '/etc/kube/config'], expect: { kubeconfig: '/etc/kube/config' } },
-    { name: 'KUBECONFIG is read when the flag is absent', argv: [], environment: { env: { KUBECONFIG: '/home/u/.kube/config' } }, expect: { kubeconfig: '/home/u/.kube/config' } },
+    {
+      name: 'KUBECONFIG is read when the flag is absent',
+      argv: [],
+      environment: { env: { KUBECONFIG: '/home/u/.kube/config' } },
+      expect: { kubeconfig: '/home/u/.kube/config' },
+    },
     { name: 'the flag wins over KUBECONFIG', argv: ['--kubeconfig=/a'], environment: { env: { KUBECONFIG: '/b' } }, expect: { kubeconfig: '/a' } },
-    { name: '--namespace sets the controller namespace', argv: ['--namespace', 'ops'], environment: { env: { POD_NAMESPACE: 'pod-ns' }, inClusterNamespace: 'in-cluster' }, expect: { namespace: 'ops' } },
-    { name: 'POD_NAMESPACE is next', argv: [], environment: { env: { POD_NAMESPACE: 'pod-ns' }, inClusterNamespace: 'in-cluster' }, expect: { namespace: 'pod-ns' } },
+    {
+      name: '--namespace sets the controller namespace',
+      argv: ['--namespace', 'ops'],
+      environment: { env: { POD_NAMESPACE: 'pod-ns' }, inClusterNamespace: 'in-cluster' },
+      expect: { namespace: 'ops' },
+    },
+    {
+      name: 'POD_NAMESPACE is next',
+      argv: [],
+      environment: { env: { POD_NAMESPACE: 'pod-ns' }, inClusterNamespace: 'in-cluster' },
+      expect: { namespace: 'pod-ns' },
+    },
     { name: 'then the in-cluster namespace', argv: [], environment: { inClusterNamespace: 'in-cluster' }, expect: { namespace: 'in-cluster' } },
     { name: '--config-map names the policy ConfigMap', argv: ['--config-map', 'policy'], expect: { configMap: 'policy' } },
-    { name: '--namespace-selector is kept', argv: ['--namespace-selector', 'env=prod,team!=x,tier in (a, b)'], expect: { namespaceSelector: 'env=prod,team!=x,tier in (a, b)' } },
+    {
+      name: '--namespace-selector is kept',
+      argv: ['--namespace-selector', 'env=prod,team!=x,tier in (a, b)'],
+      expect: { namespaceSelector: 'env=prod,team!=x,tier in (a, b)' },
+    },
     { name: '--workers sets the worker count', argv: ['--workers', '16'], expect: { workers: 16 } },
     { name: '--workers 1 and 64 are the bounds', argv: ['--workers=64'], expect: { workers: 64 } },
     { name: '--leader-elect turns on leader election', argv: ['--leader-elect'], expect: { leaderElect: true } },
-    { name: 'lease timings are read', argv: ['--lease-name', 'kel', '--lease-duration', '60s', '--renew-deadline', '40s', '--retry-period', '5s'], expect: { leaseName: 'kel', leaseDurationMs: 60_000, renewDeadlineMs: 40_000, retryPeriodMs: 5_000 } },
-    { name: '--metrics-bind-address with a host', argv: ['--metrics-bind-address', '127.0.0.1:9090'], expect: { metricsAddress: { host: '127.0.0.1', port: 9090 } } },
-    { name: '--health-probe-bind-address with an IPv6 host', argv: ['--health-probe-bind-address', '[::1]:9091'], expect: { healthAddress: { host: '::1', port: 9091 } } },
+    {
+      name: 'lease timings are read',
+      argv: ['--lease-name', 'kel', '--lease-duration', '60s', '--renew-deadline', '40s', '--retry-period', '5s'],
+      expect: { leaseName: 'kel', leaseDurationMs: 60_000, renewDeadlineMs: 40_000, retryPeriodMs: 5_000 },
+    },
+    {
+      name: '--metrics-bind-address with a host',
+      argv: ['--metrics-bind-address', '127.0.0.1:9090'],
+      expect: { metricsAddress: { host: '127.0.0.1', port: 9090 } },
+    },
+    {
+      name: '--health-probe-bind-address with an IPv6 host',
+      argv: ['--health-probe-bind-address', '[::1]:9091'],
+      expect: { healthAddress: { host: '::1', port: 9091 } },
+    },
     { name: '--resync-period is read', argv: ['--resync-period', '1h'], expect: { resyncMs: 3_600_000 } },
     { name: 'backoff bounds are read', argv: ['--backoff-base', '500ms', '--backoff-max', '1m'], expect: { backoffBaseMs: 500, backoffMaxMs: 60_000 } },
     { name: 'backoff base may equal max', argv: ['--backoff-base', '5s', '--backoff-max', '5s'], expect: { backoffBaseMs: 5_000, backoffMaxMs: 5_000 } },
@@ -144,7 +175,11 @@ describe('parseOptions: bad values are usage errors', () => {
     { name: 'an AWS timeout under 100 ms', argv: ['--aws-timeout', '50ms'], says: /--aws-timeout must be at least 100 ms/ },
     { name: 'a zero backoff base', argv: ['--backoff-base', '0s'], says: /--backoff-base must be at least 1 ms/ },
     { name: 'a backoff max below the base', argv: ['--backoff-base', '10s', '--backoff-max', '5s'], says: /--backoff-max is shorter than --backoff-base/ },
-    { name: 'a renew deadline not under the lease duration', argv: ['--lease-duration', '10s', '--renew-deadline', '10s'], says: /need --retry-period < --renew-deadline < --lease-duration/ },
+    {
+      name: 'a renew deadline not under the lease duration',
+      argv: ['--lease-duration', '10s', '--renew-deadline', '10s'],
+      says: /need --retry-period < --renew-deadline < --lease-duration/,
+    },
     { name: 'a retry period not under the renew deadline', argv: ['--retry-period', '10s'], says: /need --retry-period < --renew-deadline/ },
     { name: 'a lease duration under a second', argv: ['--lease-duration', '500ms'], says: /--lease-duration must be at least 1000 ms/ },
     { name: 'an unknown log level', argv: ['--log-level', 'trace'], says: /--log-level "trace" is not one of error, warn, info, debug/ },
@@ -170,20 +205,30 @@ describe('parseOptions: the static target (AWS_ECR_SERVER)', () => {
     );
   });
 
-  it('--target-adopt asks to take over the original kube-ecrlogin\'s Secret, and needs a target', () => {
+  it("--target-adopt asks to take over the original kube-ecrlogin's Secret, and needs a target", () => {
     assert.equal(parse(['--target-adopt'], { env: { AWS_ECR_SERVER: east } }).target?.adopt, true);
     assert.throws(() => parse(['--target-adopt']), /--target-adopt needs --target-registries/);
   });
 
   it('the flags set every part of the target', () => {
     const options = parse([
-      '--target-registries', ` ${east} , https://${west}/ `,
-      '--target-namespace', 'apps',
-      '--target-secret-name', 'ecr',
-      '--target-service-accounts', 'default, builder',
+      '--target-registries',
+      ` ${east} , https://${west}/ `,
+      '--target-namespace',
+      'apps',
+      '--target-secret-name',
+      'ecr',
+      '--target-service-accounts',
+      'default, builder',
     ]);
-    assert.deepEqual(options.target?.registries.map((r) => r.host), [east, west]);
-    assert.deepEqual(options.target?.registries.map((r) => r.region), ['us-east-1', 'eu-west-1']);
+    assert.deepEqual(
+      options.target?.registries.map((r) => r.host),
+      [east, west],
+    );
+    assert.deepEqual(
+      options.target?.registries.map((r) => r.region),
+      ['us-east-1', 'eu-west-1'],
+    );
     assert.equal(options.target?.namespace, 'apps');
     assert.equal(options.target?.secretName, 'ecr');
     assert.deepEqual(options.target?.serviceAccounts, ['default', 'builder']);
@@ -191,7 +236,10 @@ describe('parseOptions: the static target (AWS_ECR_SERVER)', () => {
 
   it('--target-registries wins over AWS_ECR_SERVER', () => {
     const options = parse(['--target-registries', west], { env: { AWS_ECR_SERVER: east } });
-    assert.deepEqual(options.target?.registries.map((r) => r.host), [west]);
+    assert.deepEqual(
+      options.target?.registries.map((r) => r.host),
+      [west],
+    );
   });
 
   it('an empty or blank AWS_ECR_SERVER means no target', () => {
@@ -200,16 +248,42 @@ describe('parseOptions: the static target (AWS_ECR_SERVER)', () => {
   });
 
   const refused: { name: string; argv: string[]; env?: Record<string, string>; says: RegExp }[] = [
-    { name: 'a registry that is not ECR', argv: [], env: { AWS_ECR_SERVER: 'quay.io' }, says: /^--target-registries \/ AWS_ECR_SERVER: "quay\.io" is not a private ECR registry host/ },
+    {
+      name: 'a registry that is not ECR',
+      argv: [],
+      env: { AWS_ECR_SERVER: 'quay.io' },
+      says: /^--target-registries \/ AWS_ECR_SERVER: "quay\.io" is not a private ECR registry host/,
+    },
     { name: 'the suffix attack', argv: ['--target-registries', `${east}.evil.example`], says: /is not a private ECR registry host/ },
-    { name: 'a list of only commas (a target with no registry)', argv: [], env: { AWS_ECR_SERVER: ' , ,' }, says: /--target-registries \/ AWS_ECR_SERVER: names no registry host/ },
+    {
+      name: 'a list of only commas (a target with no registry)',
+      argv: [],
+      env: { AWS_ECR_SERVER: ' , ,' },
+      says: /--target-registries \/ AWS_ECR_SERVER: names no registry host/,
+    },
     { name: 'the same host twice', argv: ['--target-registries', `${east},https://${east}`], says: /--target-registries \/ AWS_ECR_SERVER: lists ".*" twice/ },
     { name: 'a target namespace that is not a name', argv: ['--target-registries', east, '--target-namespace', 'Apps'], says: /^--target-namespace: / },
-    { name: 'a target Secret name that is not a name', argv: ['--target-registries', east, '--target-secret-name', 'reg cred'], says: /^--target-secret-name: / },
-    { name: 'a target ServiceAccount that is not a name', argv: ['--target-registries', east, '--target-service-accounts', 'default,Builder'], says: /^--target-service-accounts: "Builder"/ },
-    { name: '--target-namespace without registries', argv: ['--target-namespace', 'apps'], says: /--target-namespace needs --target-registries \(or AWS_ECR_SERVER\)/ },
+    {
+      name: 'a target Secret name that is not a name',
+      argv: ['--target-registries', east, '--target-secret-name', 'reg cred'],
+      says: /^--target-secret-name: /,
+    },
+    {
+      name: 'a target ServiceAccount that is not a name',
+      argv: ['--target-registries', east, '--target-service-accounts', 'default,Builder'],
+      says: /^--target-service-accounts: "Builder"/,
+    },
+    {
+      name: '--target-namespace without registries',
+      argv: ['--target-namespace', 'apps'],
+      says: /--target-namespace needs --target-registries \(or AWS_ECR_SERVER\)/,
+    },
     { name: '--target-secret-name without registries', argv: ['--target-secret-name', 'x'], says: /--target-secret-name needs --target-registries/ },
-    { name: '--target-service-accounts without registries', argv: ['--target-service-accounts', 'default'], says: /--target-service-accounts needs --target-registries/ },
+    {
+      name: '--target-service-accounts without registries',
+      argv: ['--target-service-accounts', 'default'],
+      says: /--target-service-accounts needs --target-registries/,
+    },
   ];
   for (const c of refused) {
     it(`refuses ${c.name}`, () => assert.match(usageError(c.argv, { env: c.env ?? {} }).message, c.says));
@@ -219,13 +293,59 @@ describe('parseOptions: the static target (AWS_ECR_SERVER)', () => {
 // Properties.
 
 const flagNames = [
-  'kubeconfig', 'namespace', 'config-map', 'namespace-selector', 'workers', 'leader-elect', 'lease-name', 'lease-duration',
-  'renew-deadline', 'retry-period', 'metrics-bind-address', 'health-probe-bind-address', 'resync-period', 'backoff-base',
-  'backoff-max', 'aws-timeout', 'aws-retries', 'shutdown-timeout', 'log-level', 'target-registries', 'target-namespace',
-  'target-secret-name', 'target-service-accounts', 'json', 'require-policy', 'help', 'version', 'bogus',
+  'kubeconfig',
+  'namespace',
+  'config-map',
+  'namespace-selector',
+  'workers',
+  'leader-elect',
+  'lease-name',
+  'lease-duration',
+  'renew-deadline',
+  'retry-period',
+  'metrics-bind-address',
+  'health-probe-bind-address',
+  'resync-period',
+  'backoff-base',
+  'backoff-max',
+  'aws-timeout',
+  'aws-retries',
+  'shutdown-timeout',
+  'log-level',
+  'target-registries',
+  'target-namespace',
+  'target-secret-name',
+  'target-service-accounts',
+  'json',
+  'require-policy',
+  'help',
+  'version',
+  'bogus',
 ];
 const values = fc.oneof(
-  fc.constantFrom('4', '0', '64', '65', '1s', '30s', '5m', '500ms', '0', ':8080', '[::1]:1', 'debug', 'trace', east, `${east},${west}`, 'public.ecr.aws', 'default', 'Bad', '', '-1', 'env=prod'),
+  fc.constantFrom(
+    '4',
+    '0',
+    '64',
+    '65',
+    '1s',
+    '30s',
+    '5m',
+    '500ms',
+    '0',
+    ':8080',
+    '[::1]:1',
+    'debug',
+    'trace',
+    east,
+    `${east},${west}`,
+    'public.ecr.aws',
+    'default',
+    'Bad',
+    '',
+    '-1',
+    'env=prod',
+  ),
   fc.string(),
   fc.string({ unit: 'binary' }),
   fc.nat({ max: 100 }).map((n) => 'x'.repeat(65_536 + n)),
@@ -237,19 +357,21 @@ const arg = fc.oneof(
   fc.string().map((s) => [s]),
 );
 const argv = fc.array(arg, { maxLength: 8 }).map((args) => args.flat());
-const environment: fc.Arbitrary<Environment> = fc.record({
-  env: fc.record(
-    {
-      POD_NAMESPACE: fc.oneof(fc.constantFrom('ops', '', 'Bad'), fc.string()),
-      KUBECONFIG: fc.string(),
-      LOG_LEVEL: fc.oneof(fc.constantFrom('info', 'debug', 'loud'), fc.string()),
-      POD_NAME: fc.string({ minLength: 1 }),
-      AWS_ECR_SERVER: fc.oneof(fc.constantFrom(east, `${east},${west}`, ',', 'public.ecr.aws'), fc.string()),
-    },
-    { requiredKeys: [] },
-  ),
-  hostname: fc.constant('node-1'),
-}).map((e) => ({ env: { ...e.env }, hostname: e.hostname }));
+const environment: fc.Arbitrary<Environment> = fc
+  .record({
+    env: fc.record(
+      {
+        POD_NAMESPACE: fc.oneof(fc.constantFrom('ops', '', 'Bad'), fc.string()),
+        KUBECONFIG: fc.string(),
+        LOG_LEVEL: fc.oneof(fc.constantFrom('info', 'debug', 'loud'), fc.string()),
+        POD_NAME: fc.string({ minLength: 1 }),
+        AWS_ECR_SERVER: fc.oneof(fc.constantFrom(east, `${east},${west}`, ',', 'public.ecr.aws'), fc.string()),
+      },
+      { requiredKeys: [] },
+    ),
+    hostname: fc.constant('node-1'),
+  })
+  .map((e) => ({ env: { ...e.env }, hostname: e.hostname }));
 
 describe('parseOptions properties', () => {
   it('never throws anything but a UsageError with a message, and returns frozen, consistent options', () => {

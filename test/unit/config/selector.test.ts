@@ -22,8 +22,18 @@ describe('parseSelector', () => {
 
   it('keeps matchExpressions, with Exists taking no values', () => {
     assert.deepEqual(
-      selector({ matchExpressions: [{ key: 'tier', operator: 'NotIn', values: ['dev'] }, { key: 'owner', operator: 'Exists' }] }),
-      { requirements: [{ key: 'tier', operator: 'NotIn', values: ['dev'] }, { key: 'owner', operator: 'Exists', values: [] }] },
+      selector({
+        matchExpressions: [
+          { key: 'tier', operator: 'NotIn', values: ['dev'] },
+          { key: 'owner', operator: 'Exists' },
+        ],
+      }),
+      {
+        requirements: [
+          { key: 'tier', operator: 'NotIn', values: ['dev'] },
+          { key: 'owner', operator: 'Exists', values: [] },
+        ],
+      },
     );
   });
 
@@ -39,10 +49,22 @@ describe('parseSelector', () => {
     { name: 'matchExpressions as a mapping is refused', value: { matchExpressions: {} }, says: /matchExpressions must be a list/ },
     { name: 'an expression that is a string is refused', value: { matchExpressions: ['x'] }, says: /matchExpressions\[0\] must be a mapping/ },
     { name: 'an expression without a key is refused', value: { matchExpressions: [{ operator: 'Exists' }] }, says: /key must be a non-empty string/ },
-    { name: 'an unknown operator is refused', value: { matchExpressions: [{ key: 'a', operator: 'Gt', values: ['1'] }] }, says: /operator must be one of In, NotIn, Exists, DoesNotExist/ },
+    {
+      name: 'an unknown operator is refused',
+      value: { matchExpressions: [{ key: 'a', operator: 'Gt', values: ['1'] }] },
+      says: /operator must be one of In, NotIn, Exists, DoesNotExist/,
+    },
     { name: 'In without values is refused', value: { matchExpressions: [{ key: 'a', operator: 'In', values: [] }] }, says: /with In needs values/ },
-    { name: 'Exists with values is refused', value: { matchExpressions: [{ key: 'a', operator: 'Exists', values: ['x'] }] }, says: /with Exists takes no values/ },
-    { name: 'values that are not strings are refused', value: { matchExpressions: [{ key: 'a', operator: 'In', values: [1] }] }, says: /values must be a list of strings/ },
+    {
+      name: 'Exists with values is refused',
+      value: { matchExpressions: [{ key: 'a', operator: 'Exists', values: ['x'] }] },
+      says: /with Exists takes no values/,
+    },
+    {
+      name: 'values that are not strings are refused',
+      value: { matchExpressions: [{ key: 'a', operator: 'In', values: [1] }] },
+      says: /values must be a list of strings/,
+    },
   ];
   for (const c of refused) {
     it(c.name, () => {
@@ -60,10 +82,25 @@ describe('selectorMatches', () => {
     { name: 'a missing label does not match In', selector: { matchLabels: { team: 'a' } }, labels: {}, matches: false },
     { name: 'no labels at all do not match In', selector: { matchLabels: { team: 'a' } }, labels: undefined, matches: false },
     { name: 'NotIn matches a missing label', selector: { matchExpressions: [{ key: 'env', operator: 'NotIn', values: ['dev'] }] }, labels: {}, matches: true },
-    { name: 'NotIn does not match a listed value', selector: { matchExpressions: [{ key: 'env', operator: 'NotIn', values: ['dev'] }] }, labels: { env: 'dev' }, matches: false },
+    {
+      name: 'NotIn does not match a listed value',
+      selector: { matchExpressions: [{ key: 'env', operator: 'NotIn', values: ['dev'] }] },
+      labels: { env: 'dev' },
+      matches: false,
+    },
     { name: 'Exists matches an empty value', selector: { matchExpressions: [{ key: 'owner', operator: 'Exists' }] }, labels: { owner: '' }, matches: true },
-    { name: 'DoesNotExist does not match a present label', selector: { matchExpressions: [{ key: 'owner', operator: 'DoesNotExist' }] }, labels: { owner: 'x' }, matches: false },
-    { name: 'every requirement must match', selector: { matchLabels: { team: 'a' }, matchExpressions: [{ key: 'env', operator: 'In', values: ['prod'] }] }, labels: { team: 'a', env: 'dev' }, matches: false },
+    {
+      name: 'DoesNotExist does not match a present label',
+      selector: { matchExpressions: [{ key: 'owner', operator: 'DoesNotExist' }] },
+      labels: { owner: 'x' },
+      matches: false,
+    },
+    {
+      name: 'every requirement must match',
+      selector: { matchLabels: { team: 'a' }, matchExpressions: [{ key: 'env', operator: 'In', values: ['prod'] }] },
+      labels: { team: 'a', env: 'dev' },
+      matches: false,
+    },
     { name: 'the empty selector matches anything', selector: {}, labels: undefined, matches: true },
   ];
   for (const c of cases) {

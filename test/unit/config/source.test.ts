@@ -29,7 +29,12 @@ describe('settingsFromConfigMap (what a change to the ConfigMap means)', () => {
       source: closed,
       expect: denied('no policy in force: --require-policy and ConfigMap kube-ecrlogin/kube-ecrlogin-config is missing'),
     },
-    { name: 'an empty config.yaml means the defaults', configMap: configMap({ 'config.yaml': '' }), source: closed, expect: { ok: true, value: defaultSettings } },
+    {
+      name: 'an empty config.yaml means the defaults',
+      configMap: configMap({ 'config.yaml': '' }),
+      source: closed,
+      expect: { ok: true, value: defaultSettings },
+    },
     {
       name: 'a misspelled key (config.yml) is invalid, naming the key found and the one expected',
       configMap: configMap({ 'config.yml': rules }),
@@ -58,7 +63,13 @@ describe('settingsFromConfigMap (what a change to the ConfigMap means)', () => {
       name: 'an invalid config.yaml is invalid, its errors named by path',
       configMap: configMap({ 'config.yaml': 'rules: [{name: a, namespaces: {names: [x]}, oops: 1}]' }),
       source: open,
-      expect: { ok: false, error: { problem: 'invalid', errors: ['rules[0].oops: unknown setting (known: name, namespaces, registries, roleArns, identities, identityServiceAccounts)'] } },
+      expect: {
+        ok: false,
+        error: {
+          problem: 'invalid',
+          errors: ['rules[0].oops: unknown setting (known: name, namespaces, registries, roleArns, identities, identityServiceAccounts)'],
+        },
+      },
     },
   ];
   for (const c of cases) {
@@ -68,7 +79,10 @@ describe('settingsFromConfigMap (what a change to the ConfigMap means)', () => {
   it('a valid config.yaml is read', () => {
     const got = settingsFromConfigMap(configMap({ 'config.yaml': rules }), closed);
     assert.ok(got.ok);
-    assert.deepEqual(got.value.rules.map((rule) => rule.name), ['prod']);
+    assert.deepEqual(
+      got.value.rules.map((rule) => rule.name),
+      ['prod'],
+    );
     assert.equal(got.value.denyAll, undefined);
   });
 });
@@ -85,7 +99,9 @@ describe('initialSettings (at start, with no good config kept from before)', () 
       name: 'under --require-policy, a ConfigMap without config.yaml means no policy: everything denied, naming the keys',
       configMap: configMap({ 'config.yml': rules }),
       source: closed,
-      expect: denied('no policy in force: --require-policy and ConfigMap kube-ecrlogin/kube-ecrlogin-config has no key config.yaml (found "config.yml", expected "config.yaml")'),
+      expect: denied(
+        'no policy in force: --require-policy and ConfigMap kube-ecrlogin/kube-ecrlogin-config has no key config.yaml (found "config.yml", expected "config.yaml")',
+      ),
     },
     {
       name: 'under --require-policy, an absent ConfigMap means no policy',
@@ -93,7 +109,12 @@ describe('initialSettings (at start, with no good config kept from before)', () 
       source: closed,
       expect: denied('no policy in force: --require-policy and ConfigMap kube-ecrlogin/kube-ecrlogin-config is missing'),
     },
-    { name: 'without --require-policy, an absent ConfigMap means the defaults', configMap: undefined, source: open, expect: { ok: true, value: defaultSettings } },
+    {
+      name: 'without --require-policy, an absent ConfigMap means the defaults',
+      configMap: undefined,
+      source: open,
+      expect: { ok: true, value: defaultSettings },
+    },
   ];
   for (const c of cases) {
     it(c.name, () => assert.deepEqual(initialSettings(c.configMap, c.source), c.expect));

@@ -8,7 +8,15 @@ import type { V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import { TokenError } from '../../../src/broker.ts';
 import { resolveIntents } from '../../../src/controller/intents.ts';
 import { type Grant, type Snapshot } from '../../../src/controller/model.ts';
-import { planSecrets, planServiceAccounts, pullSecretsAnnotation, tokenFreshFor, tokenNeed, type TokenNeed, type TokenOutcome } from '../../../src/controller/plan.ts';
+import {
+  planSecrets,
+  planServiceAccounts,
+  pullSecretsAnnotation,
+  tokenFreshFor,
+  tokenNeed,
+  type TokenNeed,
+  type TokenOutcome,
+} from '../../../src/controller/plan.ts';
 import { buildSecret, dataWrittenByUs, readSecretState, secretRefreshAt } from '../../../src/controller/secrets.ts';
 import { east, hour, namespace, serviceAccount, settingsFrom, snapshot, t0, token, west } from '../../support/snapshot.ts';
 import { type JsonPatchOp } from '../../../src/kube/objects.ts';
@@ -47,11 +55,49 @@ describe('tokenNeed', () => {
   const cases: { name: string; secrets: V1Secret[]; now: number; expect: TokenNeed }[] = [
     { name: 'a grant without a Secret needs tokens', secrets: [], now: t0, expect: { reuse: false, reason: 'no Secret yet' } },
     { name: 'a fresh Secret is reused until its refresh time', secrets: [writtenSecret(t0)], now: t0 + hour, expect: { reuse: true, refreshAt } },
-    { name: 'a Secret at its refresh time needs tokens', secrets: [writtenSecret(t0)], now: refreshAt, expect: { reuse: false, reason: 'token due for refresh' } },
-    { name: 'a Secret for other registries or another identity needs tokens', secrets: [{ ...writtenSecret(t0), metadata: { ...writtenSecret(t0).metadata, annotations: { ...writtenSecret(t0).metadata?.annotations, 'ecr-login/spec-hash': 'old' } } }], now: t0, expect: { reuse: false, reason: 'registries or identity changed' } },
-    { name: 'a Secret whose name moved to another object needs rewriting for its new owner', secrets: [{ ...writtenSecret(t0), metadata: { ...writtenSecret(t0).metadata, annotations: { ...writtenSecret(t0).metadata?.annotations, 'ecr-login/owner': 'ServiceAccount/team-a/builder' } } }], now: t0, expect: { reuse: false, reason: 'owner changed' } },
-    { name: 'a Secret an earlier version wrote (no data hash) is written once more', secrets: [withoutDataHash(writtenSecret(t0))], now: t0, expect: { reuse: false, reason: 'written by an earlier version' } },
-    { name: 'an unreadable Secret needs tokens and says why', secrets: [{ ...writtenSecret(t0), type: 'Opaque' }], now: t0, expect: { reuse: false, reason: 'Secret unreadable: type is Opaque' } },
+    {
+      name: 'a Secret at its refresh time needs tokens',
+      secrets: [writtenSecret(t0)],
+      now: refreshAt,
+      expect: { reuse: false, reason: 'token due for refresh' },
+    },
+    {
+      name: 'a Secret for other registries or another identity needs tokens',
+      secrets: [
+        {
+          ...writtenSecret(t0),
+          metadata: { ...writtenSecret(t0).metadata, annotations: { ...writtenSecret(t0).metadata?.annotations, 'ecr-login/spec-hash': 'old' } },
+        },
+      ],
+      now: t0,
+      expect: { reuse: false, reason: 'registries or identity changed' },
+    },
+    {
+      name: 'a Secret whose name moved to another object needs rewriting for its new owner',
+      secrets: [
+        {
+          ...writtenSecret(t0),
+          metadata: {
+            ...writtenSecret(t0).metadata,
+            annotations: { ...writtenSecret(t0).metadata?.annotations, 'ecr-login/owner': 'ServiceAccount/team-a/builder' },
+          },
+        },
+      ],
+      now: t0,
+      expect: { reuse: false, reason: 'owner changed' },
+    },
+    {
+      name: 'a Secret an earlier version wrote (no data hash) is written once more',
+      secrets: [withoutDataHash(writtenSecret(t0))],
+      now: t0,
+      expect: { reuse: false, reason: 'written by an earlier version' },
+    },
+    {
+      name: 'an unreadable Secret needs tokens and says why',
+      secrets: [{ ...writtenSecret(t0), type: 'Opaque' }],
+      now: t0,
+      expect: { reuse: false, reason: 'Secret unreadable: type is Opaque' },
+    },
   ];
   for (const c of cases) {
     it(c.name, () => assert.deepEqual(tokenNeed(snapshot({ namespace: ns, secrets: c.secrets, now: c.now }), grant), c.expect));
@@ -72,7 +118,13 @@ describe('tokenNeed', () => {
 describe('planSecrets', () => {
   const ns = namespace('team-a', bothRegions);
 
-  function plan(parts: { secrets?: V1Secret[]; now?: number; outcome?: TokenOutcome; extraNamespace?: Record<string, string>; serviceAccounts?: V1ServiceAccount[] }) {
+  function plan(parts: {
+    secrets?: V1Secret[];
+    now?: number;
+    outcome?: TokenOutcome;
+    extraNamespace?: Record<string, string>;
+    serviceAccounts?: V1ServiceAccount[];
+  }) {
     const snap = snapshot({
       namespace: parts.extraNamespace ? namespace('team-a', parts.extraNamespace) : ns,
       secrets: parts.secrets ?? [],
@@ -105,8 +157,14 @@ describe('planSecrets', () => {
   it('the refresh scheduled after a write is the one read back from the written Secret', () => {
     for (const tokens of [
       tokensAt(t0),
-      new Map([['us-east-1', token('a', t0, null)], ['eu-west-1', token('b', t0, t0 + 20 * hour)]]),
-      new Map([['us-east-1', token('a', t0, t0 + 3 * hour)], ['eu-west-1', token('b', t0 + 5_000, t0 + 2 * hour)]]),
+      new Map([
+        ['us-east-1', token('a', t0, null)],
+        ['eu-west-1', token('b', t0, t0 + 20 * hour)],
+      ]),
+      new Map([
+        ['us-east-1', token('a', t0, t0 + 3 * hour)],
+        ['eu-west-1', token('b', t0 + 5_000, t0 + 2 * hour)],
+      ]),
     ]) {
       const { result, snap } = plan({ outcome: { ok: true, value: tokens } });
       const written = result.writes[0]!.secret;
@@ -133,7 +191,10 @@ describe('planSecrets', () => {
     const old = writtenSecret(t0 - 10 * hour);
     const error = new TokenError('GetAuthorizationToken', 'transient', 'ThrottlingException: Rate exceeded');
     const { result } = plan({ secrets: [old], now: t0, outcome: { ok: false, error } });
-    assert.deepEqual(result.failed.map((f) => f.error), [error]);
+    assert.deepEqual(
+      result.failed.map((f) => f.error),
+      [error],
+    );
     assert.equal(result.writes.length, 0);
     assert.equal(result.deletes.length, 0);
     assert.equal(result.nextRefreshAt, undefined);
@@ -148,7 +209,10 @@ describe('planSecrets', () => {
   it('never deletes a labelled Secret it did not write, nor one whose owner is in another namespace: it reports them', () => {
     const stale = writtenSecret(t0);
     const forged = { ...stale, metadata: { ...stale.metadata, annotations: { ...stale.metadata?.annotations, [dataWrittenByUs]: 'no' } } };
-    const elsewhere = { ...stale, metadata: { ...stale.metadata, name: 'x', annotations: { ...stale.metadata?.annotations, 'ecr-login/owner': 'Namespace/kube-system' } } };
+    const elsewhere = {
+      ...stale,
+      metadata: { ...stale.metadata, name: 'x', annotations: { ...stale.metadata?.annotations, 'ecr-login/owner': 'Namespace/kube-system' } },
+    };
     const { result } = plan({ secrets: [forged, elsewhere], extraNamespace: {} });
     assert.deepEqual(result.deletes, []);
     assert.deepEqual(result.foreign, [forged, elsewhere]);
@@ -164,7 +228,10 @@ describe('planSecrets', () => {
   it('keeps the Secret of an object whose annotation became invalid', () => {
     const kept = writtenSecret(t0);
     const { result, intents } = plan({ secrets: [kept], extraNamespace: { 'ecr-login/server': 'docker.io' } });
-    assert.deepEqual(intents.problems.map((p) => p.reason), ['InvalidAnnotation']);
+    assert.deepEqual(
+      intents.problems.map((p) => p.reason),
+      ['InvalidAnnotation'],
+    );
     assert.deepEqual(result.deletes, []);
   });
 
@@ -197,7 +264,10 @@ describe('planSecrets', () => {
 function applyPatch(sa: V1ServiceAccount, ops: readonly JsonPatchOp[]): V1ServiceAccount {
   const doc = structuredClone(sa) as unknown as Record<string, unknown>;
   for (const op of ops) {
-    const path = op.path.split('/').slice(1).map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'));
+    const path = op.path
+      .split('/')
+      .slice(1)
+      .map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'));
     const last = path.pop() ?? '';
     let parent: unknown = doc;
     for (const segment of path) parent = (parent as Record<string, unknown>)[segment];
@@ -228,7 +298,9 @@ const pullNames = (sa: V1ServiceAccount): string[] => (sa.imagePullSecrets ?? []
 
 /** Grants as resolveIntents makes them, for a namespace annotation targeting the given ServiceAccounts. */
 function grantsFor(secretName: string, listed: string): Grant[] {
-  const snap = snapshot({ namespace: namespace('team-a', { 'ecr-login/server': east, 'ecr-login/secret-name': secretName, 'ecr-login/service-accounts': listed }) });
+  const snap = snapshot({
+    namespace: namespace('team-a', { 'ecr-login/server': east, 'ecr-login/secret-name': secretName, 'ecr-login/service-accounts': listed }),
+  });
   return [...grantsOf(snap)];
 }
 
@@ -236,8 +308,11 @@ function grantsFor(secretName: string, listed: string): Grant[] {
 const ours = new Set(['ecr-login', 'team-pull']);
 
 describe('planServiceAccounts', () => {
-  it('never removes an entry the record names unless a Secret of ours in the namespace has that name (the record is the tenant\'s to forge)', () => {
-    const sa = serviceAccount('team-a', 'default', { imagePullSecrets: ['platform-pull', 'ecr-login'], annotations: { [pullSecretsAnnotation]: 'ecr-login,platform-pull' } });
+  it("never removes an entry the record names unless a Secret of ours in the namespace has that name (the record is the tenant's to forge)", () => {
+    const sa = serviceAccount('team-a', 'default', {
+      imagePullSecrets: ['platform-pull', 'ecr-login'],
+      annotations: { [pullSecretsAnnotation]: 'ecr-login,platform-pull' },
+    });
     const [patch] = planServiceAccounts([sa], [], new Set(), new Set(), new Set(['ecr-login']));
     assert.deepEqual(patch?.removed, ['ecr-login']);
     assert.deepEqual(pullNames(applyPatch(sa, patch.ops)), ['platform-pull']);
@@ -247,16 +322,18 @@ describe('planServiceAccounts', () => {
   it('adds the entry and records it on a ServiceAccount without imagePullSecrets or annotations', () => {
     const sa = serviceAccount('team-a', 'default', { resourceVersion: '7' });
     const patches = planServiceAccounts([sa], grantsFor('ecr-login', 'default'), new Set(['ecr-login']), new Set(), ours);
-    assert.deepEqual(patches, [{
-      serviceAccount: 'default',
-      added: ['ecr-login'],
-      removed: [],
-      ops: [
-        { op: 'test', path: '/metadata/resourceVersion', value: '7' },
-        { op: 'add', path: '/imagePullSecrets', value: [{ name: 'ecr-login' }] },
-        { op: 'add', path: '/metadata/annotations', value: { [pullSecretsAnnotation]: 'ecr-login' } },
-      ],
-    }]);
+    assert.deepEqual(patches, [
+      {
+        serviceAccount: 'default',
+        added: ['ecr-login'],
+        removed: [],
+        ops: [
+          { op: 'test', path: '/metadata/resourceVersion', value: '7' },
+          { op: 'add', path: '/imagePullSecrets', value: [{ name: 'ecr-login' }] },
+          { op: 'add', path: '/metadata/annotations', value: { [pullSecretsAnnotation]: 'ecr-login' } },
+        ],
+      },
+    ]);
   });
 
   it('appends after the entries someone else added, and adds the record next to other annotations', () => {
@@ -281,7 +358,10 @@ describe('planServiceAccounts', () => {
 
   it('* covers every ServiceAccount', () => {
     const sas = [serviceAccount('team-a', 'a'), serviceAccount('team-a', 'b')];
-    assert.deepEqual(planServiceAccounts(sas, grantsFor('ecr-login', '*'), new Set(['ecr-login']), new Set(), ours).map((p) => p.serviceAccount), ['a', 'b']);
+    assert.deepEqual(
+      planServiceAccounts(sas, grantsFor('ecr-login', '*'), new Set(['ecr-login']), new Set(), ours).map((p) => p.serviceAccount),
+      ['a', 'b'],
+    );
   });
 
   it('skips a ServiceAccount that is being deleted', () => {
@@ -301,7 +381,10 @@ describe('planServiceAccounts', () => {
   });
 
   it('removes an entry it added once nothing wants it, and the record with it', () => {
-    const sa = serviceAccount('team-a', 'default', { imagePullSecrets: ['dockerhub', 'ecr-login', 'quay'], annotations: { [pullSecretsAnnotation]: 'ecr-login' } });
+    const sa = serviceAccount('team-a', 'default', {
+      imagePullSecrets: ['dockerhub', 'ecr-login', 'quay'],
+      annotations: { [pullSecretsAnnotation]: 'ecr-login' },
+    });
     const [patch] = planServiceAccounts([sa], [], new Set(), new Set(), ours);
     assert.deepEqual(patch?.removed, ['ecr-login']);
     assert.deepEqual(patch?.ops.slice(1), [
@@ -314,13 +397,19 @@ describe('planServiceAccounts', () => {
   });
 
   it('removes duplicate entries of its own Secret from the end first, so the indexes stay right', () => {
-    const sa = serviceAccount('team-a', 'default', { imagePullSecrets: ['ecr-login', 'other', 'ecr-login'], annotations: { [pullSecretsAnnotation]: 'ecr-login' } });
+    const sa = serviceAccount('team-a', 'default', {
+      imagePullSecrets: ['ecr-login', 'other', 'ecr-login'],
+      annotations: { [pullSecretsAnnotation]: 'ecr-login' },
+    });
     const [patch] = planServiceAccounts([sa], [], new Set(), new Set(), ours);
-    assert.deepEqual(patch?.ops.filter((op) => op.op === 'remove' && op.path.startsWith('/imagePullSecrets')).map((op) => op.path), ['/imagePullSecrets/2', '/imagePullSecrets/0']);
+    assert.deepEqual(
+      patch?.ops.filter((op) => op.op === 'remove' && op.path.startsWith('/imagePullSecrets')).map((op) => op.path),
+      ['/imagePullSecrets/2', '/imagePullSecrets/0'],
+    );
     assert.deepEqual(pullNames(applyPatch(sa, patch.ops)), ['other']);
   });
 
-  it('keeps its entry while the owning object\'s annotation is merely broken', () => {
+  it("keeps its entry while the owning object's annotation is merely broken", () => {
     const sa = serviceAccount('team-a', 'default', { imagePullSecrets: ['ecr-login'], annotations: { [pullSecretsAnnotation]: 'ecr-login' } });
     assert.deepEqual(planServiceAccounts([sa], [], new Set(), new Set(['ecr-login']), ours), []);
   });
@@ -351,7 +440,10 @@ describe('planServiceAccounts properties', () => {
   const names = ['ecr-login', 'ecr-login-a', 'pull', 'dockerhub', 'quay'];
   const state = fc.record({
     listed: fc.array(fc.constantFrom(...names), { maxLength: 5 }),
-    recorded: fc.option(fc.array(fc.constantFrom(...names, ' ', ''), { maxLength: 4 }).map((r) => r.join(',')), { nil: undefined }),
+    recorded: fc.option(
+      fc.array(fc.constantFrom(...names, ' ', ''), { maxLength: 4 }).map((r) => r.join(',')),
+      { nil: undefined },
+    ),
     otherAnnotations: fc.boolean(),
     hasList: fc.boolean(),
     wanted: fc.subarray(['ecr-login', 'ecr-login-a', 'pull']),
@@ -393,7 +485,11 @@ describe('planServiceAccounts properties', () => {
         for (const name of before) {
           if (!patch!.removed.includes(name)) assert.ok(pullNames(after).includes(name), `${name} disappeared`);
         }
-        assert.deepEqual(planServiceAccounts([{ ...after, metadata: { ...after.metadata, resourceVersion: '101' } }], grants, available, keep, ours), [], 'a second pass changes nothing');
+        assert.deepEqual(
+          planServiceAccounts([{ ...after, metadata: { ...after.metadata, resourceVersion: '101' } }], grants, available, keep, ours),
+          [],
+          'a second pass changes nothing',
+        );
       }),
       { numRuns: 2_000 },
     );
@@ -401,7 +497,7 @@ describe('planServiceAccounts properties', () => {
 });
 
 describe('planning with settings', () => {
-  it('a policy denial plans the deletion of the denied object\'s Secret', () => {
+  it("a policy denial plans the deletion of the denied object's Secret", () => {
     const snap = snapshot({
       namespace: namespace('team-a', bothRegions),
       secrets: [writtenSecret(t0)],
@@ -409,6 +505,9 @@ describe('planning with settings', () => {
     });
     const intents = resolveIntents(snap);
     const result = planSecrets(snap, intents, new Map(), new Map());
-    assert.deepEqual(result.deletes.map((s) => s.metadata?.name), ['ecr-login']);
+    assert.deepEqual(
+      result.deletes.map((s) => s.metadata?.name),
+      ['ecr-login'],
+    );
   });
 });

@@ -110,8 +110,14 @@ describe('EventRecorder', () => {
     assert.deepEqual(where, [
       ['team-a', 'ServiceAccount/default', 'PolicyDenied', 'Namespace team-a: denied by policy: rule a: role arn:aws:iam::111122223333:role/x is not allowed'],
       ['default', 'Namespace/team-a', 'PolicyDenied', 'PolicyDenied in namespace team-a: its Events say why (kubectl get events -n team-a)'],
-      ['team-a', 'ServiceAccount/default', 'CredentialsIssued', 'Namespace team-a: Created Secret ecr-login with credentials for 111122223333.dkr.ecr.us-east-1.amazonaws.com'],
+      [
+        'team-a',
+        'ServiceAccount/default',
+        'CredentialsIssued',
+        'Namespace team-a: Created Secret ecr-login with credentials for 111122223333.dkr.ecr.us-east-1.amazonaws.com',
+      ],
     ]);
-    for (const event of held.sent.filter((e) => e.metadata.namespace === 'default')) assert.doesNotMatch(event.message ?? '', /arn:|\d{12}/, 'nothing of the tenant in default');
+    for (const event of held.sent.filter((e) => e.metadata.namespace === 'default'))
+      assert.doesNotMatch(event.message ?? '', /arn:|\d{12}/, 'nothing of the tenant in default');
   });
 });

@@ -58,7 +58,14 @@ describe('trimming cached objects', () => {
   });
 
   const keep = metadataForCache<V1Secret>(
-    { labels: ['app.kubernetes.io/managed-by'], annotationPrefix: 'ecr-login/', maxValueLength: 10, fieldManager: 'kube-ecrlogin', writtenByOthers: 'internal/written-by', writtenByUs: 'internal/ours' },
+    {
+      labels: ['app.kubernetes.io/managed-by'],
+      annotationPrefix: 'ecr-login/',
+      maxValueLength: 10,
+      fieldManager: 'kube-ecrlogin',
+      writtenByOthers: 'internal/written-by',
+      writtenByUs: 'internal/ours',
+    },
     { apiVersion: 'v1', kind: 'Secret' },
   );
 
@@ -100,12 +107,26 @@ describe('trimming cached objects', () => {
   });
 
   it('names another field manager that wrote the data, and says when we did', () => {
-    const edited = [...managedFields, { manager: 'kubectl-edit', operation: 'Update', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { 'f:.dockerconfigjson': {} } } }];
+    const edited = [
+      ...managedFields,
+      { manager: 'kubectl-edit', operation: 'Update', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { 'f:.dockerconfigjson': {} } } },
+    ];
     assert.equal(keep({ metadata: { name: 's', managedFields: edited } }).metadata?.annotations?.['internal/written-by'], 'kubectl-edit');
     const annotated = [...managedFields, { manager: 'kubectl-annotate', operation: 'Update', fieldsType: 'FieldsV1', fieldsV1: { 'f:metadata': {} } }];
-    assert.deepEqual(keep({ metadata: { name: 's', managedFields: annotated } }).metadata?.annotations, { 'internal/ours': 'true' }, 'an annotation someone added is not the data');
+    assert.deepEqual(
+      keep({ metadata: { name: 's', managedFields: annotated } }).metadata?.annotations,
+      { 'internal/ours': 'true' },
+      'an annotation someone added is not the data',
+    );
     assert.equal(keep({ metadata: { name: 's' } }).metadata?.annotations, undefined, 'no managedFields: neither ours nor theirs');
-    const takenOver = [...managedFields, { manager: 'kubectl-create', operation: 'Update', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { '.': {} }, 'f:type': {} } }];
-    assert.deepEqual(keep({ metadata: { name: 's', managedFields: takenOver } }).metadata?.annotations, { 'internal/ours': 'true' }, 'the creator left with the bare map after our forced apply');
+    const takenOver = [
+      ...managedFields,
+      { manager: 'kubectl-create', operation: 'Update', fieldsType: 'FieldsV1', fieldsV1: { 'f:data': { '.': {} }, 'f:type': {} } },
+    ];
+    assert.deepEqual(
+      keep({ metadata: { name: 's', managedFields: takenOver } }).metadata?.annotations,
+      { 'internal/ours': 'true' },
+      'the creator left with the bare map after our forced apply',
+    );
   });
 });

@@ -15,7 +15,13 @@ describe('OCI images', () => {
   it('writes tar archives that tar itself reads back, modes and contents intact', () => {
     const dir = mkdtempSync(join(tmpdir(), 'kube-ecrlogin-oci-'));
     try {
-      writeFileSync(join(dir, 'a.tar'), tarOf([{ path: 'app', mode: 0o755, data: binary }, { path: 'blobs/sha256/x', mode: 0o644, data: Buffer.alloc(513, 1) }]));
+      writeFileSync(
+        join(dir, 'a.tar'),
+        tarOf([
+          { path: 'app', mode: 0o755, data: binary },
+          { path: 'blobs/sha256/x', mode: 0o644, data: Buffer.alloc(513, 1) },
+        ]),
+      );
       const listing = execFileSync('tar', ['-tvf', join(dir, 'a.tar')], { encoding: 'utf8' });
       assert.match(listing, /^-rwxr-xr-x .* app$/m);
       assert.match(listing, /^-rw-r--r-- .* 513 .* blobs\/sha256\/x$/m);
@@ -29,13 +35,22 @@ describe('OCI images', () => {
   it('makes a one-layer image whose manifest, config and layer name each other by digest', () => {
     const image = buildImage({ binary, name: 'app', architecture: 'amd64', env: ['A=1'] });
     assert.equal(image.manifestDigest, digestOf(image.manifest));
-    const manifest = JSON.parse(image.manifest.toString('utf8')) as { mediaType: string; config: { digest: string; size: number }; layers: { mediaType: string; digest: string }[] };
+    const manifest = JSON.parse(image.manifest.toString('utf8')) as {
+      mediaType: string;
+      config: { digest: string; size: number };
+      layers: { mediaType: string; digest: string }[];
+    };
     assert.equal(manifest.mediaType, mediaTypes.manifest);
     const config = image.blobs.get(manifest.config.digest);
     const layer = image.blobs.get(manifest.layers[0]!.digest);
     assert.ok(config && layer);
     assert.equal(manifest.config.size, config.length);
-    const parsed = JSON.parse(config.toString('utf8')) as { architecture: string; os: string; config: { Entrypoint: string[]; Env: string[] }; rootfs: { diff_ids: string[] } };
+    const parsed = JSON.parse(config.toString('utf8')) as {
+      architecture: string;
+      os: string;
+      config: { Entrypoint: string[]; Env: string[] };
+      rootfs: { diff_ids: string[] };
+    };
     assert.deepEqual([parsed.architecture, parsed.os, parsed.config.Entrypoint], ['amd64', 'linux', ['/app']]);
     assert.ok(parsed.config.Env.includes('A=1'));
     assert.deepEqual(parsed.rootfs.diff_ids, [digestOf(gunzipSync(layer))], 'the diff id is the digest of the uncompressed layer');

@@ -19,7 +19,11 @@ describe('FakeClock', () => {
     clock.after(20, () => fired.push(['b', clock.now()]));
     clock.after(10, () => fired.push(['a2', clock.now()]));
     clock.advance(25);
-    assert.deepEqual(fired, [['a', 10], ['a2', 10], ['b', 20]]);
+    assert.deepEqual(fired, [
+      ['a', 10],
+      ['a2', 10],
+      ['b', 20],
+    ]);
     assert.equal(clock.now(), 25);
     clock.advance(5);
     assert.deepEqual(fired.at(-1), ['c', 30]);
