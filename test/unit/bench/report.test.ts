@@ -74,9 +74,25 @@ describe('the benchmark report', () => {
       lines.join('\n'),
     );
     assert.ok(
-      lines.some((line) => line.startsWith('peak RSS under 200 MiB at N = 5,000: not measured')),
+      lines.some((line) => line.startsWith('peak RSS at most 200 MiB at N = 5,000: not measured')),
       lines.join('\n'),
     );
+  });
+
+  it("checks issue 19's targets: cold start 1.3 × the floor, memory at 5,000 and 10,000, CPU and idle CPU at 5,000", () => {
+    const lines = targetLines([
+      result(5000, 1, { coldStartSeconds: 14, floorSeconds: 10, peakRssMiB: 200, cpuSeconds: 41, idleCpuSecondsPerMinute: 0.5 }),
+      result(10000, 1, { coldStartSeconds: 13, floorSeconds: 10, peakRssMiB: 257 }),
+    ]);
+    for (const expected of [
+      'cold start within 1.3 × the floor: MISSED (worst 1.40 ×)',
+      'peak RSS at most 200 MiB at N = 5,000: met (200 MiB)',
+      'peak RSS at most 256 MiB at N = 10,000: MISSED (257 MiB)',
+      'CPU of the whole workload at most 40 s at N = 5,000: MISSED (41.0 s)',
+      'idle CPU at most 0.5 s a minute at N = 5,000: met (0.50 s/min)',
+    ]) {
+      assert.ok(lines.includes(expected), `${expected}\n${lines.join('\n')}`);
+    }
   });
 
   it('the chart is one SVG with a point per workload and series', () => {
