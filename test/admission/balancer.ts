@@ -77,3 +77,28 @@ export function throughBalancer(object: Manifest, configuration: string, port: n
   }
   return copy;
 }
+
+/**
+ * The flags of a webhook replica behind the balancer: serving on `port` of loopback, keeping
+ * `configuration`'s caBundle, and a short Lease so that a stopped leader is replaced within seconds.
+ */
+export function webhookReplicaArgs(port: number, configuration: string): string[] {
+  return [
+    '--webhook',
+    '--webhook-bind-address',
+    `127.0.0.1:${port}`,
+    '--webhook-cert-hosts',
+    '127.0.0.1',
+    '--webhook-configuration',
+    configuration,
+    '--webhook-shutdown-delay',
+    '1s',
+    '--leader-elect',
+    '--lease-duration',
+    '4s',
+    '--renew-deadline',
+    '3s',
+    '--retry-period',
+    '1s',
+  ];
+}

@@ -22,7 +22,7 @@ import { controllerKeys } from '../support/controller.ts';
 import { eventually } from '../support/eventually.ts';
 import { cleanUp, installController, Scratch, type InstalledController, type Manifest } from '../kustomize/support.ts';
 import { httpGet, parseMetrics, spawnController, stopController, type ControllerProcess, type Install } from '../operations/support.ts';
-import { startBalancer, throughBalancer, type Balancer } from './balancer.ts';
+import { startBalancer, throughBalancer, webhookReplicaArgs, type Balancer } from './balancer.ts';
 import { admissionConfig, core, createPod, pullSecrets, server } from './cases.ts';
 import { deleteNamespaces } from './race.ts';
 
@@ -89,24 +89,7 @@ describe('admission webhook operations', () => {
       identity,
       kubeconfig,
       awsEndpoint: aws.endpoint,
-      args: [
-        '--webhook',
-        '--webhook-bind-address',
-        `127.0.0.1:${port}`,
-        '--webhook-cert-hosts',
-        '127.0.0.1',
-        '--webhook-configuration',
-        configuration,
-        '--webhook-shutdown-delay',
-        '1s',
-        '--leader-elect',
-        '--lease-duration',
-        '4s',
-        '--renew-deadline',
-        '3s',
-        '--retry-period',
-        '1s',
-      ],
+      args: webhookReplicaArgs(port, configuration),
     });
     const replica: Replica = { process, port, ready: false, probing: false };
     replicas.push(replica);

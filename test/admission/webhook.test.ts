@@ -14,7 +14,7 @@ import { cluster, uniqueName } from '../support/cluster.ts';
 import { eventually } from '../support/eventually.ts';
 import { controllerKeys, startTestController, useAwsEndpoint, type TestController } from '../support/controller.ts';
 import { cleanUp, installController, Scratch, type InstalledController } from '../kustomize/support.ts';
-import { startBalancer, throughBalancer, type Balancer } from './balancer.ts';
+import { startBalancer, throughBalancer, webhookReplicaArgs, type Balancer } from './balancer.ts';
 import { admissionConfig, core, createNamespace, createPod, pullSecrets, registerBehaviourCases, server } from './cases.ts';
 import { deleteNamespaces, describeTally, race } from './race.ts';
 
@@ -53,27 +53,7 @@ describe('admission webhook', () => {
       kubeConfig: await cluster().serviceAccountConfig(installed.namespace, 'kube-ecrlogin'),
       user: installed.user,
       ...(label !== undefined ? { reuse: { namespace: installed.namespace, label } } : {}),
-      args: [
-        '--namespace',
-        installed.namespace,
-        '--webhook',
-        '--webhook-bind-address',
-        `127.0.0.1:${port}`,
-        '--webhook-cert-hosts',
-        '127.0.0.1',
-        '--webhook-configuration',
-        configuration,
-        '--webhook-shutdown-delay',
-        '1s',
-        '--leader-elect',
-        '--lease-duration',
-        '4s',
-        '--renew-deadline',
-        '3s',
-        '--retry-period',
-        '1s',
-        ...extra,
-      ],
+      args: ['--namespace', installed.namespace, ...webhookReplicaArgs(port, configuration), ...extra],
     });
     if (label === undefined) created.push({ kind: 'Namespace', name: controller.namespace });
     label ??= controller.label;
