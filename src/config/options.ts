@@ -81,6 +81,9 @@ export interface HostPort {
   readonly port: number;
 }
 
+/** The original kube-ecrlogin's static target, read by `run`, `once` and `doctor`. */
+const staticTargetFlags = ['target-registries', 'target-namespace', 'target-secret-name', 'target-service-accounts', 'target-adopt'];
+
 /** What each command is for, and the flags it reads (the rest of the help is about other commands). */
 const commandHelp: Readonly<Record<string, { readonly summary: string; readonly flags: readonly string[] }>> = {
   run: {
@@ -118,11 +121,7 @@ const commandHelp: Readonly<Record<string, { readonly summary: string; readonly 
       'webhook-configuration',
       'webhook-cert-lifetime',
       'webhook-shutdown-delay',
-      'target-registries',
-      'target-namespace',
-      'target-secret-name',
-      'target-service-accounts',
-      'target-adopt',
+      ...staticTargetFlags,
     ],
   },
   once: {
@@ -138,11 +137,7 @@ const commandHelp: Readonly<Record<string, { readonly summary: string; readonly 
       'aws-retries',
       'shutdown-timeout',
       'log-level',
-      'target-registries',
-      'target-namespace',
-      'target-secret-name',
-      'target-service-accounts',
-      'target-adopt',
+      ...staticTargetFlags,
     ],
   },
   doctor: {
@@ -167,11 +162,7 @@ const commandHelp: Readonly<Record<string, { readonly summary: string; readonly 
       'webhook-cert-secret',
       'webhook-certs',
       'webhook-configuration',
-      'target-registries',
-      'target-namespace',
-      'target-secret-name',
-      'target-service-accounts',
-      'target-adopt',
+      ...staticTargetFlags,
     ],
   },
   version: { summary: 'Prints the version.', flags: [] },
