@@ -53,7 +53,9 @@ export class Controller {
     const { caches } = this.#options;
     if (this.#options.namespaceSelector !== undefined && caches.namespacesSynced && caches.namespace(namespace) === undefined) {
       if (caches.secrets(namespace).length === 0) {
-        this.lastResults.delete(namespace); // gone, or no longer ours to serve
+        // Gone, or no longer ours to serve.
+        this.lastResults.delete(namespace);
+        this.#options.reconciler.forget(namespace);
         return false;
       }
     }
@@ -127,7 +129,7 @@ export class Controller {
   }
 
   async #process(key: string): Promise<void> {
-    const { clock, log, metrics, caches } = this.#options;
+    const { clock, log, metrics, caches, reconciler } = this.#options;
     const started = clock.now();
     const end = metrics.reconcileDuration.startTimer();
     // A key never runs twice at once: it leaves the first pass when its first reconcile ends.
@@ -135,8 +137,10 @@ export class Controller {
     const result = await this.#reconcile(key, firstPass);
     if (firstPass) this.#firstPassDone(key, result);
     // A namespace that is gone (or no longer served) and holds nothing of ours leaves nothing behind.
-    if (caches.namespace(key) === undefined && caches.secrets(key).length === 0) this.lastResults.delete(key);
-    else this.lastResults.set(key, { ...result, at: clock.now(), count: (this.lastResults.get(key)?.count ?? 0) + 1 });
+    if (caches.namespace(key) === undefined && caches.secrets(key).length === 0) {
+      this.lastResults.delete(key);
+      reconciler.forget(key);
+    } else this.lastResults.set(key, { ...result, at: clock.now(), count: (this.lastResults.get(key)?.count ?? 0) + 1 });
     if (result.error !== undefined) {
       end({ result: 'error' });
       const delay = this.queue.addRateLimited(key);
@@ -150,7 +154,16 @@ export class Controller {
       this.queue.forget(key);
     }
     if (result.requeueAfterMs !== undefined) this.queue.addAfter(key, result.requeueAfterMs);
-    log.debug('Reconciled namespace', { namespace: key, writes: result.writes, ms: clock.now() - started, requeueAfterMs: result.requeueAfterMs });
+    // Checked first: winston formats a line before its level is compared, and this runs on every pass.
+    if (log.isDebugEnabled()) {
+      log.debug('Reconciled namespace', {
+        namespace: key,
+        writes: result.writes,
+        settled: result.settled,
+        ms: clock.now() - started,
+        requeueAfterMs: result.requeueAfterMs,
+      });
+    }
   }
 
   #firstPassDone(key: string, result: ReconcileResult): void {

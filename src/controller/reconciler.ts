@@ -56,6 +56,8 @@ export interface ReconcileResult {
   readonly healthy: boolean;
   /** Secrets created (absent: none). */
   readonly issued?: number;
+  /** Answered from the last reconcile: nothing it reads has changed and nothing is due (see Settled). */
+  readonly settled?: true;
 }
 
 export interface ReconcileOptions {
@@ -77,9 +79,16 @@ const problemReasons: readonly Reason[] = [
 
 export class Reconciler {
   readonly #options: ReconcilerOptions;
+  /** Per namespace, its last reconcile if it changed nothing and found nothing wrong (see Settled). */
+  readonly #settled = new Map<string, Settled>();
 
   constructor(options: ReconcilerOptions) {
     this.#options = options;
+  }
+
+  /** Forgets what the last reconcile of a namespace saw (it is no longer served). */
+  forget(namespace: string): void {
+    this.#settled.delete(namespace);
   }
 
   /**
@@ -94,6 +103,7 @@ export class Reconciler {
       // Gone or going: the namespace controller deletes what is in it; nothing for us to do.
       events.forgetNamespace(namespaceName);
       this.#options.metrics.keepSecrets(namespaceName, []);
+      this.#settled.delete(namespaceName);
       return { writes: 0, healthy: true };
     }
     const observed: Snapshot = {
@@ -105,6 +115,15 @@ export class Reconciler {
       ...(this.#options.target?.namespace === namespaceName ? { target: this.#options.target } : {}),
       ...(this.#options.pendingGraceMs !== undefined ? { pendingGraceMs: this.#options.pendingGraceMs } : {}),
     };
+    const inputs = inputsOf(observed);
+    const settled = this.#settled.get(namespaceName);
+    this.#settled.delete(namespaceName);
+    if (settled !== undefined && inputs !== undefined && settled.inputs === inputs && settled.settings === observed.settings && observed.now < settled.until) {
+      // Nothing it read has changed, and nothing is due: the same answer as last time, without planning again.
+      this.#settled.set(namespaceName, settled);
+      if (settled.unchanged > 0) this.#options.metrics.refreshes.inc({ outcome: 'unchanged' }, settled.unchanged);
+      return { writes: 0, healthy: true, settled: true, ...requeue(settled.until, observed.now, this.#options.maxRequeueMs) };
+    }
     const run = new Run(options.firstPass === true);
     // Before asking AWS for anything: a Secret name taken by a Secret we do not own cannot be served.
     const { snapshot, intents } = await this.#checkUnmanaged(observed, resolveIntents(observed), run);
@@ -173,7 +192,11 @@ export class Reconciler {
       intents.grants.map((grant) => grant.secretName),
     );
     const lookAgainAt = [plan.nextRefreshAt, intents.recheckAt].filter((at): at is number => at !== undefined);
-    return run.result(lookAgainAt.length === 0 ? undefined : Math.min(...lookAgainAt), clock.now(), this.#options.maxRequeueMs);
+    const until = lookAgainAt.length === 0 ? undefined : Math.min(...lookAgainAt);
+    if (run.changedNothing && inputs !== undefined) {
+      this.#settled.set(namespaceName, { inputs, settings: observed.settings, until: until ?? Number.POSITIVE_INFINITY, unchanged: plan.unchanged.length });
+    }
+    return run.result(until, clock.now(), this.#options.maxRequeueMs);
   }
 
   async #obtain(grant: Grant, acceptable: (token: IssuedToken) => boolean, signal: AbortSignal | undefined): Promise<TokenOutcome> {
@@ -435,22 +458,59 @@ class Run {
     this.#healthy = false;
   }
 
+  /** Whether it wrote nothing, and every annotated object got what it asked for. */
+  get changedNothing(): boolean {
+    return this.writes === 0 && this.issued === 0 && this.#healthy && this.#errors.length === 0;
+  }
+
   unhealthy(): void {
     this.#healthy = false;
   }
 
   result(nextRefreshAt: number | undefined, now: number, maxRequeueMs: number): ReconcileResult {
-    const base = { writes: this.writes, healthy: this.#healthy, ...(this.issued > 0 ? { issued: this.issued } : {}) };
-    const requeue = nextRefreshAt === undefined ? undefined : Math.min(Math.max(nextRefreshAt - now, 1_000), maxRequeueMs);
-    if (this.#errors.length > 0) {
-      return {
-        ...base,
-        error: { message: this.#errors.join('; ') },
-        ...(requeue !== undefined ? { requeueAfterMs: requeue } : {}),
-      };
-    }
-    return { ...base, ...(requeue !== undefined ? { requeueAfterMs: requeue } : {}) };
+    const base = {
+      writes: this.writes,
+      healthy: this.#healthy,
+      ...(this.issued > 0 ? { issued: this.issued } : {}),
+      ...requeue(nextRefreshAt, now, maxRequeueMs),
+    };
+    return this.#errors.length > 0 ? { ...base, error: { message: this.#errors.join('; ') } } : base;
   }
+}
+
+/** When to look at a namespace again for something due at `at` (none: the resync will): at least 1 s on, at most maxRequeueMs. */
+function requeue(at: number | undefined, now: number, maxRequeueMs: number): { requeueAfterMs?: number } {
+  if (at === undefined) return {};
+  return { requeueAfterMs: Math.min(Math.max(at - now, 1_000), maxRequeueMs) };
+}
+
+/**
+ * A reconcile that wrote nothing and found nothing wrong, with what it read. The plan is a function of
+ * the snapshot, the settings and the time: while the Namespace, its ServiceAccounts and its Secrets are
+ * at the same resourceVersions, the settings are the same object and nothing is due (a refresh, a
+ * pending ServiceAccount to report), a resync of it is answered from here. Each pass of the resync is
+ * then a comparison per namespace, not a plan; any change in the cache, a settings reload, or the time
+ * something is due, and the namespace is reconciled in full. Failures and problems are never remembered:
+ * they are looked at again every time.
+ */
+interface Settled {
+  /** The resourceVersions read (see inputsOf). */
+  readonly inputs: string;
+  readonly settings: Settings;
+  /** When its answer may change with time alone (a Secret due, a pending ServiceAccount to report), epoch ms. */
+  readonly until: number;
+  /** Secrets it found up to date (the refreshes metric counts them on each pass). */
+  readonly unchanged: number;
+}
+
+/** The resourceVersions of every object a reconcile reads; undefined if any has none (nothing is remembered then). */
+function inputsOf(snapshot: Snapshot): string | undefined {
+  const versions = (objects: readonly { metadata?: { resourceVersion?: string } }[]): string | undefined => {
+    const list = objects.map((object) => object.metadata?.resourceVersion ?? '');
+    return list.includes('') ? undefined : list.join(',');
+  };
+  const parts = [versions([snapshot.namespace]), versions(snapshot.serviceAccounts), versions(snapshot.secrets)];
+  return parts.includes(undefined) ? undefined : parts.join('|');
 }
 
 function unmanagedMessage(grant: Grant): string {

@@ -70,6 +70,45 @@ describe('a managed Secret over time', () => {
     assert.equal(aws.count({ api: 'GetAuthorizationToken' }), callsBefore, 'no AWS call either');
   });
 
+  it('answers a resync of an unchanged namespace from its last reconcile, and reconciles in full on any change', async () => {
+    const ns = uniqueName('settled');
+    await createServedNamespace(controller, ns, { 'ecr-login/server': host('us-east-2') });
+    await settled(ns);
+    const last = (): { settled?: true; count: number } | undefined => controller.running.parts.controller.lastResults.get(ns);
+    const answeredFromLast = async (what: string): Promise<void> => {
+      const count = last()?.count ?? 0;
+      await eventually(`${what}: a resync answered from the last reconcile`, () => {
+        const result = last();
+        assert.ok(result !== undefined && result.count > count && result.settled === true, JSON.stringify(result));
+        return Promise.resolve();
+      });
+    };
+    await answeredFromLast('unchanged');
+
+    // Each input, changed by someone else, is seen at once: a ServiceAccount, a Secret, the Namespace.
+    const api = core();
+    await api.patchNamespacedServiceAccount(
+      { namespace: ns, name: 'default', body: [{ op: 'remove', path: '/imagePullSecrets' }] },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.JsonPatch),
+    );
+    await settled(ns);
+    await answeredFromLast('after the entry was restored');
+
+    const before = await readSecret(ns, 'ecr-login');
+    await api.deleteNamespacedSecret({ namespace: ns, name: 'ecr-login' });
+    await eventually('the Secret again', async () => assert.notEqual((await readSecret(ns, 'ecr-login')).metadata?.uid, before.metadata?.uid));
+    await answeredFromLast('after the Secret was created again');
+
+    await api.patchNamespace(
+      { name: ns, body: { metadata: { annotations: { 'ecr-login/server': `${host('us-east-2')},${host('eu-west-3')}` } } } },
+      k8s.setHeaderOptions('Content-Type', k8s.PatchStrategy.MergePatch),
+    );
+    await eventually('both registries in the Secret', async () =>
+      assert.deepEqual(Object.keys(decodeDockerConfig(await readSecret(ns, 'ecr-login'))).sort(), [host('eu-west-3'), host('us-east-2')]),
+    );
+    await answeredFromLast('after the annotation changed');
+  });
+
   it('refreshes a Secret near expiry in place: same uid, new token', async () => {
     aws.setTokenLifetime(8);
     const ns = uniqueName('refresh');
