@@ -133,7 +133,7 @@ export async function assemble(options: Options, deps: Dependencies = {}): Promi
     clock,
     log,
     metrics,
-    maxRequeueMs: options.resyncMs,
+    resyncMs: options.resyncMs,
     ...(options.target !== undefined ? { target: options.target } : {}),
     ...(deps.pendingGraceMs !== undefined ? { pendingGraceMs: deps.pendingGraceMs } : {}),
   });

@@ -39,8 +39,11 @@ export interface ReconcilerOptions {
   readonly clock: Clock;
   readonly log: Logger;
   readonly metrics: Metrics;
-  /** Longest wait before looking at a namespace again, ms. */
-  readonly maxRequeueMs: number;
+  /**
+   * How often the controller's resync looks at every namespace, ms: what is due later than that is not
+   * scheduled (the resync gets there first, and schedules it then).
+   */
+  readonly resyncMs: number;
   readonly target?: StaticTarget;
   /** See pendingGraceMs in intents.ts (tests shorten it). */
   readonly pendingGraceMs?: number;
@@ -122,7 +125,7 @@ export class Reconciler {
       // Nothing it read has changed, and nothing is due: the same answer as last time, without planning again.
       this.#settled.set(namespaceName, settled);
       if (settled.unchanged > 0) this.#options.metrics.refreshes.inc({ outcome: 'unchanged' }, settled.unchanged);
-      return { writes: 0, healthy: true, settled: true, ...requeue(settled.until, observed.now, this.#options.maxRequeueMs) };
+      return { writes: 0, healthy: true, settled: true, ...requeue(settled.until, observed.now, this.#options.resyncMs) };
     }
     const run = new Run(options.firstPass === true);
     // Before asking AWS for anything: a Secret name taken by a Secret we do not own cannot be served.
@@ -196,7 +199,7 @@ export class Reconciler {
     if (run.changedNothing && inputs !== undefined) {
       this.#settled.set(namespaceName, { inputs, settings: observed.settings, until: until ?? Number.POSITIVE_INFINITY, unchanged: plan.unchanged.length });
     }
-    return run.result(until, clock.now(), this.#options.maxRequeueMs);
+    return run.result(until, clock.now(), this.#options.resyncMs);
   }
 
   async #obtain(grant: Grant, acceptable: (token: IssuedToken) => boolean, signal: AbortSignal | undefined): Promise<TokenOutcome> {
@@ -467,21 +470,25 @@ class Run {
     this.#healthy = false;
   }
 
-  result(nextRefreshAt: number | undefined, now: number, maxRequeueMs: number): ReconcileResult {
+  result(nextRefreshAt: number | undefined, now: number, resyncMs: number): ReconcileResult {
     const base = {
       writes: this.writes,
       healthy: this.#healthy,
       ...(this.issued > 0 ? { issued: this.issued } : {}),
-      ...requeue(nextRefreshAt, now, maxRequeueMs),
+      ...requeue(nextRefreshAt, now, resyncMs),
     };
     return this.#errors.length > 0 ? { ...base, error: { message: this.#errors.join('; ') } } : base;
   }
 }
 
-/** When to look at a namespace again for something due at `at` (none: the resync will): at least 1 s on, at most maxRequeueMs. */
-function requeue(at: number | undefined, now: number, maxRequeueMs: number): { requeueAfterMs?: number } {
-  if (at === undefined) return {};
-  return { requeueAfterMs: Math.min(Math.max(at - now, 1_000), maxRequeueMs) };
+/**
+ * When to look at a namespace again for something due at `at`: at least 1 s on. Nothing is scheduled
+ * for what is due after the next resync, which looks at every namespace anyway: one timer per
+ * namespace would wake it a second time in every resync period.
+ */
+function requeue(at: number | undefined, now: number, resyncMs: number): { requeueAfterMs?: number } {
+  if (at === undefined || at - now > resyncMs) return {};
+  return { requeueAfterMs: Math.max(at - now, 1_000) };
 }
 
 /**
