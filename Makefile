@@ -159,5 +159,5 @@ clean: ## Remove build output and local caches (keeps the Kubernetes binary cach
 ##@ Benchmark
 
 .PHONY: bench
-bench: deps cluster-bin ## Measure cold start, latency, API and AWS cost (BENCH_SIZES="100 1000 5000" for the full set).
+bench: deps cluster-bin ## Measure cold start, latency, API and AWS cost (BENCH_SIZES="100 1000 5000 10000" for the full set).
 	$(TS) test/bench/run.ts

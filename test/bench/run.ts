@@ -2,7 +2,7 @@
 // steady-state writes, memory and CPU of the controller, against the floor and the original's method.
 //
 // Environment:
-//   BENCH_SIZES       annotated namespaces per workload (default "100 1000"; the full set: "100 1000 5000")
+//   BENCH_SIZES       annotated namespaces per workload (default "100 1000"; the full set: "100 1000 5000 10000")
 //   BENCH_IDENTITIES  distinct (identity, region) token keys per workload (default "1 10")
 //   BENCH_MODE        "controller" (default): identities are regions of the controller's own identity;
 //                     "assume-role": identities are roles (ecr-login/role-arn) assumed from it, one
