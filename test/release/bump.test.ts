@@ -18,6 +18,9 @@ describe('make bump', () => {
   before(() => {
     root = mkdtempSync(join(tmpdir(), 'kube-ecrlogin-bump-'));
     for (const path of copied) cpSync(join(repoRoot, path), join(root, path), { recursive: true });
+    // What [Unreleased] holds today would become 9.8.7's: the copy starts from an empty one.
+    const changelog = join(root, 'CHANGELOG.md');
+    writeFileSync(changelog, readFileSync(changelog, 'utf8').replace(/^## \[Unreleased\]\n[\s\S]*?(?=^## \[)/m, '## [Unreleased]\n\n'));
   });
   after(() => rmSync(root, { recursive: true, force: true }));
 
