@@ -6,7 +6,7 @@
 import { CoreV1Api, type KubeConfig, type V1Namespace, type V1Secret, type V1ServiceAccount } from '@kubernetes/client-node';
 import { annotationPrefix, maxValueLength } from '../annotations.ts';
 import type { Clock } from '../clock.ts';
-import { Informer, type ChangeKind } from '../kube/informer.ts';
+import { Informer } from '../kube/informer.ts';
 import { metadataOnly } from '../kube/metadata.ts';
 import { fieldManager } from '../kube/objects.ts';
 import { RecentWrites } from '../kube/recent-writes.ts';
@@ -98,16 +98,11 @@ export class Caches implements ReconcilerCache {
     });
   }
 
-  /**
-   * Calls `handler` with the namespace of every object added, changed or deleted in any cache, and
-   * whether the change is only our own write arriving (see RecentWrites.isOwn).
-   */
-  onChange(handler: (namespace: string | undefined, kind: CachedKind, own: boolean) => void): void {
-    const own = <T extends V1Secret | V1ServiceAccount>(recent: RecentWrites<T>, object: T, change: ChangeKind): boolean =>
-      recent.isOwn(object.metadata?.namespace ?? '', object.metadata?.name ?? '', change === 'delete' ? undefined : object);
-    this.#namespaces.on((ns) => handler(ns.metadata?.name, 'Namespace', false));
-    this.#serviceAccounts.on((sa, change) => handler(sa.metadata?.namespace, 'ServiceAccount', own(this.#recentServiceAccounts, sa, change)));
-    this.#secrets.on((secret, change) => handler(secret.metadata?.namespace, 'Secret', own(this.#recentSecrets, secret, change)));
+  /** Calls `handler` with the namespace of every object added, changed or deleted in any cache. */
+  onChange(handler: (namespace: string | undefined, kind: CachedKind) => void): void {
+    this.#namespaces.on((ns) => handler(ns.metadata?.name, 'Namespace'));
+    this.#serviceAccounts.on((sa) => handler(sa.metadata?.namespace, 'ServiceAccount'));
+    this.#secrets.on((secret) => handler(secret.metadata?.namespace, 'Secret'));
   }
 
   namespace(name: string): V1Namespace | undefined {

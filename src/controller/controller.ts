@@ -43,13 +43,7 @@ export class Controller {
   constructor(options: ControllerOptions) {
     this.#options = options;
     this.queue = new WorkQueue<string>({ clock: options.clock, baseDelayMs: options.backoffBaseMs, maxDelayMs: options.backoffMaxMs });
-    // Our own write arriving back is no news: the reconcile that made it has seen it (client-go's
-    // controllers call this their expectations). At a cold start that is up to two reconciles per
-    // namespace. An event handled before the API's answer to the write is not known as ours, and costs
-    // the reconcile it always did.
-    options.caches.onChange((namespace, _kind, own) => {
-      if (!own) this.enqueue(namespace);
-    });
+    options.caches.onChange((namespace) => this.enqueue(namespace));
   }
 
   /** Queues a namespace's key; returns whether it is one to serve. */

@@ -39,18 +39,6 @@ export class RecentWrites<T extends KubernetesObject> {
     if (entries?.size === 0) this.#byNamespace.delete(namespace);
   }
 
-  /**
-   * Whether a watch event only shows our own write: the object at the resourceVersion we wrote (or
-   * gone, after our delete). The reconcile that wrote it has already seen it.
-   */
-  isOwn(namespace: string, name: string, object: T | undefined): boolean {
-    const entry = this.#byNamespace.get(namespace)?.get(name);
-    if (entry === undefined) return false;
-    if (entry.object === undefined || object === undefined) return entry.object === object;
-    const written = entry.object.metadata?.resourceVersion;
-    return written !== undefined && written === object.metadata?.resourceVersion;
-  }
-
   /** The cache's objects in a namespace, with our newer writes in place of what it has not seen yet. */
   merge(namespace: string, cached: readonly T[]): readonly T[] {
     const entries = this.#byNamespace.get(namespace);

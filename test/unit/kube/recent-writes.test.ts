@@ -43,17 +43,4 @@ describe('RecentWrites', () => {
     assert.deepEqual(recent.merge('ns', []), []);
     assert.deepEqual(writers(recent.merge('ns', [secret('120', 'again')])), ['again'], 'the deletion entry ended');
   });
-
-  it('tells our own write arriving back from any other change', () => {
-    const recent = new RecentWrites<V1Secret>(new FakeClock(0));
-    assert.equal(recent.isOwn('ns', 's', secret('100', 'us')), false, 'nothing written');
-    recent.wrote('ns', 's', secret('100', 'us'));
-    assert.equal(recent.isOwn('ns', 's', secret('100', 'us')), true);
-    assert.equal(recent.isOwn('ns', 's', secret('101', 'tenant')), false, 'a later write of someone else');
-    assert.equal(recent.isOwn('ns', 's', undefined), false, 'a deletion we did not make');
-    assert.equal(recent.isOwn('ns', 'other', secret('100', 'us')), false, 'another object');
-    recent.wrote('ns', 's', undefined);
-    assert.equal(recent.isOwn('ns', 's', undefined), true, 'our deletion');
-    assert.equal(recent.isOwn('ns', 's', secret('102', 'tenant')), false, 'created again by someone else');
-  });
 });
