@@ -120,13 +120,12 @@ export class Reconciler {
     };
     const inputs = inputsOf(observed);
     const settled = this.#settled.get(namespaceName);
-    this.#settled.delete(namespaceName);
     if (settled !== undefined && inputs !== undefined && settled.inputs === inputs && settled.settings === observed.settings && observed.now < settled.until) {
       // Nothing it read has changed, and nothing is due: the same answer as last time, without planning again.
-      this.#settled.set(namespaceName, settled);
       if (settled.unchanged > 0) this.#options.metrics.refreshes.inc({ outcome: 'unchanged' }, settled.unchanged);
       return { writes: 0, healthy: true, settled: true, ...requeue(settled.until, observed.now, this.#options.resyncMs) };
     }
+    this.#settled.delete(namespaceName);
     const run = new Run(options.firstPass === true);
     // Before asking AWS for anything: a Secret name taken by a Secret we do not own cannot be served.
     const { snapshot, intents } = await this.#checkUnmanaged(observed, resolveIntents(observed), run);
